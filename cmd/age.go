@@ -1,0 +1,5 @@
+package cmd
+
+import "filippo.io/age"
+
+type ageIdentity = age.Identity

@@ -1,0 +1,102 @@
+package cmd
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/okvault/okv/vault"
+)
+
+func (a *App) newDoctorCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the backend, permissions and that every profile decrypts",
+		Long: `Check the vault: the folder and file permissions, that the unlock backend
+answers, and that every profile decrypts and is valid. Prints one line per
+check; exits 1 when any check fails.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runDoctor()
+		},
+	}
+}
+
+func (a *App) runDoctor() error {
+	problems := 0
+	ok := func(format string, args ...any) { fmt.Fprintf(a.Stdout, "ok    "+format+"\n", args...) }
+	bad := func(hint string, format string, args ...any) {
+		problems++
+		fmt.Fprintf(a.Stdout, "FAIL  "+format+"\n", args...)
+		if hint != "" {
+			fmt.Fprintf(a.Stdout, "      fix: %s\n", hint)
+		}
+	}
+	dir, err := a.vaultDir()
+	if err != nil {
+		return err
+	}
+	v, err := vault.Open(dir)
+	if err != nil {
+		return err
+	}
+	v.Now = a.Now
+	ok("vault %s (%s/%s, okv %s)", dir, runtime.GOOS, runtime.GOARCH, Version)
+
+	if perms := v.CheckPermissions(); len(perms) == 0 {
+		ok("permissions: folders 0700, files 0600")
+	} else {
+		for _, p := range perms {
+			bad(p.Fix, "permissions: %s is %04o", p.Path, p.Mode.Perm())
+		}
+	}
+
+	backend := v.Config.Backend
+	if a.identityFlag != "" || a.Getenv("OKV_IDENTITY_FILE") != "" {
+		backend = "identity file"
+	}
+	ids, err := a.unlock(v)
+	if err != nil {
+		msg, hints, _ := a.explain(err)
+		hint := ""
+		if len(hints) > 0 {
+			hint = hints[0]
+		}
+		bad(hint, "backend %s: %s", backend, msg)
+		return &silentError{code: exitLocked}
+	}
+	ok("backend %s: unlocked", backend)
+
+	names, err := v.ProfileNames()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		doc, err := v.Load(n, ids)
+		if err != nil {
+			msg, hints, _ := a.explain(err)
+			hint := ""
+			if len(hints) > 0 {
+				hint = hints[0]
+			}
+			bad(hint, "profile %s: %s", n, msg)
+			continue
+		}
+		ok("profile %s: decrypts, %d secret(s)", n, len(doc.Secrets))
+	}
+	if !v.HasProfile(v.Config.DefaultProfile) {
+		bad("okv use PROFILE", "default profile %q does not exist", v.Config.DefaultProfile)
+	}
+	if n, breaks, err := v.VerifyAudit(); err != nil {
+		bad("", "audit log: %v", err)
+	} else if len(breaks) > 0 {
+		bad("inspect it with 'okv log --verify'", "audit log: %d break(s) in the hash chain, first at line %d", len(breaks), breaks[0].Line)
+	} else {
+		ok("audit log: %d record(s), hash chain intact", n)
+	}
+	if problems > 0 {
+		return &silentError{code: exitError}
+	}
+	return nil
+}

@@ -1,0 +1,210 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/okvault/okv/shell"
+	"github.com/okvault/okv/vault"
+)
+
+// Exit codes (documented in the README).
+const (
+	exitOK     = 0
+	exitError  = 1
+	exitUsage  = 2
+	exitLocked = 3
+)
+
+// usageError is a command-line mistake: exit 2.
+type usageError struct {
+	msg   string
+	hints []string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) *usageError {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// hintError attaches hints and an exit code to an error.
+type hintError struct {
+	err   error
+	hints []string
+	code  int
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+func withHints(err error, hints ...string) error { return &hintError{err: err, hints: hints} }
+
+// exitError carries a child's exit code through cobra without a message.
+type childExit struct{ code int }
+
+func (e *childExit) Error() string { return fmt.Sprintf("child exited with %d", e.code) }
+
+// silentError: the command already said everything; exit with code.
+type silentError struct{ code int }
+
+func (e *silentError) Error() string { return "" }
+
+// report prints err in okv's grammar and returns the exit code.
+func (a *App) report(err error) int {
+	var ce *childExit
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	var se *silentError
+	if errors.As(err, &se) {
+		return se.code
+	}
+	msg, hints, code := a.explain(err)
+	fmt.Fprintf(a.Stderr, "okv: error: %s\n", msg)
+	for _, h := range hints {
+		fmt.Fprintf(a.Stderr, "okv: hint: %s\n", h)
+	}
+	return code
+}
+
+// explain maps an error to the message, hints and exit code a user sees.
+func (a *App) explain(err error) (string, []string, int) {
+	var (
+		he    *hintError
+		ue    *usageError
+		inv   *vault.InvalidInputError
+		pnf   *vault.ProfileNotFoundError
+		pex   *vault.ProfileExistsError
+		snf   *vault.SecretNotFoundError
+		tam   *vault.TamperedError
+		mis   *vault.MismatchError
+		cor   *vault.CorruptError
+		nom   *vault.NoMatchError
+		con   *vault.ConflictError
+		perm  *vault.PermissionError
+		dpe   *vault.DefaultProfileError
+		start *shell.StartError
+		idf   *vault.IdentityFileError
+		cfg   *vault.ConfigError
+	)
+	msg := err.Error()
+	switch {
+	case errors.As(err, &ue):
+		return ue.msg, append(ue.hints, "run 'okv help' for usage"), exitUsage
+	case errors.As(err, &he):
+		m, h, code := a.explain(he.err)
+		if he.code != 0 {
+			code = he.code
+		}
+		return m, append(he.hints, h...), code
+	case errors.As(err, &start):
+		return msg, nil, start.Code
+	case errors.Is(err, vault.ErrNotInitialized):
+		return "no vault found in " + a.vaultDirOrDefault(), []string{"create one with 'okv init'", "or point OKV_HOME at an existing vault folder"}, exitError
+	case errors.Is(err, vault.ErrAlreadyInitialized):
+		return "a vault already exists in " + a.vaultDirOrDefault(), []string{"use a different OKV_HOME to create another vault"}, exitError
+	case errors.As(err, &inv):
+		return msg, nil, exitUsage
+	case errors.As(err, &pnf):
+		return msg, []string{fmt.Sprintf("create it with 'okv profile create %s'", pnf.Name), "list profiles with 'okv profile ls'"}, exitError
+	case errors.As(err, &pex):
+		return msg, []string{"choose another name, or remove it first with 'okv profile rm " + pex.Name + "'"}, exitError
+	case errors.As(err, &dpe):
+		return fmt.Sprintf("cannot remove profile %q: it is the default profile", dpe.Name), []string{"make another profile the default first with 'okv use OTHER'"}, exitError
+	case errors.As(err, &snf):
+		return msg, []string{fmt.Sprintf("list the secrets with 'okv ls -p %s'", snf.Profile)}, exitError
+	case errors.As(err, &con):
+		return msg, []string{"resolve the conflict: take one side with 'git checkout --ours' or '--theirs' on the file, then re-apply the other side's change with okv"}, exitError
+	case errors.As(err, &tam):
+		return fmt.Sprintf("profile %q cannot be decrypted: the file is damaged or was tampered with", tam.Profile), []string{"restore " + a.profileFileHint(tam.Profile) + " from a backup or from git"}, exitError
+	case errors.As(err, &mis):
+		return msg, []string{fmt.Sprintf("rename the file back to profiles/%s.age, or copy the profile properly with 'okv profile copy'", mis.Inside)}, exitError
+	case errors.As(err, &cor):
+		return msg, []string{"restore the file from a backup or from git"}, exitError
+	case errors.As(err, &nom):
+		h := []string{"this vault's identity is not among the file's recipients"}
+		if len(nom.Recipients) > 0 {
+			h = append(h, "the file is encrypted to: "+strings.Join(nom.Recipients, ", "))
+		}
+		h = append(h, "if you use another identity, pass it with --identity FILE or OKV_IDENTITY_FILE")
+		return msg, h, exitLocked
+	case errors.As(err, &perm):
+		return msg, []string{"fix it with: " + perm.Fix}, exitError
+	case errors.Is(err, vault.ErrKeychainItemMissing):
+		return "the vault's identity is missing from the keychain", []string{
+			"the keychain item (service okv, account " + a.vaultIDOrUnknown() + ") was deleted or this is another keychain",
+			"restore it from a keychain backup, or unlock with a copy of the identity: --identity FILE or OKV_IDENTITY_FILE",
+		}, exitLocked
+	case errors.Is(err, vault.ErrKeychainTimeout):
+		return "the keychain did not answer in time", []string{
+			"it may be waiting for an unlock prompt you cannot see: unlock your keyring and try again",
+			"raise the limit with OKV_KEYCHAIN_TIMEOUT=30s",
+		}, exitLocked
+	case errors.Is(err, vault.ErrKeychainLocked):
+		return "the keychain is locked", []string{"unlock your login keyring (for example by logging in to the desktop session) and try again"}, exitLocked
+	case errors.Is(err, vault.ErrKeychainUnavailable):
+		return "no keychain is reachable (" + rawCause(err) + ")", []string{
+			"start okv inside a desktop session, or under 'dbus-run-session' with an unlocked gnome-keyring",
+			"or unlock with an age identity file: --identity FILE or OKV_IDENTITY_FILE",
+		}, exitLocked
+	case errors.Is(err, vault.ErrWrongPassphrase):
+		return "wrong passphrase", []string{"try again; the passphrase is the one given to 'okv init --backend passphrase'"}, exitLocked
+	case errors.Is(err, vault.ErrNoTerminal):
+		return "a prompt is needed but there is no terminal", nil, exitLocked
+	case errors.Is(err, vault.ErrIdentityFileNeeded):
+		return msg, []string{"pass it with --identity FILE or OKV_IDENTITY_FILE"}, exitLocked
+	case errors.Is(err, vault.ErrLockTimeout):
+		return msg, []string{"another okv is writing; if none is running, retry"}, exitError
+	case errors.As(err, &idf):
+		return msg, []string{"make one with 'age-keygen -o FILE', or check the path"}, exitLocked
+	case errors.As(err, &cfg):
+		return msg, []string{"fix config.toml by hand, or restore it from a backup"}, exitError
+	case errors.Is(err, fs.ErrPermission):
+		return msg, nil, exitError
+	}
+	return msg, nil, exitError
+}
+
+// rawCause is the low-level reason of a keychain error, for context.
+func rawCause(err error) string {
+	var ke *vault.KeychainError
+	if errors.As(err, &ke) && ke.Raw != nil {
+		s := ke.Raw.Error()
+		if len(s) > 160 {
+			s = s[:157] + "..."
+		}
+		return s
+	}
+	return "unknown cause"
+}
+
+func (a *App) vaultDirOrDefault() string {
+	d, err := vault.DefaultDir(a.Getenv)
+	if err != nil {
+		return "the default folder"
+	}
+	return d
+}
+
+func (a *App) vaultIDOrUnknown() string {
+	d, err := vault.DefaultDir(a.Getenv)
+	if err != nil {
+		return "?"
+	}
+	v, err := vault.Open(d)
+	if err != nil {
+		return "?"
+	}
+	return v.Config.VaultID
+}
+
+func (a *App) profileFileHint(profile string) string {
+	d, err := vault.DefaultDir(a.Getenv)
+	if err != nil {
+		return "profiles/" + profile + ".age"
+	}
+	return d + "/profiles/" + profile + ".age"
+}

@@ -1,0 +1,162 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/okvault/okv/vault"
+)
+
+func (a *App) newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "okv",
+		Short: "A local, encrypted vault for API keys",
+		Long: `okv keeps API keys (OPENAI_API_KEY first of all) age-encrypted per profile,
+unlocked by an identity in your OS keychain, and hands them to one command:
+
+    okv run -- npm start
+
+The keys reach that child's environment only: never your shell, argv or a
+plaintext file.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       Version,
+		// Without a subcommand, show help (exit 0) like most CLIs.
+	}
+	root.SetVersionTemplate("okv {{.Version}}\n")
+	pf := root.PersistentFlags()
+	pf.StringVarP(&a.profileFlag, "profile", "p", "", "profile to use (default: OKV_PROFILE, .okv-profile, then the default profile)")
+	pf.StringVar(&a.identityFlag, "identity", "", "age identity file to unlock with instead of the backend (also OKV_IDENTITY_FILE)")
+	pf.BoolVarP(&a.yes, "yes", "y", false, "answer yes to confirmation prompts of protected profiles")
+	root.RegisterFlagCompletionFunc("profile", a.completeProfiles)
+	root.MarkPersistentFlagFilename("identity")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{msg: err.Error(), hints: []string{fmt.Sprintf("see 'okv %s --help'", strings.TrimPrefix(c.CommandPath(), "okv "))}}
+	})
+
+	root.AddCommand(
+		a.newInitCmd(),
+		a.newSetCmd(),
+		a.newGetCmd(),
+		a.newLsCmd(),
+		a.newRmCmd(),
+		a.newRunCmd(),
+		a.newShellCmd(),
+		a.newProfileCmd(),
+		a.newUseCmd(),
+		a.newDoctorCmd(),
+		a.newCompletionCmd(),
+		a.newVersionCmd(),
+	)
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+// wrapArgs turns cobra's argument-count errors into usage errors (exit 2).
+func wrapArgs(c *cobra.Command) {
+	if c.Args != nil {
+		orig := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := orig(cmd, args); err != nil {
+				return &usageError{msg: err.Error(), hints: []string{fmt.Sprintf("see '%s --help'", cmd.CommandPath())}}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
+
+// vaultDir is where the vault lives.
+func (a *App) vaultDir() (string, error) { return vault.DefaultDir(a.Getenv) }
+
+// openVault opens the vault, or explains how to create one.
+func (a *App) openVault() (*vault.Vault, error) {
+	dir, err := a.vaultDir()
+	if err != nil {
+		return nil, err
+	}
+	v, err := vault.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	v.Now = a.Now
+	return v, nil
+}
+
+// unlock returns the identities that open v's profiles.
+func (a *App) unlock(v *vault.Vault) ([]ageIdentity, error) {
+	if a.unlocker == nil {
+		idFile := a.identityFlag
+		if idFile == "" {
+			idFile = a.Getenv("OKV_IDENTITY_FILE")
+		}
+		a.unlocker = &vault.Unlocker{Keychain: a.Keychain, Prompter: ttyPrompter{a}, IdentityFile: idFile}
+	}
+	return a.unlocker.Identities(v)
+}
+
+// profile resolves the profile to use and checks that it exists: a typo
+// never creates a profile.
+func (a *App) profile(v *vault.Vault) (string, error) {
+	cwd, _ := a.Getwd()
+	r, err := vault.ResolveProfile(a.profileFlag, a.Getenv, cwd, v.Config)
+	if err != nil {
+		return "", err
+	}
+	if !v.HasProfile(r.Name) {
+		err := error(&vault.ProfileNotFoundError{Name: r.Name})
+		if r.Source != "--profile" {
+			err = withHints(err, "the profile was selected by "+r.Source)
+		}
+		return "", err
+	}
+	return r.Name, nil
+}
+
+// confirmUse enforces a protected profile's confirm policy before its
+// secrets are used by what (a command name or an action).
+func (a *App) confirmUse(v *vault.Vault, profile, what string) error {
+	if !v.Config.Policy(profile).Confirm || a.yes {
+		return nil
+	}
+	ok, err := a.confirm(fmt.Sprintf("okv: profile %s is protected. Use it for %s?", profile, what))
+	if errors.Is(err, vault.ErrNoTerminal) {
+		return withHints(fmt.Errorf("profile %s is protected and there is no terminal to confirm on", profile),
+			"confirm non-interactively with --yes/-y")
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("not confirmed: profile %s was not used", profile)
+	}
+	return nil
+}
+
+// audit appends a record; a failure is reported but does not stop the
+// command, so a full disk does not lock a user out of their keys.
+func (a *App) audit(v *vault.Vault, op, profile string, secrets []string, command string) {
+	cwd, _ := a.Getwd()
+	err := v.Audit(vault.AuditRecord{Time: a.Now(), Op: op, Profile: profile, Secrets: secrets, Command: command, Dir: cwd, PID: os.Getpid()})
+	if err != nil {
+		fmt.Fprintf(a.Stderr, "okv: warning: could not write the audit log: %v\n", err)
+	}
+}
+
+// commandName is what the audit log records of a command line: the base
+// name of the program only, never its arguments (they may hold anything).
+func commandName(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return filepath.Base(args[0])
+}

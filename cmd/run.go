@@ -1,0 +1,174 @@
+package cmd
+
+import (
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/okvault/okv/shell"
+	"github.com/okvault/okv/vault"
+)
+
+type runOptions struct {
+	only []string
+	maps []string
+}
+
+func (a *App) newRunCmd() *cobra.Command {
+	var o runOptions
+	c := &cobra.Command{
+		Use:   "run [flags] -- COMMAND [ARG...]",
+		Short: "Run a command with the profile's secrets in its environment only",
+		Long: `Run COMMAND with the profile's secrets added to its environment, each under its
+own name (or under another with --env DEST=NAME), plus OKV_PROFILE=<profile>.
+The secrets never enter your shell, argv or a file.
+
+On Unix okv replaces itself with the command, which then owns the terminal,
+signals and exit status. The exit status is the command's own; 127 when it is
+not found and 126 when it cannot be executed, as a shell does.`,
+		Example: `  okv run -- npm start
+  okv run -p prod -- python app.py
+  okv run --only OPENAI_API_KEY -- node script.js
+  okv run --env OPENAI_KEY=OPENAI_API_KEY -- ./legacy-tool`,
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return nil, cobra.ShellCompDirectiveDefault
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &usageError{msg: "okv run needs a command to run", hints: []string{"okv run -- COMMAND [ARG...], for example: okv run -- npm start"}}
+			}
+			return a.runRun(o, args)
+		},
+	}
+	c.Flags().SetInterspersed(false)
+	c.Flags().StringSliceVar(&o.only, "only", nil, "inject only these secrets (comma-separated names)")
+	c.Flags().StringArrayVar(&o.maps, "env", nil, "inject secret NAME as variable DEST (DEST=NAME, repeatable)")
+	c.RegisterFlagCompletionFunc("only", a.completeOnly)
+	c.RegisterFlagCompletionFunc("env", a.completeEnvMap)
+	return c
+}
+
+func (a *App) newShellCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "shell",
+		Short: "Start $SHELL with the profile's secrets in its environment",
+		Long: `Start your shell ($SHELL, else /bin/sh) with the profile's secrets in its
+environment and OKV_PROFILE set. Leave it with 'exit'. Every program started
+from that shell sees the secrets; prefer 'okv run' for a single command.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sh := a.Getenv("SHELL")
+			if sh == "" {
+				sh = "/bin/sh"
+				if runtime.GOOS == "windows" {
+					if sh = a.Getenv("COMSPEC"); sh == "" {
+						sh = "cmd.exe"
+					}
+				}
+			}
+			return a.runRun(runOptions{}, []string{sh})
+		},
+	}
+}
+
+// childVars selects the profile's secrets for the child's environment.
+func childVars(doc *vault.Document, o runOptions) (map[string]string, []string, error) {
+	selected := doc.Names()
+	if len(o.only) > 0 {
+		selected = nil
+		for _, n := range o.only {
+			n = strings.TrimSpace(n)
+			if err := vault.ValidateSecretName(n); err != nil {
+				return nil, nil, err
+			}
+			if _, ok := doc.Secrets[n]; !ok {
+				return nil, nil, &vault.SecretNotFoundError{Profile: doc.Profile, Name: n}
+			}
+			selected = append(selected, n)
+		}
+	}
+	vars := map[string]string{}
+	used := map[string]bool{}
+	mapped := map[string]bool{}
+	for _, m := range o.maps {
+		dest, name, ok := strings.Cut(m, "=")
+		if !ok {
+			return nil, nil, usagef("--env %q: use DEST=NAME, for example --env OPENAI_KEY=OPENAI_API_KEY", m)
+		}
+		if err := vault.ValidateSecretName(dest); err != nil {
+			return nil, nil, err
+		}
+		if err := vault.ValidateSecretName(name); err != nil {
+			return nil, nil, err
+		}
+		s, ok := doc.Secrets[name]
+		if !ok {
+			return nil, nil, &vault.SecretNotFoundError{Profile: doc.Profile, Name: name}
+		}
+		vars[dest] = s.Value
+		used[name] = true
+		mapped[name] = true
+	}
+	for _, n := range selected {
+		if mapped[n] {
+			continue // injected under its DEST name instead
+		}
+		vars[n] = doc.Secrets[n].Value
+		used[n] = true
+	}
+	names := make([]string, 0, len(used))
+	for _, n := range doc.Names() {
+		if used[n] {
+			names = append(names, n)
+		}
+	}
+	return vars, names, nil
+}
+
+func (a *App) runRun(o runOptions, args []string) error {
+	v, err := a.openVault()
+	if err != nil {
+		return err
+	}
+	profile, err := a.profile(v)
+	if err != nil {
+		return err
+	}
+	if err := a.confirmUse(v, profile, commandName(args)); err != nil {
+		return err
+	}
+	ids, err := a.unlock(v)
+	if err != nil {
+		return err
+	}
+	doc, err := v.Load(profile, ids)
+	if err != nil {
+		return err
+	}
+	vars, names, err := childVars(doc, o)
+	if err != nil {
+		return err
+	}
+	if _, taken := vars["OKV_PROFILE"]; taken {
+		return usagef("OKV_PROFILE is reserved for the profile name; map the secret to another name with --env")
+	}
+	vars["OKV_PROFILE"] = profile
+	env := shell.ChildEnv(a.Environ(), vars)
+
+	// Resolve before auditing, so a typo is reported as 127 without a
+	// record of a run that never happened.
+	if _, err := shell.LookPath(args[0], env); err != nil {
+		return err
+	}
+	a.audit(v, "run", profile, names, commandName(args))
+
+	if shell.CanExec {
+		return shell.Exec(args, env)
+	}
+	code, err := shell.Supervise(&shell.Command{Args: args, Env: env, Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr})
+	if err != nil {
+		return err
+	}
+	return &childExit{code: code}
+}

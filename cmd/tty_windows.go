@@ -1,0 +1,29 @@
+//go:build windows
+
+package cmd
+
+import (
+	"io"
+	"os"
+)
+
+// openTTY opens the console. Reads go to CONIN$, writes to CONOUT$.
+func openTTY() (io.ReadWriteCloser, error) {
+	in, err := os.OpenFile("CONIN$", os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	out, err := os.OpenFile("CONOUT$", os.O_WRONLY, 0)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	return console{in, out}, nil
+}
+
+type console struct{ in, out *os.File }
+
+func (c console) Read(p []byte) (int, error)  { return c.in.Read(p) }
+func (c console) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c console) Close() error                { c.out.Close(); return c.in.Close() }
+func (c console) Fd() uintptr                 { return c.in.Fd() }

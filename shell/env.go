@@ -1,0 +1,42 @@
+package shell
+
+import (
+	"runtime"
+	"sort"
+	"strings"
+)
+
+// ChildEnv returns base (okv's own environment) with vars added. A base
+// variable of the same name is replaced, not duplicated: some programs
+// read the first occurrence, others the last. On Windows names compare
+// case-insensitively, as the OS does.
+func ChildEnv(base []string, vars map[string]string) []string {
+	fold := runtime.GOOS == "windows"
+	key := func(k string) string {
+		if fold {
+			return strings.ToUpper(k)
+		}
+		return k
+	}
+	drop := make(map[string]bool, len(vars))
+	for k := range vars {
+		drop[key(k)] = true
+	}
+	out := make([]string, 0, len(base)+len(vars))
+	for _, kv := range base {
+		k, _, ok := strings.Cut(kv, "=")
+		if ok && drop[key(k)] {
+			continue
+		}
+		out = append(out, kv)
+	}
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		out = append(out, k+"="+vars[k])
+	}
+	return out
+}

@@ -1,0 +1,36 @@
+//go:build unix
+
+package shell
+
+import (
+	"os"
+	"syscall"
+)
+
+var forwardedSignals = []os.Signal{
+	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH,
+}
+
+// CanExec reports whether Exec replaces the process on this platform.
+const CanExec = true
+
+// Exec replaces okv with the child: the child owns the terminal, signals
+// and exit status, and no okv process lingers holding the keys. It returns
+// only on failure.
+func Exec(args, env []string) error {
+	path, err := LookPath(args[0], env)
+	if err != nil {
+		return err
+	}
+	err = syscall.Exec(path, args, env)
+	code := ExitNotExecutable
+	if err == syscall.ENOENT {
+		code = ExitNotFound
+	}
+	return &StartError{Name: args[0], Code: code, Err: err}
+}
+
+// NoDump marks okv non-dumpable (Linux PR_SET_DUMPABLE 0): no core dump
+// and no same-user ptrace of a process that holds keys in memory.
+func NoDump() error { return noDump() }

@@ -1,0 +1,24 @@
+//go:build windows
+
+package shell
+
+import (
+	"errors"
+	"os"
+)
+
+// Windows has no exec: okv supervises instead. Console control events
+// reach every process attached to the console, child included, so only
+// os.Interrupt is listened for (to keep okv alive until the child exits).
+var forwardedSignals = []os.Signal{os.Interrupt}
+
+// CanExec reports whether Exec replaces the process on this platform.
+const CanExec = false
+
+// Exec is not available on Windows; callers check CanExec.
+func Exec(args, env []string) error {
+	return errors.New("exec is not supported on windows")
+}
+
+// NoDump is a no-op on Windows.
+func NoDump() error { return nil }

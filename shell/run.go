@@ -1,0 +1,79 @@
+package shell
+
+import (
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+)
+
+// Command is a child to start.
+type Command struct {
+	Args   []string // Args[0] is resolved with the PATH in Env
+	Env    []string
+	Dir    string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// ForwardedSignals are passed from okv to a supervised child.
+var ForwardedSignals = forwardedSignals
+
+// Start starts c and returns the running process. Failures to start are
+// *StartError with the shell's code.
+func (c *Command) Start() (*exec.Cmd, error) {
+	path, err := LookPath(c.Args[0], c.Env)
+	if err != nil {
+		return nil, err
+	}
+	cmd := &exec.Cmd{Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr}
+	if err := cmd.Start(); err != nil {
+		code := ExitNotExecutable
+		if errors.Is(err, os.ErrNotExist) {
+			code = ExitNotFound
+		}
+		return nil, &StartError{Name: c.Args[0], Code: code, Err: err}
+	}
+	return cmd, nil
+}
+
+// Supervise starts c, forwards ForwardedSignals to it until it exits, and
+// returns its exit code (128+N when killed by signal N). okv keeps
+// running, so the caller should already have marked itself non-dumpable.
+func Supervise(c *Command) (int, error) {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, ForwardedSignals...)
+	defer signal.Stop(sigs)
+	cmd, err := c.Start()
+	if err != nil {
+		return 0, err
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				cmd.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	return ExitCode(cmd.ProcessState, err)
+}
+
+// ExitCode turns a finished process's state into a shell-style exit code.
+func ExitCode(ps *os.ProcessState, err error) (int, error) {
+	if ps == nil {
+		return 0, err
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ps.ExitCode(), nil
+}

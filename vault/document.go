@@ -1,0 +1,152 @@
+package vault
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+)
+
+// FormatVersion is the version of the profile document this okv writes.
+const FormatVersion = 1
+
+// MaxHistory is how many retired values a secret keeps.
+const MaxHistory = 5
+
+// Document is the plaintext of one profile file.
+type Document struct {
+	Okv     int                `json:"okv"`
+	Profile string             `json:"profile"`
+	Secrets map[string]*Secret `json:"secrets"`
+}
+
+// Secret is one stored value with its rotation metadata.
+type Secret struct {
+	Value     string    `json:"value"`
+	CreatedAt time.Time `json:"created_at"`
+	RotatedAt time.Time `json:"rotated_at"`
+	History   []Retired `json:"history,omitempty"`
+}
+
+// Retired is a previous value of a secret.
+type Retired struct {
+	Value     string    `json:"value"`
+	RetiredAt time.Time `json:"retired_at"`
+}
+
+// NewDocument returns an empty document for profile.
+func NewDocument(profile string) *Document {
+	return &Document{Okv: FormatVersion, Profile: profile, Secrets: map[string]*Secret{}}
+}
+
+// Names returns the secret names in sorted order.
+func (d *Document) Names() []string {
+	names := make([]string, 0, len(d.Secrets))
+	for n := range d.Secrets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// CorruptError reports a profile document that decrypted but is not a valid
+// okv profile. It never includes document content.
+type CorruptError struct {
+	Profile string
+	Reason  string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("profile %q is not a valid okv document: %s", e.Profile, e.Reason)
+}
+
+// MismatchError reports a profile file whose document names another profile:
+// a renamed or swapped file, which must never silently switch keys.
+type MismatchError struct {
+	File, Inside string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("profile file %q holds profile %q: the file was renamed or swapped", e.File, e.Inside)
+}
+
+// DecodeDocument parses and validates a profile plaintext. want is the
+// profile name taken from the file name; the document must name the same
+// profile. Errors never quote the input: it holds secrets.
+func DecodeDocument(data []byte, want string) (*Document, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var d Document
+	if err := dec.Decode(&d); err != nil {
+		return nil, &CorruptError{Profile: want, Reason: describeJSONError(err)}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, &CorruptError{Profile: want, Reason: "trailing data after the document"}
+	}
+	switch {
+	case d.Okv == 0:
+		return nil, &CorruptError{Profile: want, Reason: `missing "okv" format version`}
+	case d.Okv > FormatVersion:
+		return nil, &CorruptError{Profile: want, Reason: fmt.Sprintf("format version %d is newer than this okv understands (%d): upgrade okv", d.Okv, FormatVersion)}
+	case d.Okv < 0:
+		return nil, &CorruptError{Profile: want, Reason: "negative format version"}
+	}
+	if err := ValidateProfileName(d.Profile); err != nil {
+		return nil, &CorruptError{Profile: want, Reason: err.Error()}
+	}
+	if d.Profile != want {
+		return nil, &MismatchError{File: want, Inside: d.Profile}
+	}
+	if d.Secrets == nil {
+		d.Secrets = map[string]*Secret{}
+	}
+	for name, s := range d.Secrets {
+		if err := ValidateSecretName(name); err != nil {
+			return nil, &CorruptError{Profile: want, Reason: err.Error()}
+		}
+		if s == nil {
+			return nil, &CorruptError{Profile: want, Reason: fmt.Sprintf("secret %s is null", name)}
+		}
+		if err := ValidateValue([]byte(s.Value)); err != nil {
+			return nil, &CorruptError{Profile: want, Reason: fmt.Sprintf("secret %s: %v", name, err)}
+		}
+		if len(s.History) > MaxHistory {
+			s.History = s.History[len(s.History)-MaxHistory:]
+		}
+	}
+	return &d, nil
+}
+
+// describeJSONError keeps the position and kind of a JSON error but drops
+// any quoted input, which could be part of a secret.
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q has the wrong type", te.Field)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	default:
+		// json's unknown-field error quotes the field name, never a value.
+		if msg := err.Error(); len(msg) < 200 && bytes.HasPrefix([]byte(msg), []byte("json: unknown field")) {
+			return msg[len("json: "):]
+		}
+		return "malformed JSON"
+	}
+}
+
+// Encode serialises the document. Keys are sorted by encoding/json, so the
+// output is deterministic.
+func (d *Document) Encode() ([]byte, error) {
+	d.Okv = FormatVersion
+	if d.Secrets == nil {
+		d.Secrets = map[string]*Secret{}
+	}
+	return json.MarshalIndent(d, "", "  ")
+}

@@ -1,0 +1,102 @@
+package vault
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+const (
+	dirPerm  = 0o700
+	filePerm = 0o600
+)
+
+// PermissionError reports a vault folder or file that group or others can
+// write (or, for files holding secrets, read). Fix is the command that
+// repairs it.
+type PermissionError struct {
+	Path string
+	Mode fs.FileMode
+	Fix  string
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("%s has unsafe permissions %04o: group or others can write it", e.Path, e.Mode.Perm())
+}
+
+// checkPerm refuses a path that group or others can write. Windows has no
+// such mode bits; ACLs there are the user's profile folder's.
+func checkPerm(path string, fi fs.FileInfo) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		want := "600"
+		if fi.IsDir() {
+			want = "700"
+		}
+		return &PermissionError{Path: path, Mode: fi.Mode(), Fix: fmt.Sprintf("chmod %s %s", want, shellQuote(path))}
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to path so that a crash at any instant leaves
+// either the old or the new content: temp file in the same folder, write,
+// fsync, rename, fsync the folder. The caller holds the vault lock.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(filePerm); err != nil && runtime.GOOS != "windows" {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// shellQuote quotes a path for a hint the user may paste into a shell.
+func shellQuote(s string) string {
+	for _, c := range s {
+		if !(c == '/' || c == '.' || c == '-' || c == '_' || c == '~' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
+}

@@ -1,0 +1,84 @@
+package vault
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+)
+
+var (
+	profileNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	secretNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+)
+
+// MaxValueSize is the largest secret value okv stores.
+const MaxValueSize = 64 << 10
+
+// InvalidInputError reports a name or value that breaks one of the vault's
+// rules. Rule says which rule, in words a user can act on; the offending
+// value itself is never included for secret values.
+type InvalidInputError struct {
+	What string // "profile name", "secret name", "value"
+	Rule string
+}
+
+func (e *InvalidInputError) Error() string {
+	return fmt.Sprintf("invalid %s: %s", e.What, e.Rule)
+}
+
+// ValidateProfileName checks a profile name against ^[a-z0-9][a-z0-9_-]{0,62}$.
+func ValidateProfileName(name string) error {
+	if profileNameRE.MatchString(name) {
+		return nil
+	}
+	rule := "use 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+	if name == "" {
+		rule = "the name is empty"
+	}
+	return &InvalidInputError{What: fmt.Sprintf("profile name %q", clip(name)), Rule: rule}
+}
+
+// ValidateSecretName checks a secret name: an environment variable name of at
+// most 128 characters.
+func ValidateSecretName(name string) error {
+	if secretNameRE.MatchString(name) {
+		return nil
+	}
+	rule := "use an environment variable name: letters, digits and '_', not starting with a digit, at most 128 characters"
+	if name == "" {
+		rule = "the name is empty"
+	}
+	return &InvalidInputError{What: fmt.Sprintf("secret name %q", clip(name)), Rule: rule}
+}
+
+// ValidateValue checks a secret value: 1 byte to 64 KiB, no NUL byte.
+func ValidateValue(v []byte) error {
+	switch {
+	case len(v) == 0:
+		return &InvalidInputError{What: "value", Rule: "the value is empty"}
+	case len(v) > MaxValueSize:
+		return &InvalidInputError{What: "value", Rule: fmt.Sprintf("the value is %d bytes, more than the 64 KiB limit", len(v))}
+	case bytes.IndexByte(v, 0) >= 0:
+		return &InvalidInputError{What: "value", Rule: "the value contains a NUL byte"}
+	}
+	return nil
+}
+
+// TrimValue removes one trailing newline (\n or \r\n), as read from stdin.
+func TrimValue(v []byte) []byte {
+	if bytes.HasSuffix(v, []byte("\r\n")) {
+		return v[:len(v)-2]
+	}
+	if bytes.HasSuffix(v, []byte("\n")) {
+		return v[:len(v)-1]
+	}
+	return v
+}
+
+// clip keeps names quoted in errors short; names are never secret.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:77] + "..."
+	}
+	return s
+}

@@ -1,0 +1,78 @@
+package vault
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ProfileFileName is the per-folder profile pin written by okv use --here.
+const ProfileFileName = ".okv-profile"
+
+// Resolution says which profile applies and why.
+type Resolution struct {
+	Name   string
+	Source string // "--profile", "OKV_PROFILE", the .okv-profile path, or "default_profile"
+}
+
+// ResolveProfile picks the profile: the flag, then OKV_PROFILE, then a
+// .okv-profile file in cwd or the nearest parent, then the config's
+// default. The result is validated but not checked for existence.
+func ResolveProfile(flag string, getenv func(string) string, cwd string, cfg *Config) (Resolution, error) {
+	var r Resolution
+	switch {
+	case flag != "":
+		r = Resolution{flag, "--profile"}
+	case getenv("OKV_PROFILE") != "":
+		r = Resolution{getenv("OKV_PROFILE"), "OKV_PROFILE"}
+	default:
+		name, path, err := findProfileFile(cwd)
+		if err != nil {
+			return r, err
+		}
+		if path != "" {
+			r = Resolution{name, path}
+		} else if cfg != nil && cfg.DefaultProfile != "" {
+			r = Resolution{cfg.DefaultProfile, "default_profile"}
+		} else {
+			return r, errors.New("no profile selected and no default profile set")
+		}
+	}
+	if err := ValidateProfileName(r.Name); err != nil {
+		return r, fmt.Errorf("%w (from %s)", err, r.Source)
+	}
+	return r, nil
+}
+
+func findProfileFile(dir string) (name, path string, err error) {
+	if dir == "" {
+		return "", "", nil
+	}
+	for {
+		p := filepath.Join(dir, ProfileFileName)
+		data, err := os.ReadFile(p)
+		if err == nil {
+			line, _, _ := strings.Cut(string(data), "\n")
+			return strings.TrimSpace(line), p, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+			return "", "", err
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", "", nil
+		}
+		dir = parent
+	}
+}
+
+// WriteProfilePin writes .okv-profile in dir (okv use --here).
+func WriteProfilePin(dir, name string) error {
+	if err := ValidateProfileName(name); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, ProfileFileName), []byte(name+"\n"))
+}

@@ -1,0 +1,102 @@
+package vault
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrSameValue: rotating a secret to the value it already has.
+var ErrSameValue = errors.New("the new value is the same as the current one")
+
+// SetSecret stores value under name. Replacing a different value retires
+// the old one into the history (at most MaxHistory kept); setting the same
+// value again changes nothing. It reports whether the secret existed.
+func (d *Document) SetSecret(name string, value []byte, now time.Time) (replaced bool, err error) {
+	if err := ValidateSecretName(name); err != nil {
+		return false, err
+	}
+	if err := ValidateValue(value); err != nil {
+		return false, err
+	}
+	now = now.UTC()
+	s, ok := d.Secrets[name]
+	if !ok {
+		d.Secrets[name] = &Secret{Value: string(value), CreatedAt: now, RotatedAt: now}
+		return false, nil
+	}
+	if s.Value == string(value) {
+		return true, nil
+	}
+	s.retire(now)
+	s.Value = string(value)
+	s.RotatedAt = now
+	return true, nil
+}
+
+// Rotate replaces the value of an existing secret, refusing an unchanged one.
+func (d *Document) Rotate(name string, value []byte, now time.Time) error {
+	s, ok := d.Secrets[name]
+	if !ok {
+		return &SecretNotFoundError{Profile: d.Profile, Name: name}
+	}
+	if s.Value == string(value) {
+		return ErrSameValue
+	}
+	_, err := d.SetSecret(name, value, now)
+	return err
+}
+
+// ErrNoHistory: rollback with nothing to roll back to.
+var ErrNoHistory = errors.New("no previous value to roll back to")
+
+// Rollback restores the most recent retired value; the current value is
+// retired in its place, so a rollback can itself be rolled back.
+func (d *Document) Rollback(name string, now time.Time) error {
+	s, ok := d.Secrets[name]
+	if !ok {
+		return &SecretNotFoundError{Profile: d.Profile, Name: name}
+	}
+	if len(s.History) == 0 {
+		return ErrNoHistory
+	}
+	prev := s.History[len(s.History)-1]
+	s.History = s.History[:len(s.History)-1]
+	now = now.UTC()
+	s.retire(now)
+	s.Value = prev.Value
+	s.RotatedAt = now
+	return nil
+}
+
+func (s *Secret) retire(now time.Time) {
+	s.History = append(s.History, Retired{Value: s.Value, RetiredAt: now})
+	if len(s.History) > MaxHistory {
+		s.History = append([]Retired(nil), s.History[len(s.History)-MaxHistory:]...)
+	}
+}
+
+// RemoveSecret deletes name from the profile.
+func (d *Document) RemoveSecret(name string) error {
+	if _, ok := d.Secrets[name]; !ok {
+		return &SecretNotFoundError{Profile: d.Profile, Name: name}
+	}
+	delete(d.Secrets, name)
+	return nil
+}
+
+// Redact shows the shape of a value without revealing it: the prefix up to
+// the last '-' of a key-like prefix (sk-proj-) and the last 4 characters,
+// only when the value is long enough that this leaves most of it hidden.
+func Redact(v string) string {
+	if len(v) < 16 {
+		return "…"
+	}
+	prefix := ""
+	for _, p := range []string{"sk-proj-", "sk-svcacct-", "sk-admin-", "sk-"} {
+		if len(v) > len(p) && v[:len(p)] == p {
+			prefix = p
+			break
+		}
+	}
+	return prefix + "…" + v[len(v)-4:]
+}

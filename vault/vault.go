@@ -1,0 +1,495 @@
+package vault
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/gofrs/flock"
+)
+
+// File names inside the vault folder.
+const (
+	configFile   = "config.toml"
+	identityFile = "identity.age"
+	profilesDir  = "profiles"
+	lockFile     = ".lock"
+	profileExt   = ".age"
+)
+
+// BackendFile: the identity comes from OKV_IDENTITY_FILE / --identity on
+// every use (CI, containers, hardware identities through plugins).
+const BackendFile = "file"
+
+// LockTimeout is how long a writer waits for another okv to finish.
+var LockTimeout = 30 * time.Second
+
+// Vault is an opened vault folder.
+type Vault struct {
+	Dir    string
+	Config *Config
+	Now    func() time.Time
+}
+
+// DefaultDir is $OKV_HOME, else os.UserConfigDir()/okv.
+func DefaultDir(getenv func(string) string) (string, error) {
+	if d := getenv("OKV_HOME"); d != "" {
+		return filepath.Abs(d)
+	}
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find a folder for the vault: %w (set OKV_HOME)", err)
+	}
+	return filepath.Join(base, "okv"), nil
+}
+
+// Open opens the vault in dir, refusing unsafe permissions.
+func Open(dir string) (*Vault, error) {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotInitialized
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPerm(dir, fi); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, configFile)
+	data, err := readChecked(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotInitialized
+	}
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := decodeConfig(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return &Vault{Dir: dir, Config: cfg, Now: time.Now}, nil
+}
+
+// readChecked reads a vault file after checking its permissions.
+func readChecked(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPerm(path, fi); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, fi.Size())
+	n, err := io.ReadFull(f, buf)
+	return buf[:n], err
+}
+
+// InitOptions says how to create a vault.
+type InitOptions struct {
+	Backend    string   // keychain, passphrase or file
+	Keychain   Keychain // for BackendKeychain
+	Passphrase []byte   // for BackendPassphrase
+	Identity   age.Identity
+	Now        func() time.Time
+}
+
+// Init creates a vault in dir with a fresh identity (or opts.Identity for
+// BackendFile) and an empty default profile "dev". Nothing is left behind
+// when it fails.
+func Init(dir string, opts InitOptions) (v *Vault, err error) {
+	if _, err := os.Stat(filepath.Join(dir, configFile)); err == nil {
+		return nil, ErrAlreadyInitialized
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	var idBytes [8]byte
+	if _, err := rand.Read(idBytes[:]); err != nil {
+		return nil, err
+	}
+	cfg := &Config{
+		VaultID:        "okv-" + hex.EncodeToString(idBytes[:]),
+		Backend:        opts.Backend,
+		DefaultProfile: "dev",
+		Profiles:       map[string]*Policy{},
+	}
+
+	var identityAge []byte
+	switch opts.Backend {
+	case BackendKeychain, BackendPassphrase:
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Recipient = id.Recipient().String()
+		if opts.Backend == BackendKeychain {
+			if err := opts.Keychain.Set(KeychainService, cfg.VaultID, id.String()); err != nil {
+				return nil, err
+			}
+			defer func() {
+				if err != nil {
+					opts.Keychain.Delete(KeychainService, cfg.VaultID)
+				}
+			}()
+		} else {
+			sr, err := age.NewScryptRecipient(string(opts.Passphrase))
+			if err != nil {
+				return nil, err
+			}
+			identityAge, err = Encrypt([]byte("# okv vault identity, created "+now().UTC().Format(time.RFC3339)+"\n"+id.String()+"\n"), sr)
+			if err != nil {
+				return nil, err
+			}
+		}
+	case BackendFile:
+		cfg.Recipient = RecipientOf(opts.Identity)
+		if cfg.Recipient == "" {
+			return nil, errors.New("this identity has no recipient okv can encrypt to (use an X25519 age identity)")
+		}
+	default:
+		return nil, fmt.Errorf("unknown backend %q", opts.Backend)
+	}
+
+	created := !exists(dir)
+	if err := os.MkdirAll(filepath.Join(dir, profilesDir), dirPerm); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if created {
+				os.RemoveAll(dir)
+			} else {
+				os.Remove(filepath.Join(dir, identityFile))
+				os.Remove(filepath.Join(dir, profilesDir, "dev"+profileExt))
+				os.Remove(filepath.Join(dir, configFile))
+			}
+		}
+	}()
+	for _, d := range []string{dir, filepath.Join(dir, profilesDir)} {
+		if err := os.Chmod(d, dirPerm); err != nil {
+			return nil, err
+		}
+	}
+	v = &Vault{Dir: dir, Config: cfg, Now: now}
+	unlock, err := v.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if identityAge != nil {
+		if err := WriteFileAtomic(filepath.Join(dir, identityFile), identityAge); err != nil {
+			return nil, err
+		}
+	}
+	if err := v.writeProfile(NewDocument("dev")); err != nil {
+		return nil, err
+	}
+	if err := v.saveConfigLocked(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Lock takes the vault's advisory write lock, waiting up to LockTimeout.
+func (v *Vault) Lock() (unlock func(), err error) {
+	fl := flock.New(filepath.Join(v.Dir, lockFile))
+	ctx, cancel := context.WithTimeout(context.Background(), LockTimeout)
+	defer cancel()
+	ok, err := fl.TryLockContext(ctx, 20*time.Millisecond)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrLockTimeout
+	}
+	os.Chmod(fl.Path(), filePerm)
+	return func() { fl.Unlock() }, nil
+}
+
+// SaveConfig writes config.toml atomically under the lock.
+func (v *Vault) SaveConfig() error {
+	unlock, err := v.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return v.saveConfigLocked()
+}
+
+func (v *Vault) saveConfigLocked() error {
+	data, err := encodeConfig(v.Config)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(v.Dir, configFile), data)
+}
+
+// UpdateConfig re-reads config.toml under the lock, applies fn and writes
+// it back, so concurrent changes by other okv processes are not lost.
+func (v *Vault) UpdateConfig(fn func(*Config) error) error {
+	unlock, err := v.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return v.updateConfigLocked(fn)
+}
+
+func (v *Vault) updateConfigLocked(fn func(*Config) error) error {
+	path := filepath.Join(v.Dir, configFile)
+	data, err := readChecked(path)
+	if err != nil {
+		return err
+	}
+	cfg, err := decodeConfig(path, data)
+	if err != nil {
+		return err
+	}
+	if err := fn(cfg); err != nil {
+		return err
+	}
+	v.Config = cfg
+	return v.saveConfigLocked()
+}
+
+// ProfilePath is the file of profile name.
+func (v *Vault) ProfilePath(name string) string {
+	return filepath.Join(v.Dir, profilesDir, name+profileExt)
+}
+
+// ProfileNames lists profiles from file names; it needs no unlock.
+func (v *Vault) ProfileNames() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(v.Dir, profilesDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		n, ok := strings.CutSuffix(e.Name(), profileExt)
+		if !ok || e.IsDir() || ValidateProfileName(n) != nil {
+			continue
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// HasProfile reports whether profile name exists.
+func (v *Vault) HasProfile(name string) bool {
+	return ValidateProfileName(name) == nil && exists(v.ProfilePath(name))
+}
+
+// Recipients are the age recipients every profile is encrypted to.
+func (v *Vault) Recipients(profile string) ([]age.Recipient, error) {
+	r, err := age.ParseX25519Recipient(v.Config.Recipient)
+	if err != nil {
+		return nil, &ConfigError{Path: filepath.Join(v.Dir, configFile), Err: fmt.Errorf("invalid recipient: %v", err)}
+	}
+	return []age.Recipient{r}, nil
+}
+
+// Load decrypts and validates profile name.
+func (v *Vault) Load(name string, ids []age.Identity) (*Document, error) {
+	if err := ValidateProfileName(name); err != nil {
+		return nil, err
+	}
+	data, err := readChecked(v.ProfilePath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &ProfileNotFoundError{Name: name}
+	}
+	if err != nil {
+		return nil, err
+	}
+	plain, err := Decrypt(data, name, ids...)
+	if err != nil {
+		return nil, err
+	}
+	defer wipe(plain)
+	return DecodeDocument(plain, name)
+}
+
+func (v *Vault) writeProfile(doc *Document) error {
+	plain, err := doc.Encode()
+	if err != nil {
+		return err
+	}
+	defer wipe(plain)
+	rcpts, err := v.Recipients(doc.Profile)
+	if err != nil {
+		return err
+	}
+	ct, err := Encrypt(plain, rcpts...)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(v.ProfilePath(doc.Profile), ct)
+}
+
+// cleanTemps removes temp files a killed writer left behind. Called under
+// the lock, so no live writer owns one.
+func (v *Vault) cleanTemps() {
+	for _, dir := range []string{v.Dir, filepath.Join(v.Dir, profilesDir)} {
+		matches, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
+		for _, m := range matches {
+			os.Remove(m)
+		}
+	}
+}
+
+// Update loads profile name under the lock, applies fn, and writes it back
+// atomically. If fn fails nothing is written.
+func (v *Vault) Update(name string, ids []age.Identity, fn func(*Document) error) error {
+	unlock, err := v.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	v.cleanTemps()
+	doc, err := v.Load(name, ids)
+	if err != nil {
+		return err
+	}
+	if err := fn(doc); err != nil {
+		return err
+	}
+	return v.writeProfile(doc)
+}
+
+// CreateProfile creates an empty profile, with policy p when not nil. It
+// needs no identity: a new profile is encrypted to the vault's recipient.
+func (v *Vault) CreateProfile(name string, p *Policy) error {
+	if err := ValidateProfileName(name); err != nil {
+		return err
+	}
+	unlock, err := v.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if exists(v.ProfilePath(name)) {
+		return &ProfileExistsError{Name: name}
+	}
+	if p != nil {
+		if err := v.updateConfigLocked(func(c *Config) error { c.Profiles[name] = p; return nil }); err != nil {
+			return err
+		}
+	}
+	return v.writeProfile(NewDocument(name))
+}
+
+// RemoveProfile deletes a profile and its policy. The default profile
+// cannot be removed while it is the default.
+func (v *Vault) RemoveProfile(name string) error {
+	if err := ValidateProfileName(name); err != nil {
+		return err
+	}
+	unlock, err := v.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if !exists(v.ProfilePath(name)) {
+		return &ProfileNotFoundError{Name: name}
+	}
+	if v.Config.DefaultProfile == name {
+		return &DefaultProfileError{Name: name}
+	}
+	if err := os.Remove(v.ProfilePath(name)); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Join(v.Dir, profilesDir)); err != nil {
+		return err
+	}
+	return v.updateConfigLocked(func(c *Config) error { delete(c.Profiles, name); return nil })
+}
+
+// DefaultProfileError: removing the default profile.
+type DefaultProfileError struct{ Name string }
+
+func (e *DefaultProfileError) Error() string {
+	return fmt.Sprintf("profile %q is the default profile", e.Name)
+}
+
+// CopyProfile copies from's secrets and policy into a new profile to;
+// with rename, from is removed afterwards (and the default follows it).
+// The document is re-encrypted because the profile name lives inside it.
+func (v *Vault) CopyProfile(from, to string, ids []age.Identity, rename bool) error {
+	for _, n := range []string{from, to} {
+		if err := ValidateProfileName(n); err != nil {
+			return err
+		}
+	}
+	unlock, err := v.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	doc, err := v.Load(from, ids)
+	if err != nil {
+		return err
+	}
+	if exists(v.ProfilePath(to)) {
+		return &ProfileExistsError{Name: to}
+	}
+	doc.Profile = to
+	if err := v.writeProfile(doc); err != nil {
+		return err
+	}
+	err = v.updateConfigLocked(func(c *Config) error {
+		if p := c.Profiles[from]; p != nil {
+			cp := *p
+			c.Profiles[to] = &cp
+		}
+		if rename {
+			delete(c.Profiles, from)
+			if c.DefaultProfile == from {
+				c.DefaultProfile = to
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		os.Remove(v.ProfilePath(to))
+		return err
+	}
+	if rename {
+		if err := os.Remove(v.ProfilePath(from)); err != nil {
+			return err
+		}
+		return syncDir(filepath.Join(v.Dir, profilesDir))
+	}
+	return nil
+}
+
+// wipe overwrites plaintext buffers once they are no longer needed. Go's
+// GC may have copied them; this narrows, not closes, the window.
+func wipe(b []byte) {
+	for i := range b {
+		b[i] = 0
+	}
+}
