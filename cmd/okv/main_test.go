@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/okvault/okv/cmd"
+	"github.com/okvault/okv/internal/testkeyring"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"okv": func() { os.Exit(cmd.Main(os.Args[1:])) },
+	})
+}
+
+// TestScripts runs the end-to-end scripts in testdata/*.txtar. Each script
+// gets its own HOME, vault folder and, where gnome-keyring is installed, its
+// own private D-Bus session with an unlocked gnome-keyring: a real Secret
+// Service that is never the user's own.
+func TestScripts(t *testing.T) {
+	if !testkeyring.Available() && testkeyring.Required() {
+		t.Fatal("OKV_REQUIRE_KEYRING=1 but dbus-daemon or gnome-keyring-daemon is missing")
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		Setup:               setupScript,
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "keyring":
+				return testkeyring.Available(), nil
+			case "age":
+				_, err := exec.LookPath("age")
+				return err == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"keyring": cmdKeyring,
+			"ptyexec": cmdPtyExec,
+			"perm":    cmdPerm,
+		},
+	})
+}
+
+func setupScript(e *testscript.Env) error {
+	home := filepath.Join(e.WorkDir, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	e.Setenv("HOME", home)
+	e.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+	e.Setenv("OKV_HOME", filepath.Join(e.WorkDir, "vault"))
+	e.Setenv("OKV_KEYCHAIN_TIMEOUT", "5s")
+	e.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(e.WorkDir, "no-bus"))
+	e.Setenv("SHELL", "/bin/sh")
+	// Values the scripts use; stdout/stderr are checked not to echo them.
+	e.Setenv("KEY", "sk-proj-"+strings.Repeat("Ab3d", 10)+"T3BlbkFJ"+strings.Repeat("x9Yz", 10))
+	e.Setenv("KEY2", "sk-prod-0123456789abcdefghij0123456789")
+	if !testkeyring.Available() {
+		return nil
+	}
+	kdir, err := os.MkdirTemp("", "okv-keyring-")
+	if err != nil {
+		return err
+	}
+	k, err := testkeyring.Start(kdir)
+	if err != nil {
+		return err
+	}
+	e.Defer(func() { k.Stop(); os.RemoveAll(kdir) })
+	for _, kv := range k.Env(nil) {
+		name, val, _ := strings.Cut(kv, "=")
+		e.Setenv(name, val)
+	}
+	e.Values["keyring"] = k
+	return nil
+}
+
+// keyring lock | keyring delete | keyring identity FILE
+//
+// Acts on the script's private gnome-keyring: lock the login collection,
+// delete the vault's item, or copy the vault's identity into FILE (to give
+// the age command the same identity).
+func cmdKeyring(ts *testscript.TestScript, neg bool, args []string) {
+	k, _ := ts.Value("keyring").(*testkeyring.Keyring)
+	if k == nil {
+		ts.Fatalf("no keyring in this script (guard it with [keyring])")
+	}
+	if len(args) == 0 {
+		ts.Fatalf("usage: keyring lock|delete|identity FILE")
+	}
+	vaultID := func() string {
+		data := ts.ReadFile(filepath.Join(ts.Getenv("OKV_HOME"), "config.toml"))
+		m := regexp.MustCompile(`vault_id = "([^"]+)"`).FindStringSubmatch(data)
+		if m == nil {
+			ts.Fatalf("no vault_id in config.toml")
+		}
+		return m[1]
+	}
+	var err error
+	switch args[0] {
+	case "lock":
+		err = k.Lock()
+	case "delete":
+		c := exec.Command("secret-tool", "clear", "service", "okv", "username", vaultID())
+		c.Env = k.Env(os.Environ())
+		err = c.Run()
+	case "identity":
+		var id string
+		id, err = k.Lookup("okv", vaultID())
+		if err == nil {
+			err = os.WriteFile(ts.MkAbs(args[1]), []byte(id+"\n"), 0o600)
+		}
+	default:
+		ts.Fatalf("unknown keyring command %q", args[0])
+	}
+	if (err != nil) != neg {
+		ts.Fatalf("keyring %s: %v", args[0], err)
+	}
+}
+
+// ptyexec [-input FILE] PROG ARGS...
+//
+// Runs PROG with stdin, stdout and stderr all on a new pseudo-terminal
+// (testscript's ttyin only attaches stdin), writes FILE's content as the
+// keyboard, and puts everything the terminal showed into stdout. The
+// program's exit code counts like exec's.
+func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
+	input := ""
+	if len(args) > 1 && args[0] == "-input" {
+		input = ts.ReadFile(args[1])
+		args = args[2:]
+	}
+	if len(args) == 0 {
+		ts.Fatalf("usage: ptyexec [-input FILE] PROG ARGS...")
+	}
+	path := args[0]
+	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+		if p := filepath.Join(dir, args[0]); fileExists(p) {
+			path = p
+			break
+		}
+	}
+	c := exec.Command(path, args[1:]...)
+	c.Dir = ts.Getenv("PWD")
+	env := os.Environ()
+	for _, name := range []string{"HOME", "XDG_CONFIG_HOME", "OKV_HOME", "OKV_KEYCHAIN_TIMEOUT", "DBUS_SESSION_BUS_ADDRESS", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "SHELL", "PATH", "OKV_PROFILE", "OKV_IDENTITY_FILE"} {
+		env = append(env, name+"="+ts.Getenv(name))
+	}
+	c.Env = env
+	f, err := pty.Start(c)
+	ts.Check(err)
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&out, f); close(done) }()
+	if input != "" {
+		time.Sleep(100 * time.Millisecond)
+		io.WriteString(f, input)
+	}
+	err = c.Wait()
+	<-done
+	f.Close()
+	ts.Logf("[pty]\n%s", out.String())
+	// Make the capture available to the stdout command via a file.
+	os.WriteFile(ts.MkAbs("ptyout"), out.Bytes(), 0o600)
+	if (err != nil) != neg {
+		ts.Fatalf("ptyexec %s: unexpected result: %v", args[0], err)
+	}
+}
+
+// perm MODE FILE: checks FILE's permission bits (octal).
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: perm MODE FILE")
+	}
+	fi, err := os.Stat(ts.MkAbs(args[1]))
+	ts.Check(err)
+	got := fmt.Sprintf("%04o", fi.Mode().Perm())
+	want := args[0]
+	if len(want) == 3 {
+		want = "0" + want
+	}
+	if (got == want) == neg {
+		ts.Fatalf("%s has mode %s, want %s%s", args[1], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
