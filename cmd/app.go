@@ -6,6 +6,7 @@ package cmd
 import (
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/okvault/okv/vault"
@@ -72,6 +73,21 @@ func (a *App) Run(args []string) int {
 	err := root.Execute()
 	if err == nil {
 		return 0
+	}
+	// cobra reports unknown commands as plain errors; they are usage errors.
+	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") {
+		first, rest, _ := strings.Cut(msg, "\n")
+		ue := &usageError{msg: strings.TrimSpace(first)}
+		var alts []string
+		for _, l := range strings.Split(rest, "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "Did you mean") {
+				alts = append(alts, "okv "+l)
+			}
+		}
+		if len(alts) > 0 {
+			ue.hints = []string{"did you mean " + strings.Join(alts, ", ") + "?"}
+		}
+		err = ue
 	}
 	return a.report(err)
 }

@@ -93,7 +93,10 @@ func (a *App) explain(err error) (string, []string, int) {
 	msg := err.Error()
 	switch {
 	case errors.As(err, &ue):
-		return ue.msg, append(ue.hints, "run 'okv help' for usage"), exitUsage
+		if len(ue.hints) == 0 {
+			return ue.msg, []string{"run 'okv help' for usage"}, exitUsage
+		}
+		return ue.msg, ue.hints, exitUsage
 	case errors.As(err, &he):
 		m, h, code := a.explain(he.err)
 		if he.code != 0 {

@@ -36,7 +36,10 @@ plaintext file.`,
 	root.RegisterFlagCompletionFunc("profile", a.completeProfiles)
 	root.MarkPersistentFlagFilename("identity")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &usageError{msg: err.Error(), hints: []string{fmt.Sprintf("see 'okv %s --help'", strings.TrimPrefix(c.CommandPath(), "okv "))}}
+		// pflag quotes the whole argument of an unknown shorthand ("in
+		// -sk-abc…"): cut it, it may be a pasted secret.
+		msg, _, _ := strings.Cut(err.Error(), " in -")
+		return &usageError{msg: msg, hints: []string{fmt.Sprintf("see 'okv %s --help'", strings.TrimPrefix(c.CommandPath(), "okv "))}}
 	})
 
 	root.AddCommand(
@@ -65,7 +68,10 @@ func wrapArgs(c *cobra.Command) {
 		orig := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := orig(cmd, args); err != nil {
-				return &usageError{msg: err.Error(), hints: []string{fmt.Sprintf("see '%s --help'", cmd.CommandPath())}}
+				// pflag quotes the whole argument of an unknown shorthand ("in
+		// -sk-abc…"): cut it, it may be a pasted secret.
+		msg, _, _ := strings.Cut(err.Error(), " in -")
+		return &usageError{msg: msg, hints: []string{fmt.Sprintf("see '%s --help'", cmd.CommandPath())}}
 			}
 			return nil
 		}

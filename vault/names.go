@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 var (
@@ -48,7 +49,26 @@ func ValidateSecretName(name string) error {
 	if name == "" {
 		rule = "the name is empty"
 	}
-	return &InvalidInputError{What: fmt.Sprintf("secret name %q", clip(name)), Rule: rule}
+	what := fmt.Sprintf("secret name %q", clip(name))
+	if mightBeValue(name) {
+		// `okv set sk-…` puts the key where the name goes: never echo it.
+		what = "secret name (not shown: it looks like a key, not a name)"
+		rule = "give the name (like OPENAI_API_KEY) as the argument and the value on stdin or at the prompt"
+	}
+	return &InvalidInputError{What: what, Rule: rule}
+}
+
+// mightBeValue guesses whether an invalid name is really a secret value.
+func mightBeValue(s string) bool {
+	if len(s) >= 20 {
+		return true
+	}
+	for _, p := range []string{"sk-", "sk_", "ghp_", "xox", "AKIA", "eyJ"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidateValue checks a secret value: 1 byte to 64 KiB, no NUL byte.

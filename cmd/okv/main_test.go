@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,9 +50,10 @@ func TestScripts(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"keyring": cmdKeyring,
-			"ptyexec": cmdPtyExec,
-			"perm":    cmdPerm,
+			"keyring":  cmdKeyring,
+			"ptyexec":  cmdPtyExec,
+			"perm":     cmdPerm,
+			"exitcode": cmdExitCode,
 		},
 	})
 }
@@ -163,15 +166,56 @@ func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 	c.Env = env
 	f, err := pty.Start(c)
 	ts.Check(err)
+	var mu sync.Mutex
 	var out bytes.Buffer
 	done := make(chan struct{})
-	go func() { io.Copy(&out, f); close(done) }()
-	if input != "" {
-		time.Sleep(100 * time.Millisecond)
-		io.WriteString(f, input)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := f.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				close(done)
+				return
+			}
+		}
+	}()
+	// Type one line per prompt: wait until the terminal shows a new prompt
+	// (output ending in ": " or "] ") before sending the next line, as a
+	// person would. Echo of typed text would show up in the capture.
+	seen := 0
+	for _, line := range strings.SplitAfter(input, "\n") {
+		if line == "" {
+			continue
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			text := out.String()
+			mu.Unlock()
+			if len(text) > seen && (strings.HasSuffix(text, ": ") || strings.HasSuffix(text, "] ")) {
+				seen = len(text)
+				break
+			}
+			select {
+			case <-done:
+			default:
+				if time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+			}
+			break
+		}
+		io.WriteString(f, line)
 	}
 	err = c.Wait()
-	<-done
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
 	f.Close()
 	ts.Logf("[pty]\n%s", out.String())
 	// Make the capture available to the stdout command via a file.
@@ -201,4 +245,24 @@ func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
 func fileExists(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && !fi.IsDir()
+}
+
+// exitcode N PROG ARGS...: runs PROG like exec and asserts its exit code
+// is N, so scripts check the documented codes (1, 2, 3, 126, 127…).
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 || neg {
+		ts.Fatalf("usage: exitcode N PROG ARGS...")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
 }
