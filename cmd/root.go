@@ -69,9 +69,9 @@ func wrapArgs(c *cobra.Command) {
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := orig(cmd, args); err != nil {
 				// pflag quotes the whole argument of an unknown shorthand ("in
-		// -sk-abc…"): cut it, it may be a pasted secret.
-		msg, _, _ := strings.Cut(err.Error(), " in -")
-		return &usageError{msg: msg, hints: []string{fmt.Sprintf("see '%s --help'", cmd.CommandPath())}}
+				// -sk-abc…"): cut it, it may be a pasted secret.
+				msg, _, _ := strings.Cut(err.Error(), " in -")
+				return &usageError{msg: msg, hints: []string{fmt.Sprintf("see '%s --help'", cmd.CommandPath())}}
 			}
 			return nil
 		}
