@@ -165,6 +165,8 @@ func (a *App) explain(err error) (string, []string, int) {
 		return msg, []string{"make one with 'age-keygen -o FILE', or check the path"}, exitLocked
 	case errors.As(err, &cfg):
 		return msg, []string{"fix config.toml by hand, or restore it from a backup"}, exitError
+	case isRotationError(err):
+		return explainRotation(err)
 	case errors.Is(err, fs.ErrPermission):
 		return msg, nil, exitError
 	}

@@ -146,6 +146,7 @@ func (a *App) runRun(o runOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	a.warnOverdue(v, profile, doc)
 	vars, names, err := childVars(doc, o)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 const defaultSecret = "OPENAI_API_KEY"
 
 func (a *App) newSetCmd() *cobra.Command {
+	var verify bool
 	c := &cobra.Command{
 		Use:   "set [NAME]",
 		Short: "Store a secret (prompted with echo off, or read from stdin)",
@@ -40,13 +41,14 @@ the old one in the secret's history.`,
 			if len(args) == 1 {
 				name = args[0]
 			}
-			return a.runSet(name)
+			return a.runSet(name, verify)
 		},
 	}
+	c.Flags().BoolVar(&verify, "verify", false, "check the key upstream (GET /v1/models) before storing it")
 	return c
 }
 
-func (a *App) runSet(name string) error {
+func (a *App) runSet(name string, verify bool) error {
 	if err := vault.ValidateSecretName(name); err != nil {
 		return err
 	}
@@ -65,6 +67,11 @@ func (a *App) runSet(name string) error {
 	defer wipe(value)
 	if err := vault.ValidateValue(value); err != nil {
 		return err
+	}
+	if verify {
+		if err := a.verifyNew(v, profile, name, value); err != nil {
+			return err
+		}
 	}
 	ids, err := a.unlock(v)
 	if err != nil {

@@ -39,13 +39,7 @@ func (a *App) readHidden(prompt string) ([]byte, error) {
 		return nil, vault.ErrNoTerminal
 	}
 	defer tty.Close()
-	fmt.Fprint(tty, prompt)
-	var b []byte
-	if f, ok := tty.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) {
-		b, err = term.ReadPassword(int(f.Fd()))
-	} else {
-		b, err = readLine(tty)
-	}
+	b, err := readNoEcho(tty, prompt)
 	fmt.Fprintln(tty)
 	if err != nil {
 		return nil, err

@@ -3,8 +3,11 @@
 package cmd
 
 import (
+	"fmt"
 	"io"
 	"os"
+
+	"golang.org/x/term"
 )
 
 // openTTY opens the console. Reads go to CONIN$, writes to CONOUT$.
@@ -27,3 +30,12 @@ func (c console) Read(p []byte) (int, error)  { return c.in.Read(p) }
 func (c console) Write(p []byte) (int, error) { return c.out.Write(p) }
 func (c console) Close() error                { c.out.Close(); return c.in.Close() }
 func (c console) Fd() uintptr                 { return c.in.Fd() }
+
+// readNoEcho reads a line from the console with echo off.
+func readNoEcho(tty io.ReadWriter, prompt string) ([]byte, error) {
+	fmt.Fprint(tty, prompt)
+	if c, ok := tty.(console); ok {
+		return term.ReadPassword(int(c.in.Fd()))
+	}
+	return readLine(tty)
+}

@@ -43,6 +43,13 @@ type Policy struct {
 	Endpoints   []string `toml:"endpoints,omitempty"`
 	MaxBody     int64    `toml:"max_body,omitempty"`
 	DailyTokens int64    `toml:"daily_tokens,omitempty"`
+
+	// Service-account rotation (okv rotate --service-account): the OpenAI
+	// project, the service account okv created last and its key's id.
+	// Ids only, never a secret.
+	Project          string `toml:"project,omitempty"`
+	ServiceAccountID string `toml:"service_account_id,omitempty"`
+	APIKeyID         string `toml:"api_key_id,omitempty"`
 }
 
 // Policy returns the policy of profile, never nil.
@@ -136,9 +143,9 @@ func decodeConfig(path string, data []byte) (*Config, error) {
 		}
 	}
 	switch c.Backend {
-	case BackendKeychain, BackendPassphrase:
+	case BackendKeychain, BackendPassphrase, BackendFile:
 	default:
-		return nil, &ConfigError{Path: path, Err: fmt.Errorf("unknown backend %q (want keychain or passphrase)", c.Backend)}
+		return nil, &ConfigError{Path: path, Err: fmt.Errorf("unknown backend %q (want keychain, passphrase or file)", c.Backend)}
 	}
 	return &c, nil
 }

@@ -65,6 +65,14 @@ func Open(dir string) (*Vault, error) {
 	if err := checkPerm(dir, fi); err != nil {
 		return nil, err
 	}
+	// profiles/ too: whoever can write there can plant a profile (it is
+	// encrypted to the public recipient) and so inject variables into runs.
+	pdir := filepath.Join(dir, profilesDir)
+	if pfi, err := os.Stat(pdir); err == nil {
+		if err := checkPerm(pdir, pfi); err != nil {
+			return nil, err
+		}
+	}
 	path := filepath.Join(dir, configFile)
 	data, err := readChecked(path)
 	if errors.Is(err, fs.ErrNotExist) {

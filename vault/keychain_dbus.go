@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -14,9 +15,11 @@ import (
 // can spawn a stray bus (or hang on X11) on a headless machine.
 func keychainPrecheck() error {
 	addr := os.Getenv("DBUS_SESSION_BUS_ADDRESS")
-	if addr == "" {
-		if rt := os.Getenv("XDG_RUNTIME_DIR"); rt != "" {
-			if _, err := os.Stat(filepath.Join(rt, "bus")); err == nil {
+	if addr == "" || addr == "autolaunch:" {
+		// godbus then looks in /run/user/UID (not $XDG_RUNTIME_DIR).
+		rt := filepath.Join("/run/user", strconv.Itoa(os.Getuid()))
+		for _, f := range []string{"bus", "dbus-session"} {
+			if _, err := os.Stat(filepath.Join(rt, f)); err == nil {
 				return nil
 			}
 		}

@@ -1,0 +1,122 @@
+package cmd
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/okvault/okv/vault"
+)
+
+// usedOps are the audit operations that hand a secret's value to someone.
+var usedOps = map[string]bool{"run": true, "get": true, "export": true, "proxy": true}
+
+func (a *App) newStatusCmd() *cobra.Command {
+	var check bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Every profile's keys: redacted value, age, last use, rotation due",
+		Long: `Show every profile's keys (only one profile's with -p/--profile): redacted
+value, age of the current value, the profile's rotation period ('max_age'
+policy, default 90d), when the key was last used (from the audit log) and
+whether its rotation is overdue.
+
+With --check, exit 1 when any key is overdue, for cron jobs and CI.`,
+		Example: `  okv status
+  okv status --check -p prod`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runStatus(check)
+		},
+	}
+	c.Flags().BoolVar(&check, "check", false, "exit 1 when any key is overdue for rotation")
+	return c
+}
+
+type secretKey struct{ profile, name string }
+
+func (a *App) runStatus(check bool) error {
+	v, err := a.openVault()
+	if err != nil {
+		return err
+	}
+	var profiles []string
+	if a.profileFlag != "" {
+		p, err := a.profile(v)
+		if err != nil {
+			return err
+		}
+		profiles = []string{p}
+	} else if profiles, err = v.ProfileNames(); err != nil {
+		return err
+	}
+	ids, err := a.unlock(v)
+	if err != nil {
+		return err
+	}
+	lastUsed := map[secretKey]time.Time{}
+	records, auditErr := v.ReadAudit()
+	for _, r := range records {
+		if !usedOps[r.Op] {
+			continue
+		}
+		for _, s := range r.Secrets {
+			k := secretKey{r.Profile, s}
+			if r.Time.After(lastUsed[k]) {
+				lastUsed[k] = r.Time
+			}
+		}
+	}
+	if auditErr != nil {
+		fmt.Fprintf(a.Stderr, "okv: warning: last use is incomplete: %v\n", auditErr)
+	}
+
+	now := a.Now()
+	var overdue []string
+	var firstErr error
+	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROFILE\tNAME\tVALUE\tAGE\tMAX AGE\tLAST USED\tROTATION")
+	for _, p := range profiles {
+		doc, err := v.Load(p, ids)
+		if err != nil {
+			msg, _, _ := a.explain(err)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\terror: %s\n", p, msg)
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		maxAge := v.Config.Policy(p).EffectiveMaxAge()
+		for _, n := range doc.Names() {
+			s := doc.Secrets[n]
+			state := "ok"
+			if s.IsOverdue(maxAge, now) {
+				state = "OVERDUE"
+				overdue = append(overdue, fmt.Sprintf("okv rotate %s -p %s", n, p))
+			} else if left := maxAge - s.Age(now); left < 14*24*time.Hour {
+				state = "due in " + humanAge(left)
+			}
+			used := "never"
+			if t, ok := lastUsed[secretKey{p, n}]; ok {
+				used = humanAge(now.Sub(t)) + " ago"
+				if now.Sub(t) < time.Minute {
+					used = "just now"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p, n, vault.Redact(s.Value), humanAge(s.Age(now)), vault.Duration(maxAge), used, state)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	if check && len(overdue) > 0 {
+		return withHints(fmt.Errorf("%d key(s) overdue for rotation", len(overdue)), "rotate with: "+strings.Join(overdue, "; "))
+	}
+	return nil
+}
