@@ -58,6 +58,10 @@ func (a *App) newProfileLsCmd() *cobra.Command {
 				if p.Proxy {
 					flags = append(flags, "proxy")
 				}
+				if len(flags) == 0 {
+					fmt.Fprintf(tw, "%s %s\n", mark, n)
+					continue
+				}
 				fmt.Fprintf(tw, "%s %s\t%s\n", mark, n, joinComma(flags))
 			}
 			return tw.Flush()

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,7 +46,9 @@ func TestScripts(t *testing.T) {
 				return testkeyring.Available(), nil
 			case "age":
 				_, err := exec.LookPath("age")
-				return err == nil, nil
+				return err == nil || os.Getenv("OKV_REQUIRE_TOOLS") == "1", nil
+			case "bashcompletion":
+				return fileExists("/usr/share/bash-completion/bash_completion") || os.Getenv("OKV_REQUIRE_TOOLS") == "1", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -259,6 +262,10 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	got := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		got = ee.ExitCode()
+		// Killed by a signal: report it as a shell does (128+N).
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			got = 128 + int(ws.Signal())
+		}
 	} else if err != nil {
 		ts.Fatalf("%s: %v", args[1], err)
 	}
