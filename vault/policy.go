@@ -1,0 +1,210 @@
+package vault
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// PolicyKey describes one user-settable policy setting.
+type PolicyKey struct {
+	Name string
+	Help string
+	set  func(p *Policy, v string) error
+	get  func(p *Policy) string
+}
+
+// PolicyKeys are the settings `okv policy set` accepts, in display order.
+var PolicyKeys = []PolicyKey{
+	{"confirm", "ask on the terminal before every use (true/false)",
+		func(p *Policy, v string) (err error) { p.Confirm, err = parseBool(v); return },
+		func(p *Policy) string { return strconv.FormatBool(p.Confirm) }},
+	{"proxy", "always run through okv's proxy: the real key never enters a child (true/false)",
+		func(p *Policy, v string) (err error) { p.Proxy, err = parseBool(v); return },
+		func(p *Policy) string { return strconv.FormatBool(p.Proxy) }},
+	{"max_age", "rotation period, like 90d or 36h (default 90d)",
+		func(p *Policy, v string) (err error) { p.MaxAge, err = ParseDuration(v); return },
+		func(p *Policy) string { return Duration(p.EffectiveMaxAge()).String() }},
+	{"upstream", "OpenAI API base URL the proxy forwards to (default https://api.openai.com)",
+		func(p *Policy, v string) error {
+			if v == "" {
+				p.Upstream = ""
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return fmt.Errorf("want an http(s) URL like https://api.openai.com")
+			}
+			p.Upstream = strings.TrimRight(v, "/")
+			return nil
+		},
+		func(p *Policy) string {
+			if p.Upstream == "" {
+				return "https://api.openai.com"
+			}
+			return p.Upstream
+		}},
+	{"rpm", "requests per minute through the proxy (0 = unlimited)",
+		func(p *Policy, v string) (err error) { p.RPM, err = parseCount(v); return },
+		func(p *Policy) string { return strconv.Itoa(p.RPM) }},
+	{"tpm", "tokens per minute through the proxy (0 = unlimited)",
+		func(p *Policy, v string) (err error) { p.TPM, err = parseCount(v); return },
+		func(p *Policy) string { return strconv.Itoa(p.TPM) }},
+	{"models", "allowed models, comma-separated (empty = all)",
+		func(p *Policy, v string) error { p.Models = splitList(v); return nil },
+		func(p *Policy) string { return strings.Join(p.Models, ",") }},
+	{"endpoints", "allowed path prefixes like /v1/chat/completions, comma-separated (empty = all)",
+		func(p *Policy, v string) error {
+			eps := splitList(v)
+			for _, e := range eps {
+				if !strings.HasPrefix(e, "/") {
+					return fmt.Errorf("endpoint %q must start with /", e)
+				}
+			}
+			p.Endpoints = eps
+			return nil
+		},
+		func(p *Policy) string { return strings.Join(p.Endpoints, ",") }},
+	{"max_body", "largest request body in bytes (0 = the proxy's default, 32 MiB)",
+		func(p *Policy, v string) error { n, err := parseCount(v); p.MaxBody = int64(n); return err },
+		func(p *Policy) string { return strconv.FormatInt(p.MaxBody, 10) }},
+	{"daily_tokens", "token budget per UTC day through the proxy (0 = unlimited)",
+		func(p *Policy, v string) error { n, err := parseCount(v); p.DailyTokens = int64(n); return err },
+		func(p *Policy) string { return strconv.FormatInt(p.DailyTokens, 10) }},
+}
+
+// PolicyKeyNames lists the settable keys.
+func PolicyKeyNames() []string {
+	out := make([]string, len(PolicyKeys))
+	for i, k := range PolicyKeys {
+		out[i] = k.Name
+	}
+	return out
+}
+
+func findPolicyKey(name string) (PolicyKey, bool) {
+	for _, k := range PolicyKeys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return PolicyKey{}, false
+}
+
+// PolicyError: a bad `key=value` for okv policy set.
+type PolicyError struct {
+	Key, Reason string
+}
+
+func (e *PolicyError) Error() string {
+	if e.Key == "" {
+		return e.Reason
+	}
+	return fmt.Sprintf("policy %s: %s", e.Key, e.Reason)
+}
+
+// SetPolicy applies "key=value" assignments to p. All are checked before
+// any is applied.
+func (p *Policy) Set(assignments []string) error {
+	next := *p
+	for _, a := range assignments {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			return &PolicyError{Reason: fmt.Sprintf("%q is not key=value", a)}
+		}
+		pk, ok := findPolicyKey(strings.TrimSpace(k))
+		if !ok {
+			return &PolicyError{Key: k, Reason: "unknown setting (known: " + strings.Join(PolicyKeyNames(), ", ") + ")"}
+		}
+		if err := pk.set(&next, strings.TrimSpace(v)); err != nil {
+			return &PolicyError{Key: pk.Name, Reason: err.Error()}
+		}
+	}
+	*p = next
+	return nil
+}
+
+// Unset resets keys to their defaults.
+func (p *Policy) Unset(keys []string) error {
+	next := *p
+	for _, k := range keys {
+		if _, ok := findPolicyKey(k); !ok {
+			return &PolicyError{Key: k, Reason: "unknown setting (known: " + strings.Join(PolicyKeyNames(), ", ") + ")"}
+		}
+		var zero Policy
+		switch k {
+		case "confirm":
+			next.Confirm = zero.Confirm
+		case "proxy":
+			next.Proxy = zero.Proxy
+		case "max_age":
+			next.MaxAge = zero.MaxAge
+		case "upstream":
+			next.Upstream = zero.Upstream
+		case "rpm":
+			next.RPM = 0
+		case "tpm":
+			next.TPM = 0
+		case "models":
+			next.Models = nil
+		case "endpoints":
+			next.Endpoints = nil
+		case "max_body":
+			next.MaxBody = 0
+		case "daily_tokens":
+			next.DailyTokens = 0
+		}
+	}
+	*p = next
+	return nil
+}
+
+// Values returns every settable key's effective value.
+func (p *Policy) Values() [][2]string {
+	out := make([][2]string, len(PolicyKeys))
+	for i, k := range PolicyKeys {
+		out[i] = [2]string{k.Name, k.get(p)}
+	}
+	return out
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("want true or false, got %q", v)
+}
+
+func parseCount(v string) (int, error) {
+	mult := 1
+	lv := strings.ToLower(v)
+	for suf, m := range map[string]int{"k": 1_000, "m": 1_000_000, "kib": 1 << 10, "mib": 1 << 20} {
+		if strings.HasSuffix(lv, suf) && len(lv) > len(suf) {
+			if _, err := strconv.Atoi(lv[:len(lv)-len(suf)]); err == nil {
+				mult, lv = m, lv[:len(lv)-len(suf)]
+				break
+			}
+		}
+	}
+	n, err := strconv.Atoi(lv)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a whole number ≥ 0 (like 60, 100k, 2m, 32MiB), got %q", v)
+	}
+	return n * mult, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
