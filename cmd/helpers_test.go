@@ -25,7 +25,7 @@ type testEnv struct {
 
 type noTerminal struct{}
 
-func (noTerminal) IsTerminal(any) bool                { return false }
+func (noTerminal) IsTerminal(any) bool               { return false }
 func (noTerminal) Open() (io.ReadWriteCloser, error) { return nil, vault.ErrNoTerminal }
 
 func newTestEnv(t *testing.T) *testEnv {

@@ -38,8 +38,8 @@ account okv created at the previous rotation. The admin key is OPENAI_ADMIN_KEY
 in the profile named by --admin-profile (default admin). If a step fails, the
 old key stays stored and working, and okv says what, if anything, to clean up.
 
-The rotation period is the profile's 'max_age' policy (default 90d); 'okv
-status' shows which keys are due.`,
+The rotation period is the profile's 'max_age' policy (default 90d, set with
+'okv policy'); 'okv status' shows which keys are due.`,
 		Example: `  okv rotate -p prod
   pbpaste | okv rotate -p prod --verify
   okv rotate -p prod --service-account --project proj_abc`,

@@ -11,8 +11,9 @@ import (
 	"github.com/okvault/okv/vault"
 )
 
-// usedOps are the audit operations that hand a secret's value to someone.
-var usedOps = map[string]bool{"run": true, "get": true, "export": true, "proxy": true}
+// usedOps are the audit operations that hand a secret's value to a
+// program or an API.
+var usedOps = map[string]bool{"run": true, "get": true, "export": true, "proxy": true, "verify": true, "admin": true}
 
 func (a *App) newStatusCmd() *cobra.Command {
 	var check bool
@@ -20,9 +21,10 @@ func (a *App) newStatusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Every profile's keys: redacted value, age, last use, rotation due",
 		Long: `Show every profile's keys (only one profile's with -p/--profile): redacted
-value, age of the current value, the profile's rotation period ('max_age'
-policy, default 90d), when the key was last used (from the audit log) and
-whether its rotation is overdue.
+value, age of the current value, the profile's rotation period (its 'max_age'
+policy, default 90d, set with 'okv policy'), when the key was last used (from
+the audit log) and whether its rotation is overdue. 'okv run' also warns about
+an overdue key, once a day per profile.
 
 With --check, exit 1 when any key is overdue, for cron jobs and CI.`,
 		Example: `  okv status
