@@ -273,7 +273,9 @@ func TestUnsafePermissionsAreRefused(t *testing.T) {
 		{"profile file: load", func(v *vault.Vault) string { return v.ProfilePath("dev") }, 0o660, "chmod 600 ",
 			func(v *vault.Vault, id age.Identity) error { _, err := v.Load("dev", ids(id)); return err }},
 		{"profile file: update", func(v *vault.Vault) string { return v.ProfilePath("dev") }, 0o606, "chmod 600 ",
-			func(v *vault.Vault, id age.Identity) error { return v.Update("dev", ids(id), setFn("NEW", "new-value")) }},
+			func(v *vault.Vault, id age.Identity) error {
+				return v.Update("dev", ids(id), setFn("NEW", "new-value"))
+			}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

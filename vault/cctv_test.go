@@ -100,6 +100,7 @@ func parseAgeVector(t *testing.T, data []byte) *ageVector {
 // vectors: every valid file opens to the expected plaintext, and every
 // broken one is refused with the error kind a user can act on.
 func TestDecryptCCTVVectors(t *testing.T) {
+	t.Parallel()
 	entries, err := fs.ReadDir(agetest.Vectors, ".")
 	if err != nil {
 		t.Fatal(err)

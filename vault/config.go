@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,7 +81,7 @@ func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || int64(n) > math.MaxInt64/int64(24*time.Hour) {
 			return 0, fmt.Errorf("invalid duration %q: use a number of days like 90d, or hours like 36h", s)
 		}
 		return Days(n), nil

@@ -12,6 +12,7 @@ import (
 // wrong without quoting the document, which holds the secret. The vault
 // is left as it was.
 func TestCorruptDocumentErrorsHoldNoSecret(t *testing.T) {
+	t.Parallel()
 	const s = secretValue
 	docs := map[string]string{
 		"syntax error after value": `{"okv":1,"profile":"dev","secrets":{"K":{"value":"` + s + `" "created_at":"2025-01-01T00:00:00Z"}}}`,

@@ -50,6 +50,7 @@ func startTogether(t *testing.T, cmds []*exec.Cmd) []*bytes.Buffer {
 // secrets in the same profile at the same time; every one of the 200
 // writes that reported success is there afterwards.
 func TestConcurrentProcessesLoseNoWrite(t *testing.T) {
+	t.Parallel()
 	v, id := fileVault(t)
 	const perProcess = 100
 	cmds := []*exec.Cmd{
@@ -92,6 +93,7 @@ func TestConcurrentProcessesLoseNoWrite(t *testing.T) {
 // decrypt and hold every write the writer reported as done, and temp
 // files of killed writers must not pile up.
 func TestKilledWriterLeavesNoTornProfile(t *testing.T) {
+	t.Parallel()
 	v, id := fileVault(t)
 	rounds := 120
 	if testing.Short() {
@@ -298,6 +300,7 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 // TestAuditConcurrentAppendsKeepChain: two processes appending at once
 // keep the chain valid and lose no record.
 func TestAuditConcurrentAppendsKeepChain(t *testing.T) {
+	t.Parallel()
 	v, _ := fileVault(t)
 	const perProcess = 40
 	cmds := []*exec.Cmd{

@@ -88,15 +88,15 @@ func (d *Document) RemoveSecret(name string) error {
 // the last '-' of a key-like prefix (sk-proj-) and the last 4 characters,
 // only when the value is long enough that this leaves most of it hidden.
 func Redact(v string) string {
-	if len(v) < 16 {
-		return "…"
-	}
 	prefix := ""
 	for _, p := range []string{"sk-proj-", "sk-svcacct-", "sk-admin-", "sk-"} {
 		if len(v) > len(p) && v[:len(p)] == p {
 			prefix = p
 			break
 		}
+	}
+	if len(v) < 16 || len(v) <= 2*(len(prefix)+4) {
+		return "…"
 	}
 	return prefix + "…" + v[len(v)-4:]
 }
