@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"os"
 	"runtime"
 	"strings"
 
@@ -11,8 +12,10 @@ import (
 )
 
 type runOptions struct {
-	only []string
-	maps []string
+	only  []string
+	maps  []string
+	proxy bool
+	mask  bool
 }
 
 func (a *App) newRunCmd() *cobra.Command {
@@ -44,6 +47,8 @@ not found and 126 when it cannot be executed, as a shell does.`,
 	c.Flags().SetInterspersed(false)
 	c.Flags().StringSliceVar(&o.only, "only", nil, "inject only these secrets (comma-separated names)")
 	c.Flags().StringArrayVar(&o.maps, "env", nil, "inject secret NAME as variable DEST (DEST=NAME, repeatable)")
+	c.Flags().BoolVar(&o.proxy, "proxy", false, "give the child a local proxy URL and token instead of the real OpenAI key")
+	c.Flags().BoolVar(&o.mask, "mask", false, "replace any secret value the child prints with <okv:NAME>")
 	c.RegisterFlagCompletionFunc("only", a.completeOnly)
 	c.RegisterFlagCompletionFunc("env", a.completeEnvMap)
 	return c
@@ -155,19 +160,47 @@ func (a *App) runRun(o runOptions, args []string) error {
 		return usagef("OKV_PROFILE is reserved for the profile name; map the secret to another name with --env")
 	}
 	vars["OKV_PROFILE"] = profile
-	env := shell.ChildEnv(a.Environ(), vars)
 
 	// Resolve before auditing, so a typo is reported as 127 without a
 	// record of a run that never happened.
-	if _, err := shell.LookPath(args[0], env); err != nil {
+	if _, err := shell.LookPath(args[0], shell.ChildEnv(a.Environ(), vars)); err != nil {
 		return err
 	}
-	a.audit(v, "run", profile, names, commandName(args))
 
-	if shell.CanExec {
-		return shell.Exec(args, env)
+	proxyMode := o.proxy || v.Config.Policy(profile).Proxy
+	if !proxyMode && !o.mask && shell.CanExec {
+		a.audit(v, "run", profile, names, commandName(args))
+		return shell.Exec(args, shell.ChildEnv(a.Environ(), vars))
 	}
-	code, err := shell.Supervise(&shell.Command{Args: args, Env: env, Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr})
+
+	// okv stays alive holding keys: no core dumps, no same-user ptrace.
+	shell.NoDump()
+	op := "run"
+	if proxyMode {
+		s, err := a.startProxy(v, profile, doc, "127.0.0.1:0", nil)
+		if err != nil {
+			return err
+		}
+		defer s.stop()
+		names = proxyVars(vars, names, doc, s)
+		op = "run-proxy"
+	}
+	a.audit(v, op, profile, names, commandName(args))
+	child := &shell.Command{Args: args, Env: shell.ChildEnv(a.Environ(), vars), Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr}
+	var code int
+	if o.mask {
+		m := shell.Masked{Secrets: map[string]string{}}
+		for _, n := range doc.Names() {
+			m.Secrets[n] = doc.Secrets[n].Value
+		}
+		if a.Terminal.IsTerminal(a.Stdout) && a.Terminal.IsTerminal(a.Stdin) {
+			m.Terminal, _ = a.Stdout.(*os.File)
+			m.TermIn, _ = a.Stdin.(*os.File)
+		}
+		code, err = shell.SuperviseMasked(child, m)
+	} else {
+		code, err = shell.Supervise(child)
+	}
 	if err != nil {
 		return err
 	}

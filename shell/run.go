@@ -29,7 +29,8 @@ func (c *Command) Start() (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := &exec.Cmd{Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr}
+	cmd := execCommand(path, c)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
 	if err := cmd.Start(); err != nil {
 		code := ExitNotExecutable
 		if errors.Is(err, os.ErrNotExist) {
@@ -76,4 +77,8 @@ func ExitCode(ps *os.ProcessState, err error) (int, error) {
 		return 128 + int(ws.Signal()), nil
 	}
 	return ps.ExitCode(), nil
+}
+
+func execCommand(path string, c *Command) *exec.Cmd {
+	return &exec.Cmd{Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir}
 }

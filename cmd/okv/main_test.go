@@ -47,16 +47,20 @@ func TestScripts(t *testing.T) {
 			case "age":
 				_, err := exec.LookPath("age")
 				return err == nil || os.Getenv("OKV_REQUIRE_TOOLS") == "1", nil
+			case "openai-npm":
+				// proxy/e2e/node_modules, installed by .ci/run (npm ci).
+				return fileExists("../../proxy/e2e/node_modules/openai/package.json") || os.Getenv("OKV_REQUIRE_TOOLS") == "1", nil
 			case "bashcompletion":
 				return fileExists("/usr/share/bash-completion/bash_completion") || os.Getenv("OKV_REQUIRE_TOOLS") == "1", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"keyring":  cmdKeyring,
-			"ptyexec":  cmdPtyExec,
-			"perm":     cmdPerm,
-			"exitcode": cmdExitCode,
+			"keyring":    cmdKeyring,
+			"ptyexec":    cmdPtyExec,
+			"perm":       cmdPerm,
+			"exitcode":   cmdExitCode,
+			"fakeopenai": cmdFakeOpenAI,
 		},
 	})
 }
@@ -72,6 +76,9 @@ func setupScript(e *testscript.Env) error {
 	e.Setenv("OKV_KEYCHAIN_TIMEOUT", "5s")
 	e.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(e.WorkDir, "no-bus"))
 	e.Setenv("SHELL", "/bin/sh")
+	if root, err := filepath.Abs("../.."); err == nil {
+		e.Setenv("OKV_REPO", root)
+	}
 	// Values the scripts use; stdout/stderr are checked not to echo them.
 	e.Setenv("KEY", "sk-proj-"+strings.Repeat("Ab3d", 10)+"T3BlbkFJ"+strings.Repeat("x9Yz", 10))
 	e.Setenv("KEY2", "sk-prod-0123456789abcdefghij0123456789")

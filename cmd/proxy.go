@@ -1,0 +1,234 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/okvault/okv/proxy"
+	"github.com/okvault/okv/shell"
+	"github.com/okvault/okv/vault"
+)
+
+// proxiedSecrets never enter a child in proxy mode: the proxy injects them.
+var proxiedSecrets = []string{"OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_ADMIN_KEY"}
+
+// usageFile is the proxy's usage ledger in the vault folder.
+const usageFile = "usage.jsonl"
+
+// proxySession is a running proxy for one profile.
+type proxySession struct {
+	p       *proxy.Proxy
+	ln      net.Listener
+	ledger  *proxy.FileLedger
+	token   string
+	baseURL string
+	done    chan error
+}
+
+// startProxy starts the profile's proxy on addr with the real key from doc.
+func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, addr string, allow []netip.Prefix) (*proxySession, error) {
+	key, ok := doc.Secrets["OPENAI_API_KEY"]
+	if !ok {
+		return nil, withHints(fmt.Errorf("proxy mode needs OPENAI_API_KEY in profile %s", profile),
+			fmt.Sprintf("store it with 'okv set -p %s'", profile))
+	}
+	pol := v.Config.Policy(profile)
+	up, err := url.Parse(a.upstream(v, profile))
+	if err != nil {
+		return nil, err
+	}
+	token, err := proxy.NewToken()
+	if err != nil {
+		return nil, err
+	}
+	ledger := &proxy.FileLedger{Path: filepath.Join(v.Dir, usageFile)}
+	var usedToday int64
+	if recs, err := proxy.ReadLedger(ledger.Path); err == nil {
+		usedToday = proxy.TokensUsed(recs, profile, a.Now())
+	}
+	cfg := proxy.Config{
+		Profile:  profile,
+		Upstream: up,
+		APIKey:   key.Value,
+		Token:    token,
+		Limits: proxy.Limits{
+			RPM: pol.RPM, TPM: pol.TPM, Models: pol.Models, Endpoints: pol.Endpoints,
+			MaxBody: pol.MaxBody, DailyTokens: pol.DailyTokens,
+		},
+		TokensUsedToday: usedToday,
+		Allow:           allow,
+		Ledger:          ledger,
+		Now:             a.Now,
+		ErrorLog:        log.New(io.Discard, "", 0),
+	}
+	if s, ok := doc.Secrets["OPENAI_ORG_ID"]; ok {
+		cfg.Organization = s.Value
+	}
+	if s, ok := doc.Secrets["OPENAI_PROJECT_ID"]; ok {
+		cfg.Project = s.Value
+	}
+	p, err := proxy.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, withHints(fmt.Errorf("cannot listen on %s: %w", addr, err), "pick another address with --listen")
+	}
+	s := &proxySession{p: p, ln: ln, ledger: ledger, token: token, done: make(chan error, 1)}
+	host := ln.Addr().String()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		host = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	s.baseURL = "http://" + host + "/v1"
+	go func() { s.done <- p.Serve(ln) }()
+	return s, nil
+}
+
+// stop shuts the proxy down, letting requests in flight finish briefly.
+func (s *proxySession) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.p.Shutdown(ctx); err != nil {
+		s.p.Close()
+	}
+	s.ledger.Close()
+}
+
+// proxyVars replaces the proxied secrets in the child's variables by the
+// proxy's base URL and token. names (for the audit log) loses them too.
+func proxyVars(vars map[string]string, names []string, doc *vault.Document, s *proxySession) []string {
+	// By value, so that --env DEST=OPENAI_API_KEY cannot carry the real
+	// key in under another name.
+	for k, val := range vars {
+		for _, n := range proxiedSecrets {
+			if sec, ok := doc.Secrets[n]; ok && sec.Value == val {
+				delete(vars, k)
+			}
+		}
+	}
+	vars["OPENAI_API_KEY"] = s.token
+	vars["OPENAI_BASE_URL"] = s.baseURL
+	var kept []string
+	for _, n := range names {
+		if !contains(proxiedSecrets, n) {
+			kept = append(kept, n)
+		}
+	}
+	return kept
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *App) newProxyCmd() *cobra.Command {
+	var listen string
+	var allow []string
+	c := &cobra.Command{
+		Use:   "proxy [-p P] [--listen ADDR] [--allow CIDR]",
+		Short: "Run the key-injecting proxy standalone, for tools started elsewhere",
+		Long: `Run okv's OpenAI proxy for the profile until interrupted. It prints the base
+URL and a fresh token on stdout, as OPENAI_BASE_URL=… and OPENAI_API_KEY=…
+lines: give those to the tool. The real key never leaves okv; the profile's
+policy limits (rpm, tpm, models, endpoints, max_body, daily_tokens) apply and
+every request is recorded in the usage ledger (okv usage).
+
+The proxy listens on loopback; listening on another address needs --allow
+with the client networks to admit.`,
+		Example: `  okv proxy -p dev --listen 127.0.0.1:8787
+  eval "$(okv proxy -p dev | head -2 | sed 's/^/export /')"   # in another shell`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runProxy(listen, allow)
+		},
+	}
+	c.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address to listen on (port 0 picks a free one)")
+	c.Flags().StringSliceVar(&allow, "allow", nil, "client networks allowed besides loopback (CIDR, comma-separated)")
+	return c
+}
+
+func (a *App) runProxy(listen string, allowStr []string) error {
+	var allow []netip.Prefix
+	for _, s := range allowStr {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return usagef("--allow %q: want a network like 192.168.1.0/24", s)
+		}
+		allow = append(allow, p)
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return usagef("--listen %q: want HOST:PORT like 127.0.0.1:8787", listen)
+	}
+	if ip, err := netip.ParseAddr(host); (err != nil && host != "localhost") || (err == nil && !ip.IsLoopback()) {
+		if len(allow) == 0 {
+			return &usageError{msg: fmt.Sprintf("--listen %s is not a loopback address", listen),
+				hints: []string{"listening beyond loopback needs --allow CIDR naming the clients to admit"}}
+		}
+	}
+	v, err := a.openVault()
+	if err != nil {
+		return err
+	}
+	profile, err := a.profile(v)
+	if err != nil {
+		return err
+	}
+	if err := a.confirmUse(v, profile, "okv proxy"); err != nil {
+		return err
+	}
+	ids, err := a.unlock(v)
+	if err != nil {
+		return err
+	}
+	doc, err := v.Load(profile, ids)
+	if err != nil {
+		return err
+	}
+	shell.NoDump()
+	s, err := a.startProxy(v, profile, doc, listen, allow)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	a.audit(v, "proxy", profile, []string{"OPENAI_API_KEY"}, "okv proxy")
+	fmt.Fprintf(a.Stdout, "OPENAI_BASE_URL=%s\nOPENAI_API_KEY=%s\n", s.baseURL, s.token)
+	if f, ok := a.Stdout.(interface{ Sync() error }); ok {
+		f.Sync()
+	}
+	fmt.Fprintf(a.Stderr, "okv: proxy for profile %s on %s; stop with Ctrl-C\n", profile, s.baseURL)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	select {
+	case <-sigs:
+		return nil
+	case err := <-s.done:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}

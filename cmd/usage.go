@@ -1,0 +1,121 @@
+package cmd
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/okvault/okv/proxy"
+	"github.com/okvault/okv/vault"
+)
+
+func (a *App) newUsageCmd() *cobra.Command {
+	var since, by string
+	var asJSON, remote bool
+	var adm adminOptions
+	c := &cobra.Command{
+		Use:   "usage [-p P] [--since 7d] [--by day|model] [--remote]",
+		Short: "Requests, tokens, errors and latency of calls made through okv's proxy",
+		Long: `Summarise the proxy's usage ledger (usage.jsonl): requests, errors, refusals,
+prompt/completion tokens and p50/p99 latency, per day or per model. Without
+-p/--profile or OKV_PROFILE, every profile is included.
+
+With --remote, ask OpenAI's Admin API (with OPENAI_ADMIN_KEY from the admin
+profile) for this key's organisation-side usage per day instead.`,
+		Example: `  okv usage -p prod --since 7d --by model
+  okv usage -p prod --remote --since 30d`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d := 7 * 24 * time.Hour
+			if since != "" {
+				v, err := vault.ParseDuration(since)
+				if err != nil {
+					return usagef("--since: %v", err)
+				}
+				d = time.Duration(v)
+			}
+			if remote {
+				v, err := a.openVault()
+				if err != nil {
+					return err
+				}
+				profile, err := a.profile(v)
+				if err != nil {
+					return err
+				}
+				return a.runRemoteUsageWith(profile, d, adm)
+			}
+			return a.runUsage(d, by, asJSON)
+		},
+	}
+	c.Flags().StringVar(&since, "since", "7d", "how far back (like 24h, 7d, 30d)")
+	c.Flags().StringVar(&by, "by", "day", "group by day or model")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&remote, "remote", false, "org-side usage of this key from the OpenAI Admin API")
+	addAdminFlags(c, &adm)
+	c.RegisterFlagCompletionFunc("by", cobra.FixedCompletions([]string{"day", "model"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
+}
+
+func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
+	if by != "day" && by != "model" {
+		return usagef("--by %q: use day or model", by)
+	}
+	v, err := a.openVault()
+	if err != nil {
+		return err
+	}
+	profile := ""
+	if a.profileFlag != "" || a.Getenv("OKV_PROFILE") != "" {
+		if profile, err = a.profile(v); err != nil {
+			return err
+		}
+	}
+	recs, err := proxy.ReadLedger(filepath.Join(v.Dir, usageFile))
+	if err != nil {
+		return err
+	}
+	if profile != "" {
+		kept := recs[:0]
+		for _, r := range recs {
+			if r.Profile == profile {
+				kept = append(kept, r)
+			}
+		}
+		recs = kept
+	}
+	from := a.Now().Add(-since)
+	rows, err := proxy.Summarize(recs, from, by)
+	if err != nil {
+		return err
+	}
+	total, _ := proxy.Summarize(recs, from, "")
+	if asJSON {
+		enc := json.NewEncoder(a.Stdout)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	scope := "all profiles"
+	if profile != "" {
+		scope = "profile " + profile
+	}
+	fmt.Fprintf(a.Stdout, "# %s, since %s\n", scope, from.UTC().Format("2006-01-02 15:04 MST"))
+	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	head := "DAY"
+	if by == "model" {
+		head = "MODEL"
+	}
+	fmt.Fprintf(tw, "%s\tREQUESTS\tERRORS\tREFUSED\tPROMPT\tCOMPLETION\tTOTAL\tP50 MS\tP99 MS\t\n", head)
+	for _, r := range append(rows, total...) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t\n", r.Key, r.Requests, r.Errors, r.Refused, r.PromptTokens, r.CompletionTokens, r.TotalTokens, r.P50MS, r.P99MS)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,170 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/url"
+	"strings"
+	"sync/atomic"
+)
+
+// DefaultMaxBody is the request body limit when Limits.MaxBody is 0.
+const DefaultMaxBody = 32 << 20
+
+var errBodyTooLarge = errors.New("request body too large")
+
+// readBounded reads all of r, failing with errBodyTooLarge past max bytes.
+func readBounded(r io.Reader, max int64, sizeHint int64) ([]byte, error) {
+	n := sizeHint
+	if n <= 0 || n > max {
+		n = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	got, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if got > max {
+		return nil, errBodyTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// limitedBody streams a request body to the upstream, failing (and
+// remembering it) once more than left bytes arrive.
+type limitedBody struct {
+	rc       io.ReadCloser
+	left     int64
+	tooLarge *atomic.Bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.rc.Read(p)
+	if int64(n) > b.left {
+		b.tooLarge.Store(true)
+		b.left = 0
+		return 0, errBodyTooLarge
+	}
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// bodyKind is how a request body is inspected for its model.
+type bodyKind int
+
+const (
+	bodyOpaque bodyKind = iota // streamed, not inspected
+	bodyJSON
+	bodyMultipart
+	bodyForm
+)
+
+func classifyBody(contentType string) (bodyKind, map[string]string) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return bodyOpaque, nil
+	}
+	switch {
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		return bodyJSON, params
+	case mt == "multipart/form-data":
+		return bodyMultipart, params
+	case mt == "application/x-www-form-urlencoded":
+		return bodyForm, params
+	}
+	return bodyOpaque, params
+}
+
+// looksJSON reports whether b starts, after white space, with '{'.
+func looksJSON(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
+
+var (
+	errNotObject    = errors.New("the request body is not a JSON object")
+	errModelTwice   = errors.New(`the request names "model" more than once`)
+	errModelNotText = errors.New(`"model" is not a string`)
+)
+
+// jsonModels returns the top-level "model" of a JSON object body. Keys are
+// matched exactly (as the upstream does), and a key given twice is an
+// error, so the proxy and the upstream cannot disagree on which model was
+// asked for.
+func jsonModels(b []byte) ([]string, error) {
+	var models []string
+	var err error
+	seen := false
+	ok := eachMember(b, func(key, val []byte) bool {
+		if string(key) != "model" {
+			return true
+		}
+		if seen {
+			err = errModelTwice
+			return false
+		}
+		seen = true
+		if string(val) == "null" {
+			return true
+		}
+		m, isStr := jsonString(val)
+		if !isStr {
+			err = errModelNotText
+			return false
+		}
+		models = append(models, m)
+		return true
+	})
+	if !ok {
+		return nil, errNotObject
+	}
+	if err != nil {
+		return nil, err
+	}
+	return models, nil
+}
+
+// formModels returns the values of the "model" fields of a multipart or
+// url-encoded form.
+func formModels(kind bodyKind, params map[string]string, b []byte) ([]string, error) {
+	var models []string
+	switch kind {
+	case bodyForm:
+		q, err := url.ParseQuery(string(b))
+		if err != nil {
+			return nil, errors.New("the form body cannot be parsed")
+		}
+		models = q["model"]
+	case bodyMultipart:
+		mr := multipart.NewReader(bytes.NewReader(b), params["boundary"])
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, errors.New("the multipart body cannot be parsed")
+			}
+			if part.FormName() == "model" {
+				v, err := io.ReadAll(io.LimitReader(part, 1024))
+				if err != nil {
+					return nil, errors.New("the multipart body cannot be parsed")
+				}
+				models = append(models, string(v))
+			}
+			part.Close()
+		}
+	}
+	if len(models) > 1 {
+		return nil, errModelTwice
+	}
+	return models, nil
+}

@@ -1,0 +1,233 @@
+package proxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestLedgerFileHasNoSecrets(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "usage.jsonl")
+	fl := &FileLedger{Path: path}
+	defer fl.Close()
+	const marker = "BODY-CONTENT-MARKER-4711"
+	const wrong = "okv-WRONGTOKENwrongtokenWRONGTOKENwrongtoken0"
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Upstream-Secret", marker)
+		io.WriteString(w, `{"choices":[{"message":{"content":"`+marker+`"}}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`)
+	}, func(c *Config) { c.Ledger = fl })
+
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + marker + `"}]}`
+	if resp, _ := h.post("/v1/chat/completions", body); resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	r := h.req("POST", "/v1/chat/completions", body)
+	r.Header.Set("Authorization", "Bearer "+wrong)
+	if resp, _ := h.do(r); resp.StatusCode != 401 {
+		t.Fatal(resp.StatusCode)
+	}
+	if resp, _ := h.do(h.req("GET", "/v1/models?k="+h.token, "")); resp.StatusCode != 400 {
+		t.Fatal(resp.StatusCode)
+	}
+	if resp, _ := h.do(h.req("GET", "/v1/"+h.token, "")); resp.StatusCode != 400 {
+		t.Fatal(resp.StatusCode)
+	}
+	r = h.req("POST", "/v1/chat/completions", `{"model":"`+marker+`x`+strings.Repeat("y", 300)+`"}`)
+	h.do(r)
+	// Shutdown waits for the handlers, and so for their records.
+	if err := h.p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]string{"key": testKey, "token": h.token, "wrong token": wrong, "body": marker + `"`, "response": "choices"} {
+		if strings.Contains(string(data), s) {
+			t.Errorf("ledger holds the %s", name)
+		}
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("ledger mode %v, %v", st.Mode(), err)
+	}
+	recs, err := ReadLedger(path)
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	if recs[0].TotalTokens != 5 || recs[0].Model != "gpt-4o-mini" || recs[1].Status != 401 {
+		t.Errorf("records %+v", recs[:2])
+	}
+	if len(recs[4].Model) > 128 {
+		t.Errorf("model not clipped: %d", len(recs[4].Model))
+	}
+}
+
+const helperEnv = "OKV_PROXY_LEDGER_HELPER"
+
+// TestLedgerHelperProcess is not a test: TestFileLedgerConcurrent runs the
+// test binary again with it to append from another process.
+func TestLedgerHelperProcess(t *testing.T) {
+	spec := os.Getenv(helperEnv)
+	if spec == "" {
+		t.Skip("helper process only")
+	}
+	parts := strings.SplitN(spec, "|", 3)
+	n, _ := strconv.Atoi(parts[1])
+	fl := &FileLedger{Path: parts[2]}
+	for i := 0; i < n; i++ {
+		if err := fl.Append(Record{Profile: parts[0], Path: fmt.Sprintf("/v1/%d", i), Status: 200, TotalTokens: int64(i)}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+	}
+	fl.Close()
+	os.Exit(0)
+}
+
+func TestFileLedgerConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.jsonl")
+	const perProc, goroutines, perG = 400, 8, 100
+	var cmds []*exec.Cmd
+	for _, name := range []string{"procA", "procB"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLedgerHelperProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%d|%s", helperEnv, name, perProc, path))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	// Two ledgers on the same file in this process, shared by goroutines.
+	ledgers := []*FileLedger{{Path: path}, {Path: path}}
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := ledgers[g%2]
+			for i := 0; i < perG; i++ {
+				if err := l.Append(Record{Profile: fmt.Sprintf("g%d", g), Path: fmt.Sprintf("/v1/%d", i), Status: 200}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, l := range ledgers {
+		l.Close()
+	}
+	for _, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("helper: %v", err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	want := 2*perProc + goroutines*perG
+	if len(lines) != want {
+		t.Fatalf("%d lines, want %d", len(lines), want)
+	}
+	seen := map[string]bool{}
+	for i, line := range lines {
+		var r Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("line %d %q: %v", i+1, line, err)
+		}
+		k := r.Profile + r.Path
+		if seen[k] {
+			t.Fatalf("duplicate record %s", k)
+		}
+		seen[k] = true
+	}
+	recs, err := ReadLedger(path)
+	if err != nil || len(recs) != want {
+		t.Fatalf("ReadLedger: %d, %v", len(recs), err)
+	}
+}
+
+func TestReadLedger(t *testing.T) {
+	dir := t.TempDir()
+	if recs, err := ReadLedger(filepath.Join(dir, "missing.jsonl")); err != nil || recs != nil {
+		t.Errorf("missing file: %v %v", recs, err)
+	}
+	good := `{"time":"2026-03-14T12:00:00Z","profile":"dev","method":"POST","path":"/v1/x","status":200,"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"latency_ms":1.5}`
+	p := filepath.Join(dir, "torn.jsonl")
+	os.WriteFile(p, []byte(good+"\n\n"+good+"\n"+`{"time":"2026-03-14T12:`), 0o600)
+	recs, err := ReadLedger(p)
+	if err != nil || len(recs) != 2 || recs[1].TotalTokens != 3 || recs[1].LatencyMS != 1.5 {
+		t.Errorf("torn: %+v %v", recs, err)
+	}
+	p = filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(p, []byte(good+"\nnot json\n"+good+"\n"), 0o600)
+	if _, err := ReadLedger(p); err == nil || !strings.Contains(err.Error(), ":2:") {
+		t.Errorf("bad line: %v", err)
+	}
+	p = filepath.Join(dir, "long.jsonl")
+	long := `{"path":"/v1/` + strings.Repeat("a", 200000) + `","status":200}`
+	os.WriteFile(p, []byte(long+"\n"+good+"\n"), 0o600)
+	if recs, err := ReadLedger(p); err != nil || len(recs) != 2 || len(recs[0].Path) != 200004 {
+		t.Errorf("long line: %d %v", len(recs), err)
+	}
+}
+
+func TestRecordJSON(t *testing.T) {
+	b, _ := json.Marshal(Record{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Profile: "dev", Method: "POST",
+		Path: "/v1/chat/completions", Model: "m", Status: 200, PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3,
+		LatencyMS: 4.5, Streamed: true})
+	want := `{"time":"2026-01-02T03:04:05Z","profile":"dev","method":"POST","path":"/v1/chat/completions","model":"m","status":200,"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"latency_ms":4.5,"streamed":true}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	day1 := time.Date(2026, 3, 13, 23, 0, 0, 0, time.UTC)
+	day2 := day1.Add(2 * time.Hour)
+	var recs []Record
+	for i := 1; i <= 100; i++ {
+		recs = append(recs, Record{Time: day2, Model: "a", Status: 200, PromptTokens: 1, CompletionTokens: 1, TotalTokens: 2, LatencyMS: float64(i)})
+	}
+	recs = append(recs,
+		Record{Time: day1, Model: "b", Status: 500, TotalTokens: 0, LatencyMS: 7},
+		Record{Time: day1, Model: "", Status: 429, Refused: "rate_limit_exceeded", LatencyMS: 0.01},
+	)
+	by, err := Summarize(recs, time.Time{}, "day")
+	if err != nil || len(by) != 2 {
+		t.Fatalf("%+v %v", by, err)
+	}
+	if by[0].Key != "2026-03-13" || by[0].Requests != 2 || by[0].Errors != 2 || by[0].Refused != 1 || by[0].P50MS != 7 {
+		t.Errorf("day 1 %+v", by[0])
+	}
+	if by[1].Key != "2026-03-14" || by[1].Requests != 100 || by[1].TotalTokens != 200 || by[1].P50MS != 50 || by[1].P99MS != 99 {
+		t.Errorf("day 2 %+v", by[1])
+	}
+	by, _ = Summarize(recs, time.Time{}, "model")
+	if len(by) != 3 || by[0].Key != "-" || by[1].Key != "a" || by[2].Key != "b" {
+		t.Errorf("by model %+v", by)
+	}
+	by, _ = Summarize(recs, day2, "")
+	if len(by) != 1 || by[0].Key != "total" || by[0].Requests != 100 {
+		t.Errorf("since %+v", by)
+	}
+	if n := TokensUsed(append(recs, Record{Time: day2, Profile: "prod", TotalTokens: 1000}), "", day2.Add(time.Hour)); n != 200 {
+		t.Errorf("TokensUsed %d, want 200", n)
+	}
+	if _, err := Summarize(recs, time.Time{}, "week"); err == nil {
+		t.Errorf("unknown grouping accepted")
+	}
+}

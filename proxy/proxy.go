@@ -1,0 +1,621 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultUpstream is where requests go when Config.Upstream is nil.
+const DefaultUpstream = "https://api.openai.com"
+
+// Limits is a profile's proxy policy. Zero values mean "no limit".
+type Limits struct {
+	RPM         int      // requests per minute (sliding 60 s window)
+	TPM         int      // tokens per minute, counted from responses' usage
+	Models      []string // allowed models; an entry ending in "*" is a prefix
+	Endpoints   []string // allowed path prefixes, e.g. "/v1/chat/completions" ("/v1" is implied)
+	MaxBody     int64    // request body limit in bytes; 0 means DefaultMaxBody
+	DailyTokens int64    // token budget per UTC day
+}
+
+// Config configures a Proxy.
+type Config struct {
+	Profile string // recorded in usage records
+
+	// Upstream is the only place requests are forwarded to; nil means
+	// DefaultUpstream. Its path, if any, prefixes the client's path.
+	Upstream *url.URL
+	// APIKey is the real key, sent upstream as "Authorization: Bearer".
+	// Empty sends no Authorization header.
+	APIKey string
+	// Organization and Project, when set, are sent as OpenAI-Organization
+	// and OpenAI-Project; when empty, the client's are removed.
+	Organization, Project string
+
+	// Token is the only credential accepted from clients (see NewToken).
+	Token string
+
+	Limits Limits
+	// TokensUsedToday seeds the daily budget (tokens already spent this
+	// UTC day, as read from the ledger by the caller).
+	TokensUsedToday int64
+
+	// Allow lists client networks allowed besides loopback.
+	Allow []netip.Prefix
+
+	Ledger Ledger // receives one Record per request; may be nil
+
+	Now       func() time.Time  // clock; nil means time.Now
+	Transport http.RoundTripper // nil means a clone of http.DefaultTransport
+	ErrorLog  *log.Logger       // nil discards the errors the proxy cannot return
+}
+
+// Proxy is the loopback OpenAI proxy. It is an http.Handler; Serve runs it
+// on a listener.
+type Proxy struct {
+	cfg        Config
+	upstream   *url.URL
+	upBase     string // upstream path without trailing "/"
+	upHasV1    bool   // upstream path ends in "/v1"
+	tokenHash  [32]byte
+	bearer     string
+	maxBody    int64
+	models     []string
+	endpoints  []string
+	now        func() time.Time
+	lim        *limiter
+	rp         *httputil.ReverseProxy
+	srv        *http.Server
+	listenAddr atomic.Pointer[netip.AddrPort]
+	errLog     *log.Logger
+}
+
+// New checks cfg and returns a Proxy. It does not listen.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("proxy: no token")
+	}
+	if badHeaderValue(cfg.Token) || strings.ContainsAny(cfg.Token, " \t") {
+		return nil, errors.New("proxy: the token holds characters not allowed in a header")
+	}
+	if cfg.APIKey != "" && cfg.APIKey == cfg.Token {
+		return nil, errors.New("proxy: the token must differ from the API key")
+	}
+	for name, v := range map[string]string{"API key": cfg.APIKey, "organization": cfg.Organization, "project": cfg.Project} {
+		if badHeaderValue(v) {
+			return nil, fmt.Errorf("proxy: the %s holds characters not allowed in a header", name)
+		}
+	}
+	up := cfg.Upstream
+	if up == nil {
+		up, _ = url.Parse(DefaultUpstream)
+	} else {
+		c := *up
+		up = &c
+	}
+	if up.Scheme != "https" && up.Scheme != "http" {
+		return nil, fmt.Errorf("proxy: upstream %q: scheme must be https or http", up.Redacted())
+	}
+	if up.Host == "" || up.User != nil || up.RawQuery != "" || up.Fragment != "" || up.Opaque != "" {
+		return nil, fmt.Errorf("proxy: upstream %q: want scheme://host[:port][/path] only", up.Redacted())
+	}
+	l := cfg.Limits
+	if l.RPM < 0 || l.TPM < 0 || l.MaxBody < 0 || l.DailyTokens < 0 || cfg.TokensUsedToday < 0 {
+		return nil, errors.New("proxy: limits cannot be negative")
+	}
+	p := &Proxy{
+		cfg:      cfg,
+		upstream: up,
+		upBase:   strings.TrimSuffix(up.Path, "/"),
+		maxBody:  l.MaxBody,
+		now:      cfg.Now,
+		errLog:   cfg.ErrorLog,
+	}
+	p.upHasV1 = strings.HasSuffix(p.upBase, "/v1")
+	if p.maxBody == 0 {
+		p.maxBody = DefaultMaxBody
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.errLog == nil {
+		p.errLog = log.New(io.Discard, "", 0)
+	}
+	p.tokenHash = sha256.Sum256([]byte(cfg.Token))
+	if cfg.APIKey != "" {
+		p.bearer = "Bearer " + cfg.APIKey
+	}
+	for _, m := range l.Models {
+		if m = strings.TrimSpace(m); m != "" {
+			p.models = append(p.models, m)
+		}
+	}
+	for _, e := range l.Endpoints {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if !strings.HasPrefix(e, "/") {
+			e = "/" + e
+		}
+		if e != "/v1" && !strings.HasPrefix(e, "/v1/") {
+			e = "/v1" + e
+		}
+		p.endpoints = append(p.endpoints, strings.TrimSuffix(path.Clean(e), "/"))
+	}
+	p.lim = newLimiter(l, cfg.TokensUsedToday, p.now())
+
+	tr := cfg.Transport
+	if tr == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 256
+		t.MaxIdleConnsPerHost = 128
+		tr = t
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:   p.rewrite,
+		Transport: tr,
+		// Event streams and responses of unknown length are flushed after
+		// every write whatever this says (ReverseProxy treats them as
+		// FlushInterval -1); 0 spares responses of known length an extra
+		// write(2) for their headers.
+		FlushInterval:  0,
+		BufferPool:     &bufferPool{},
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		ErrorLog:       p.errLog,
+	}
+	p.srv = &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          p.errLog,
+	}
+	return p, nil
+}
+
+func badHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// Serve accepts connections on l until Shutdown or Close; the Host header
+// must then name l's port. Like http.Server.Serve it returns
+// http.ErrServerClosed after Shutdown or Close.
+func (p *Proxy) Serve(l net.Listener) error {
+	if ta, ok := l.Addr().(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		p.listenAddr.Store(&ap)
+	}
+	return p.srv.Serve(l)
+}
+
+// Shutdown stops the proxy gracefully: it stops accepting, then waits for
+// requests in flight (and their usage records) until ctx ends.
+func (p *Proxy) Shutdown(ctx context.Context) error { return p.srv.Shutdown(ctx) }
+
+// Close stops the proxy at once, cutting requests in flight.
+func (p *Proxy) Close() error { return p.srv.Close() }
+
+// reqState follows one request through the reverse proxy.
+type reqState struct {
+	rec      Record
+	parser   usageParser
+	tooLarge atomic.Bool
+}
+
+type stateKey struct{}
+
+func stateOf(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+// ServeHTTP checks and forwards one request and records it.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := p.now()
+	st := &reqState{rec: Record{
+		Time:    start.UTC(),
+		Profile: p.cfg.Profile,
+		Method:  r.Method,
+		Path:    p.recordPath(r.URL.Path),
+	}}
+	defer func() {
+		v := recover()
+		p.finish(st, start)
+		if v != nil {
+			panic(v)
+		}
+	}()
+	if e := p.admit(r, st); e != nil {
+		st.rec.Status, st.rec.Refused = e.status, e.code
+		e.write(w)
+		return
+	}
+	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+// admit runs every check of a request; on success the request (its body
+// replaced when it was read) is ready to forward.
+func (p *Proxy) admit(r *http.Request, st *reqState) *apiError {
+	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
+		return errInvalidRequest(http.StatusMethodNotAllowed, "method_not_allowed",
+			fmt.Sprintf("method %s is not supported", r.Method))
+	}
+	if r.URL.Scheme != "" || r.URL.Host != "" || r.URL.Opaque != "" ||
+		(r.RequestURI != "" && r.RequestURI[0] != '/') || !strings.HasPrefix(r.URL.Path, "/") {
+		return errInvalidRequest(http.StatusBadRequest, "invalid_request_uri",
+			"the request target must be a path such as /v1/chat/completions; this proxy forwards only to its configured upstream")
+	}
+	if !p.clientAllowed(r.RemoteAddr) {
+		return &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "client_not_allowed",
+			msg: "requests from this address are not allowed (loopback only unless allowed with --allow)"}
+	}
+	if !p.hostAllowed(r) {
+		return errInvalidRequest(http.StatusUnauthorized, "invalid_host",
+			"the Host header must name this proxy's loopback address and port")
+	}
+	if !p.tokenOK(r.Header.Get("Authorization")) {
+		return errInvalidRequest(http.StatusUnauthorized, "invalid_api_key",
+			"incorrect API key provided: use the okv token this proxy was started with as OPENAI_API_KEY")
+	}
+	pth := r.URL.Path
+	if pth != "/v1" && !strings.HasPrefix(pth, "/v1/") {
+		return &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "unknown_url",
+			msg: fmt.Sprintf("invalid URL (%s %s): paths start with /v1/", r.Method, st.rec.Path)}
+	}
+	if !cleanPath(pth) {
+		return errInvalidRequest(http.StatusBadRequest, "invalid_path", "the path must not contain empty, '.' or '..' segments")
+	}
+	if p.leaksToken(r) {
+		return errInvalidRequest(http.StatusBadRequest, "token_in_url", "the okv token must not appear in the URL")
+	}
+	if !p.endpointAllowed(pth) {
+		return &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "endpoint_not_allowed",
+			msg: fmt.Sprintf("endpoint %s is not allowed for profile %q", st.rec.Path, p.cfg.Profile)}
+	}
+	if e := p.checkBody(r, st); e != nil {
+		return e
+	}
+	return p.lim.admit(p.now())
+}
+
+func (p *Proxy) clientAllowed(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap().WithZone("")
+	if a.IsLoopback() {
+		return true
+	}
+	for _, pfx := range p.cfg.Allow {
+		if pfx.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostAllowed is the DNS-rebinding defence: the Host header must be
+// "localhost", a loopback IP literal or the local IP the connection came in
+// on, with the port the proxy listens on.
+func (p *Proxy) hostAllowed(r *http.Request) bool {
+	var local netip.AddrPort
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+		local = a.AddrPort()
+	} else if a := p.listenAddr.Load(); a != nil {
+		local = *a
+	}
+	if !local.IsValid() || r.Host == "" {
+		return false
+	}
+	host, port, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host, port = strings.TrimSuffix(strings.TrimPrefix(r.Host, "["), "]"), "80"
+	}
+	if port != fmt.Sprint(local.Port()) {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.Zone() != "" {
+		return false
+	}
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip == local.Addr().Unmap().WithZone("")
+}
+
+func (p *Proxy) tokenOK(auth string) bool {
+	const scheme = "Bearer "
+	if len(auth) <= len(scheme) || !strings.EqualFold(auth[:len(scheme)], scheme) {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(auth[len(scheme):])))
+	return subtle.ConstantTimeCompare(got[:], p.tokenHash[:]) == 1
+}
+
+func (p *Proxy) leaksToken(r *http.Request) bool {
+	t := p.cfg.Token
+	if strings.Contains(r.URL.Path, t) || strings.Contains(r.URL.RawPath, t) || strings.Contains(r.URL.RawQuery, t) {
+		return true
+	}
+	q, err := url.QueryUnescape(r.URL.RawQuery)
+	return err == nil && strings.Contains(q, t)
+}
+
+// cleanPath reports whether p has no empty, "." or ".." segments and no
+// backslash or control character.
+func cleanPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return false
+		}
+	}
+	c := path.Clean(p)
+	return c == p || c+"/" == p
+}
+
+func (p *Proxy) endpointAllowed(pth string) bool {
+	if len(p.endpoints) == 0 {
+		return true
+	}
+	for _, e := range p.endpoints {
+		if pth == e || strings.HasPrefix(pth, e+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Proxy) modelAllowed(m string) bool {
+	if len(p.models) == 0 {
+		return true
+	}
+	for _, a := range p.models {
+		if prefix, ok := strings.CutSuffix(a, "*"); ok {
+			if strings.HasPrefix(m, prefix) {
+				return true
+			}
+		} else if a == m {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Proxy) tooLarge() *apiError {
+	return errInvalidRequest(http.StatusRequestEntityTooLarge, "request_too_large",
+		fmt.Sprintf("the request body exceeds this profile's limit of %d bytes", p.maxBody))
+}
+
+// checkBody enforces MaxBody and Models. JSON bodies (and every body when
+// models are restricted: forms, and anything that looks like JSON whatever
+// its Content-Type) are read, bounded by MaxBody, and replayed; other
+// bodies stream through under the same bound.
+func (p *Proxy) checkBody(r *http.Request, st *reqState) *apiError {
+	restricted := len(p.models) > 0
+	var models []string
+	if restricted || strings.Contains(r.URL.RawQuery, "model") { // "mod%65l" too when it matters
+		models = r.URL.Query()["model"]
+	}
+	if r.ContentLength > p.maxBody {
+		return p.tooLarge()
+	}
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	if hasBody {
+		kind, params := classifyBody(r.Header.Get("Content-Type"))
+		if kind == bodyJSON || restricted {
+			// Read it (bounded) to find the model.
+			body, err := readBounded(r.Body, p.maxBody, r.ContentLength)
+			if errors.Is(err, errBodyTooLarge) {
+				return p.tooLarge()
+			}
+			if err != nil {
+				return errInvalidRequest(http.StatusBadRequest, "invalid_body", "the request body could not be read")
+			}
+			r.Body.Close()
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			r.TransferEncoding = nil
+			var found []string
+			switch {
+			case kind == bodyJSON || (kind == bodyOpaque && restricted && looksJSON(body)):
+				found, err = jsonModels(body)
+			case kind == bodyMultipart || kind == bodyForm:
+				if restricted {
+					found, err = formModels(kind, params, body)
+				}
+			}
+			if err != nil {
+				if restricted {
+					return errInvalidRequest(http.StatusBadRequest, "invalid_body",
+						"cannot check the request's model: "+err.Error())
+				}
+				found = nil
+			}
+			models = append(models, found...)
+			if len(found) > 0 {
+				st.rec.Model = clip(found[0], 128)
+			}
+		} else {
+			r.Body = &limitedBody{rc: r.Body, left: p.maxBody, tooLarge: &st.tooLarge}
+		}
+	}
+	if st.rec.Model == "" && len(models) > 0 {
+		st.rec.Model = clip(models[0], 128)
+	}
+	for _, m := range models {
+		if !p.modelAllowed(m) {
+			return &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "model_not_allowed",
+				msg: fmt.Sprintf("model %q is not allowed for profile %q", clip(m, 128), p.cfg.Profile)}
+		}
+	}
+	return nil
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// recordPath is the path as recorded: clipped, and never holding the token.
+func (p *Proxy) recordPath(s string) string {
+	if strings.Contains(s, p.cfg.Token) {
+		s = strings.ReplaceAll(s, p.cfg.Token, "<okv-token>")
+	}
+	return clip(s, 256)
+}
+
+// upstreamPath maps a client path ("/v1/…") onto the upstream's path.
+func (p *Proxy) upstreamPath(clientPath string) string {
+	if p.upHasV1 {
+		clientPath = strings.TrimPrefix(clientPath, "/v1")
+	}
+	s := p.upBase + clientPath
+	if s == "" {
+		return "/"
+	}
+	return s
+}
+
+// Request headers never forwarded as the client sent them.
+var dropHeaders = []string{
+	"Authorization", "Openai-Organization", "Openai-Project",
+	"Cookie", "Accept-Encoding", "Proxy-Authorization",
+	"X-Real-Ip", "X-Forwarded-Server", "Via",
+}
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	out := pr.Out
+	out.URL.Scheme = p.upstream.Scheme
+	out.URL.Host = p.upstream.Host
+	out.URL.Path = p.upstreamPath(pr.In.URL.Path)
+	out.URL.RawPath = ""
+	out.Host = ""
+	h := out.Header
+	for _, k := range dropHeaders {
+		delete(h, k)
+	}
+	for k, vs := range h {
+		for _, v := range vs {
+			if strings.Contains(v, p.cfg.Token) {
+				delete(h, k)
+				break
+			}
+		}
+	}
+	if p.bearer != "" {
+		h["Authorization"] = []string{p.bearer}
+	}
+	if p.cfg.Organization != "" {
+		h["Openai-Organization"] = []string{p.cfg.Organization}
+	}
+	if p.cfg.Project != "" {
+		h["Openai-Project"] = []string{p.cfg.Project}
+	}
+}
+
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	st := stateOf(resp.Request.Context())
+	if st == nil {
+		return nil
+	}
+	st.rec.Status = resp.StatusCode
+	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols {
+		return nil
+	}
+	kind, _ := classifyBody(resp.Header.Get("Content-Type"))
+	mt := strings.ToLower(strings.TrimSpace(strings.Split(resp.Header.Get("Content-Type"), ";")[0]))
+	switch {
+	case mt == "text/event-stream":
+		st.rec.Streamed = true
+		if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+			return nil // compressed stream: passed through, usage unknown
+		}
+		st.parser = &sseUsage{}
+	case kind == bodyJSON:
+		st.parser = &jsonUsage{encoding: resp.Header.Get("Content-Encoding")}
+	default:
+		return nil
+	}
+	resp.Body = &usageBody{rc: resp.Body, p: st.parser}
+	return nil
+}
+
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateOf(r.Context())
+	if st == nil {
+		st = &reqState{}
+	}
+	switch {
+	case st.tooLarge.Load():
+		e := p.tooLarge()
+		st.rec.Status, st.rec.Refused = e.status, e.code
+		e.write(w)
+	case r.Context().Err() != nil:
+		// The client went away before the upstream answered.
+		st.rec.Status = 499
+	default:
+		e := &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unreachable",
+			msg: "the upstream request failed: " + err.Error()}
+		st.rec.Status = e.status
+		e.write(w)
+	}
+}
+
+func (p *Proxy) finish(st *reqState, start time.Time) {
+	end := p.now()
+	if st.parser != nil {
+		if t, ok := st.parser.result(); ok {
+			st.rec.PromptTokens, st.rec.CompletionTokens, st.rec.TotalTokens = t.prompt, t.completion, t.total
+		}
+	}
+	st.rec.LatencyMS = math.Round(float64(end.Sub(start))/1e3) / 1e3
+	if st.rec.LatencyMS < 0 {
+		st.rec.LatencyMS = 0
+	}
+	p.lim.spend(end, st.rec.TotalTokens)
+	if p.cfg.Ledger != nil {
+		if err := p.cfg.Ledger.Append(st.rec); err != nil {
+			p.errLog.Printf("okv proxy: %v", err)
+		}
+	}
+}
+
+// bufferPool recycles the reverse proxy's copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+)
+
+func feedSSE(chunks ...string) (tokens, bool) {
+	var s sseUsage
+	for _, c := range chunks {
+		s.Write([]byte(c))
+	}
+	return s.result()
+}
+
+func TestSSEUsage(t *testing.T) {
+	cases := []struct {
+		name   string
+		stream string
+		want   tokens
+		found  bool
+	}{
+		{"chat include_usage",
+			"data: {\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n" +
+				"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12}}\n\n" +
+				"data: [DONE]\n\n",
+			tokens{9, 3, 12}, true},
+		{"no usage", "data: {\"choices\":[]}\n\ndata: [DONE]\n\n", tokens{}, false},
+		{"crlf and comments",
+			": keep-alive\r\n\r\nevent: response.completed\r\ndata: {\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":6}}}\r\n\r\n",
+			tokens{4, 6, 10}, true},
+		{"bare cr", "data: {\"usage\":{\"prompt_tokens\":1,\"total_tokens\":1}}\r\r", tokens{1, 0, 1}, true},
+		{"multi-line data", "data: {\"usage\":\ndata: {\"prompt_tokens\":2,\"completion_tokens\":2}}\n\n", tokens{2, 2, 4}, true},
+		{"no space after colon", "data:{\"usage\":{\"total_tokens\":5}}\n\n", tokens{0, 0, 5}, true},
+		{"last wins",
+			"data: {\"usage\":{\"total_tokens\":5}}\n\ndata: {\"usage\":{\"total_tokens\":7}}\n\n",
+			tokens{0, 0, 7}, true},
+		{"no final blank line", "data: {\"usage\":{\"total_tokens\":5}}", tokens{0, 0, 5}, true},
+		{"other field named usage", "event: {\"usage\":{\"total_tokens\":5}}\n\n", tokens{}, false},
+	}
+	for _, c := range cases {
+		got, found := feedSSE(c.stream)
+		if got != c.want || found != c.found {
+			t.Errorf("%s: %+v %v, want %+v %v", c.name, got, found, c.want, c.found)
+		}
+		// Byte by byte gives the same.
+		var parts []string
+		for i := 0; i < len(c.stream); i++ {
+			parts = append(parts, c.stream[i:i+1])
+		}
+		if got2, found2 := feedSSE(parts...); got2 != got || found2 != found {
+			t.Errorf("%s byte by byte: %+v %v", c.name, got2, found2)
+		}
+	}
+}
+
+func TestSSEOversizedEventSkipped(t *testing.T) {
+	big := "data: {\"x\":\"" + strings.Repeat("a", maxEventBytes) + "\",\"usage\":{\"total_tokens\":99}}\n\n"
+	got, found := feedSSE(big, "data: {\"usage\":{\"total_tokens\":3}}\n\n")
+	if !found || got.total != 3 {
+		t.Errorf("%+v %v", got, found)
+	}
+}
+
+func TestJSONUsage(t *testing.T) {
+	j := &jsonUsage{}
+	j.Write([]byte(`{"usage":{"prompt_tokens":1,`))
+	j.Write([]byte(`"completion_tokens":2,"total_tokens":3}}`))
+	if got, ok := j.result(); !ok || got != (tokens{1, 2, 3}) {
+		t.Errorf("%+v %v", got, ok)
+	}
+	j = &jsonUsage{}
+	j.Write([]byte(`{"error":{"message":"x"}}`))
+	if _, ok := j.result(); ok {
+		t.Errorf("usage found in an error")
+	}
+}
+
+// FuzzSSEUsage checks that the stream parser never panics and that how the
+// stream is cut into chunks does not change what it finds.
+func FuzzSSEUsage(f *testing.F) {
+	f.Add([]byte("data: {\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12}}\n\ndata: [DONE]\n\n"), uint16(7))
+	f.Add([]byte("event: response.completed\r\ndata: {\"response\":{\"usage\":{\"input_tokens\":4}}}\r\n\r\n"), uint16(1))
+	f.Add([]byte(": c\rdata:{\"usage\":\rdata:{}}\r\r"), uint16(3))
+	f.Add([]byte("data: {\"usage\":{\"total_tokens\":-5}}\n\n"), uint16(0))
+	f.Fuzz(func(t *testing.T, data []byte, step uint16) {
+		whole, wf := feedSSE(string(data))
+		n := int(step%64) + 1
+		var s sseUsage
+		for i := 0; i < len(data); i += n {
+			s.Write(data[i:min(i+n, len(data))])
+		}
+		got, gf := s.result()
+		if got != whole || gf != wf {
+			t.Fatalf("chunked by %d: %+v %v; whole: %+v %v", n, got, gf, whole, wf)
+		}
+		if got.prompt < 0 || got.completion < 0 || got.total < 0 {
+			t.Fatalf("negative tokens %+v", got)
+		}
+	})
+}

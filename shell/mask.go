@@ -1,0 +1,266 @@
+package shell
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"sort"
+	"sync"
+)
+
+// Masker is a streaming redactor: it writes to w what is written to it, with
+// every occurrence of a secret value replaced by <okv:NAME>. It is what
+// `okv run --mask` puts between the child and the terminal.
+//
+// Values are matched leftmost first and, among values starting at the same
+// byte, longest first; a value split across writes is still masked. To do
+// that the Masker holds back the end of a write while it could be the start
+// of a value (at most the longest value's length minus one byte), and only
+// then: output that cannot begin a value, such as a prompt without a
+// newline, goes through at once. Output without any value is passed on byte
+// for byte.
+//
+// A Masker is safe for concurrent use. Close (or Flush) writes what is held
+// back; Close does not close w.
+type Masker struct {
+	mu     sync.Mutex
+	w      io.Writer
+	vals   []maskValue // longest first
+	maxLen int
+	first  [256]bool // first bytes of the values
+	pend   []byte    // held-back tail of the output so far
+	cands  []maskCand
+	out    []byte
+	closed bool
+	err    error
+}
+
+type maskValue struct {
+	val    []byte
+	repl   []byte
+	needle []byte // the part of val searched for: it starts with a rare byte
+	off    int    // where needle starts in val
+}
+
+type maskCand struct {
+	start, end int
+	v          int
+}
+
+// ErrMaskerClosed is returned by writes to a closed Masker.
+var ErrMaskerClosed = errors.New("write to closed masker")
+
+// maskNeedleLen is how much of a value is searched for with bytes.Index
+// before the whole value is compared.
+const maskNeedleLen = 16
+
+// NewMasker returns a Masker writing to w that masks the values of secrets
+// (name → value). Empty values are ignored; a value stored under several
+// names is masked with the first name in sorted order.
+func NewMasker(w io.Writer, secrets map[string]string) *Masker {
+	names := make([]string, 0, len(secrets))
+	for n := range secrets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	m := &Masker{w: w}
+	seen := map[string]bool{}
+	for _, n := range names {
+		v := secrets[n]
+		if v == "" || seen[v] {
+			continue
+		}
+		seen[v] = true
+		mv := maskValue{val: []byte(v), repl: []byte("<okv:" + n + ">")}
+		k := min(len(v), maskNeedleLen)
+		best := 0
+		for j := 0; j+k <= len(v); j++ {
+			if byteRank(v[j]) < byteRank(v[best]) {
+				best = j
+			}
+		}
+		mv.off, mv.needle = best, mv.val[best:best+k]
+		m.vals = append(m.vals, mv)
+		m.maxLen = max(m.maxLen, len(v))
+		m.first[v[0]] = true
+	}
+	sort.SliceStable(m.vals, func(i, j int) bool { return len(m.vals[i].val) > len(m.vals[j].val) })
+	return m
+}
+
+// byteRank orders bytes from rare (0) to common (6) in program output, so
+// that the byte a value is searched by seldom shows up.
+func byteRank(c byte) int {
+	switch {
+	case c == '\n' || c == ' ' || c == '\t' || c == '\r':
+		return 6
+	case c < 0x20 || c == 0x7f:
+		return 0
+	case c >= 0x80:
+		return 3
+	case c >= 'A' && c <= 'Z':
+		if bytes.IndexByte([]byte("QXZJKVWY"), c) >= 0 {
+			return 1
+		}
+		return 2
+	case c >= '0' && c <= '9':
+		return 3
+	case c >= 'a' && c <= 'z':
+		if bytes.IndexByte([]byte("qxzjkvwy"), c) >= 0 {
+			return 3
+		}
+		if bytes.IndexByte([]byte("etaoinsrhl"), c) >= 0 {
+			return 6
+		}
+		return 5
+	case bytes.IndexByte([]byte(".,-_/:()'\"="), c) >= 0:
+		return 5
+	}
+	return 2
+}
+
+// Write masks p and writes what can be decided of it to the underlying
+// writer. It reports len(p) on success: held-back bytes count as written.
+func (m *Masker) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, ErrMaskerClosed
+	}
+	if m.err != nil {
+		return 0, m.err
+	}
+	if len(m.vals) == 0 {
+		n, err := m.w.Write(p)
+		m.err = err
+		return n, err
+	}
+	buf := p
+	if len(m.pend) > 0 {
+		m.pend = append(m.pend, p...)
+		buf = m.pend
+	}
+	keep, err := m.process(buf, false)
+	// Keep the undecided tail (it may alias m.pend: append copies safely).
+	m.pend = append(m.pend[:0], buf[keep:]...)
+	if err != nil {
+		m.err = err
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush writes the held-back bytes. A value split exactly across a Flush
+// is not masked, so call it only when the child has been quiet for a while
+// (a prompt that ends in the first letters of a value).
+func (m *Masker) Flush() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrMaskerClosed
+	}
+	return m.flushLocked()
+}
+
+func (m *Masker) flushLocked() error {
+	if m.err != nil {
+		return m.err
+	}
+	if len(m.pend) == 0 {
+		return nil
+	}
+	_, err := m.process(m.pend, true)
+	m.pend = m.pend[:0]
+	m.err = err
+	return err
+}
+
+// Close writes the held-back bytes. It does not close the underlying writer.
+func (m *Masker) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	err := m.flushLocked()
+	m.closed = true
+	return err
+}
+
+// process writes buf, masked, up to the point where what follows might
+// still turn out to be a value, and returns that point; with final set it
+// writes everything.
+func (m *Masker) process(buf []byte, final bool) (int, error) {
+	cands := m.cands[:0]
+	for vi := range m.vals {
+		v := &m.vals[vi]
+		for from := 0; ; {
+			i := bytes.Index(buf[from:], v.needle)
+			if i < 0 {
+				break
+			}
+			pos := from + i
+			if s := pos - v.off; s >= 0 && s+len(v.val) <= len(buf) && bytes.Equal(buf[s:s+len(v.val)], v.val) {
+				cands = append(cands, maskCand{s, s + len(v.val), vi})
+			}
+			from = pos + 1
+		}
+	}
+	m.cands = cands
+	if len(cands) > 1 {
+		sort.Slice(cands, func(i, j int) bool {
+			if cands[i].start != cands[j].start {
+				return cands[i].start < cands[j].start
+			}
+			return cands[i].end > cands[j].end
+		})
+	}
+	out := m.out[:0]
+	cur := 0 // bytes before cur are written or replaced
+	for _, c := range cands {
+		if c.start < cur {
+			continue
+		}
+		// Near the end, a longer value might still start here: only
+		// positions before the first possible prefix are decided.
+		if !final && c.start > len(buf)-m.maxLen && c.start >= m.holdFrom(buf, cur) {
+			break
+		}
+		out = append(out, buf[cur:c.start]...)
+		out = append(out, m.vals[c.v].repl...)
+		cur = c.end
+	}
+	keep := len(buf)
+	if !final {
+		keep = m.holdFrom(buf, cur)
+	}
+	var err error
+	if len(out) == 0 {
+		// Nothing masked: pass the caller's bytes on without copying.
+		if keep > 0 {
+			_, err = m.w.Write(buf[:keep])
+		}
+	} else {
+		out = append(out, buf[cur:keep]...)
+		_, err = m.w.Write(out)
+	}
+	m.out = out[:0]
+	return keep, err
+}
+
+// holdFrom returns the first position at or after from where the rest of
+// buf is a proper prefix of some value, or len(buf).
+func (m *Masker) holdFrom(buf []byte, from int) int {
+	for p := max(from, len(buf)-m.maxLen+1); p < len(buf); p++ {
+		if !m.first[buf[p]] {
+			continue
+		}
+		rest := buf[p:]
+		for i := range m.vals {
+			if v := m.vals[i].val; len(v) > len(rest) && bytes.HasPrefix(v, rest) {
+				return p
+			}
+		}
+	}
+	return len(buf)
+}
