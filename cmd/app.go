@@ -33,6 +33,7 @@ type App struct {
 	yes          bool
 
 	unlocker *vault.Unlocker
+	loc      vault.Location // the vault openVault chose, and why
 }
 
 // Main runs okv with args (without the program name) on the real process

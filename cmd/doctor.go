@@ -5,8 +5,6 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
-
-	"github.com/okvault/okv/vault"
 )
 
 func (a *App) newDoctorCmd() *cobra.Command {
@@ -33,18 +31,17 @@ func (a *App) runDoctor() error {
 			fmt.Fprintf(a.Stdout, "      fix: %s\n", hint)
 		}
 	}
-	dir, err := a.vaultDir()
+	v, err := a.openVault()
 	if err != nil {
 		return err
 	}
-	v, err := vault.Open(dir)
-	if err != nil {
-		return err
-	}
-	v.Now = a.Now
+	dir := v.Dir
 	ok("vault %s (%s/%s, okv %s)", dir, runtime.GOOS, runtime.GOARCH, Version)
+	ok("using the %s", a.vaultLabel(v))
 
-	if perms := v.CheckPermissions(); len(perms) == 0 {
+	if perms := v.CheckPermissions(); len(perms) == 0 && v.Config.IsProject() {
+		ok("permissions: nothing group- or world-writable")
+	} else if len(perms) == 0 {
 		ok("permissions: folders 0700, files 0600")
 	} else {
 		for _, p := range perms {
@@ -55,6 +52,18 @@ func (a *App) runDoctor() error {
 	backend := v.Config.Backend
 	if a.identityFlag != "" || a.Getenv("OKV_IDENTITY_FILE") != "" {
 		backend = "identity file"
+	}
+	if v.Config.IsProject() {
+		backend = a.projectBackendLabel()
+		if files, err := v.PrivateKeyFiles(); err != nil {
+			bad("", "private keys: cannot scan %s: %v", dir, err)
+		} else if len(files) > 0 {
+			for _, f := range files {
+				bad("remove it, and purge it from git history: it is committed with the project", "private key material in %s", f)
+			}
+		} else {
+			ok("no private key in the project vault")
+		}
 	}
 	ids, err := a.unlock(v)
 	if err != nil {

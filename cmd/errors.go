@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"strings"
 
+	"filippo.io/age/plugin"
+
 	"github.com/okvault/okv/shell"
 	"github.com/okvault/okv/vault"
 )
@@ -89,6 +91,10 @@ func (a *App) explain(err error) (string, []string, int) {
 		start *shell.StartError
 		idf   *vault.IdentityFileError
 		cfg   *vault.ConfigError
+		rcp   *vault.RecipientError
+		nor   *vault.NoRecipientsError
+		pnf2  *plugin.NotFoundError
+		fpe   *vault.ForeignProjectError
 	)
 	msg := err.Error()
 	switch {
@@ -119,21 +125,67 @@ func (a *App) explain(err error) (string, []string, int) {
 		return fmt.Sprintf("cannot remove profile %q: it is the default profile", dpe.Name), []string{"make another profile the default first with 'okv use OTHER'"}, exitError
 	case errors.As(err, &snf):
 		return msg, []string{fmt.Sprintf("list the secrets with 'okv ls -p %s'", snf.Profile)}, exitError
+	case errors.As(err, &con) && con.Profile == "":
+		return msg, []string{
+			"config.toml is plain text: edit it to keep both sides (for recipients, the union of both lists), remove the <<<<<<< ======= >>>>>>> lines, then 'git add' it",
+			"then run 'okv recipient ls' to check it, and 'okv recipient add' again for members added on the other side so their profiles are re-encrypted to them",
+		}, exitError
 	case errors.As(err, &con):
-		return msg, []string{"resolve the conflict: take one side with 'git checkout --ours' or '--theirs' on the file, then re-apply the other side's change with okv"}, exitError
+		file := "the file"
+		if con.Path != "" {
+			file = con.Path
+		}
+		return msg, []string{"an encrypted file cannot be merged: take one side with 'git checkout --ours " + file + "' (or --theirs), then re-apply the other side's change with okv"}, exitError
 	case errors.As(err, &tam):
 		return fmt.Sprintf("profile %q cannot be decrypted: the file is damaged or was tampered with", tam.Profile), []string{"restore " + a.profileFileHint(tam.Profile) + " from a backup or from git"}, exitError
 	case errors.As(err, &mis):
 		return msg, []string{fmt.Sprintf("rename the file back to profiles/%s.age, or copy the profile properly with 'okv profile copy'", mis.Inside)}, exitError
 	case errors.As(err, &cor):
 		return msg, []string{"restore the file from a backup or from git"}, exitError
+	case errors.As(err, &nom) && nom.Project:
+		var h []string
+		if len(nom.Recipients) > 0 {
+			h = append(h, "the file is encrypted to: "+shortRecipients(nom.Recipients))
+		}
+		if nom.Mismatch {
+			h = append(h, fmt.Sprintf("the file does not match the recipients config.toml lists for it (see 'okv recipient ls -p %s'): it was written outside okv, or config.toml was edited", nom.Profile))
+		}
+		me := "YOUR_RECIPIENT"
+		if r, err := a.myRecipient(); err == nil {
+			me = r
+		}
+		h = append(h, fmt.Sprintf("ask one of them to run 'okv recipient add -p %s %s' and commit it ('okv identity' prints yours)", nom.Profile, me),
+			"if you were removed from it, older versions in git may still open with your key, but the current one will not",
+			"if you use another identity, pass it with --identity FILE or OKV_IDENTITY_FILE")
+		return msg, h, exitLocked
 	case errors.As(err, &nom):
 		h := []string{"this vault's identity is not among the file's recipients"}
 		if len(nom.Recipients) > 0 {
-			h = append(h, "the file is encrypted to: "+strings.Join(nom.Recipients, ", "))
+			h = append(h, "the file is encrypted to: "+shortRecipients(nom.Recipients))
+		}
+		if nom.Mismatch {
+			h = append(h, "the file does not match the recipients config.toml lists for it: it was written outside okv, or config.toml was edited")
 		}
 		h = append(h, "if you use another identity, pass it with --identity FILE or OKV_IDENTITY_FILE")
 		return msg, h, exitLocked
+	case errors.As(err, &rcp):
+		return msg, []string{"accepted: " + vault.RecipientFormats}, exitUsage
+	case errors.As(err, &nor):
+		return msg, []string{fmt.Sprintf("add one with 'okv recipient add -p %s RECIPIENT'", nor.Profile)}, exitError
+	case errors.As(err, &pnf2):
+		return fmt.Sprintf("the age plugin %q is not installed", pnf2.Name), []string{
+			fmt.Sprintf("install age-plugin-%s and make sure it is on PATH", pnf2.Name),
+		}, exitError
+	case errors.As(err, &fpe):
+		return msg, []string{
+			"if it is yours, fix its owner: chown -R $(id -un) " + fpe.Dir,
+			"to use your personal vault here instead, set OKV_HOME to its folder",
+		}, exitError
+	case errors.Is(err, vault.ErrNoIdentity):
+		return msg, []string{
+			"create your own identity with 'okv init', then give 'okv identity' to a member of the project",
+			"or pass an age identity with --identity FILE or OKV_IDENTITY_FILE",
+		}, exitLocked
 	case errors.As(err, &perm):
 		return msg, []string{"fix it with: " + perm.Fix}, exitError
 	case errors.Is(err, vault.ErrKeychainItemMissing):
@@ -207,9 +259,20 @@ func (a *App) vaultIDOrUnknown() string {
 }
 
 func (a *App) profileFileHint(profile string) string {
+	if a.loc.Dir != "" {
+		return a.loc.Dir + "/profiles/" + profile + ".age"
+	}
 	d, err := vault.DefaultDir(a.Getenv)
 	if err != nil {
 		return "profiles/" + profile + ".age"
 	}
 	return d + "/profiles/" + profile + ".age"
+}
+
+func shortRecipients(rs []string) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = vault.ShortRecipient(r)
+	}
+	return strings.Join(out, ", ")
 }

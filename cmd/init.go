@@ -12,6 +12,7 @@ import (
 
 func (a *App) newInitCmd() *cobra.Command {
 	var backend string
+	var project bool
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create the vault: an identity in the OS keychain and the profile dev",
@@ -22,13 +23,31 @@ The identity goes into the OS keychain (--backend keychain, the default). Where
 no keychain answers (no D-Bus session, headless SSH, WSL, containers) okv says
 so and, on a terminal, offers a passphrase instead (--backend passphrase).
 With --identity FILE (or OKV_IDENTITY_FILE) the vault is encrypted to that age
-identity, which must then be given on every use: the way for CI.`,
+identity, which must then be given on every use: the way for CI.
+
+With --project, create a project vault in ./.okv/ instead, to commit to the
+repository: config and profiles only, never an identity. Its profile dev is
+encrypted to your own public recipient (your personal vault's, or the
+--identity file's); share it with 'okv recipient add'. Inside the repository
+okv finds it by walking up from the working folder and uses it instead of your
+personal vault (unless OKV_HOME is set); each teammate decrypts with their own
+identity.`,
+		Example: `  okv init
+  okv init --backend passphrase
+  okv init --project && git add .okv && git commit -m "okv project vault"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if project {
+				if cmd.Flags().Changed("backend") {
+					return usagef("--project and --backend do not go together: a project vault has no identity of its own")
+				}
+				return a.runInitProject()
+			}
 			return a.runInit(backend, cmd.Flags().Changed("backend"))
 		},
 	}
 	c.Flags().StringVar(&backend, "backend", vault.BackendKeychain, "where the identity lives: keychain or passphrase")
+	c.Flags().BoolVar(&project, "project", false, "create a project vault in ./.okv/ to commit to git, shared through recipients")
 	c.RegisterFlagCompletionFunc("backend", cobra.FixedCompletions([]string{vault.BackendKeychain, vault.BackendPassphrase}, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }

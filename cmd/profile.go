@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -98,11 +99,27 @@ okv's proxy so the real key never enters a child.`,
 			if protect {
 				p = &vault.Policy{Confirm: true, Proxy: true}
 			}
+			if v.Config.IsProject() {
+				// A project profile starts shared with its creator only;
+				// members are added explicitly.
+				me, err := a.myRecipient()
+				if err != nil {
+					return withHints(errors.New("a project profile is encrypted to its creator, and okv cannot find your identity"),
+						"create your personal vault with 'okv init', or pass --identity FILE or OKV_IDENTITY_FILE")
+				}
+				if p == nil {
+					p = &vault.Policy{}
+				}
+				p.Recipients = vault.RecipientList{me}
+			}
 			if err := v.CreateProfile(args[0], p); err != nil {
 				return err
 			}
 			a.audit(v, "profile-create", args[0], nil, "")
 			fmt.Fprintf(a.Stderr, "okv: created profile %s\n", args[0])
+			if v.Config.IsProject() {
+				fmt.Fprintf(a.Stderr, "okv: it is encrypted to you only: share it with 'okv recipient add -p %s RECIPIENT'\n", args[0])
+			}
 			return nil
 		},
 	}

@@ -44,6 +44,8 @@ plaintext file.`,
 
 	root.AddCommand(
 		a.newInitCmd(),
+		a.newIdentityCmd(),
+		a.newRecipientCmd(),
 		a.newSetCmd(),
 		a.newGetCmd(),
 		a.newLsCmd(),
@@ -94,31 +96,34 @@ func wrapArgs(c *cobra.Command) {
 	}
 }
 
-// vaultDir is where the vault lives.
+// vaultDir is where the personal vault lives.
 func (a *App) vaultDir() (string, error) { return vault.DefaultDir(a.Getenv) }
 
-// openVault opens the vault, or explains how to create one.
+// openVault opens the vault a command uses: $OKV_HOME, else a project
+// vault (.okv/) in the working folder or a parent, else the personal
+// vault; or explains how to create one.
 func (a *App) openVault() (*vault.Vault, error) {
-	dir, err := a.vaultDir()
+	cwd, _ := a.Getwd()
+	loc, err := vault.Locate(a.Getenv, cwd)
 	if err != nil {
 		return nil, err
 	}
-	v, err := vault.Open(dir)
+	a.loc = loc
+	v, err := vault.Open(loc.Dir)
 	if err != nil {
 		return nil, err
 	}
 	v.Now = a.Now
+	v.PluginUI = a.pluginUI()
 	return v, nil
 }
 
 // unlock returns the identities that open v's profiles.
 func (a *App) unlock(v *vault.Vault) ([]ageIdentity, error) {
 	if a.unlocker == nil {
-		idFile := a.identityFlag
-		if idFile == "" {
-			idFile = a.Getenv("OKV_IDENTITY_FILE")
-		}
-		a.unlocker = &vault.Unlocker{Keychain: a.Keychain, Prompter: ttyPrompter{a}, IdentityFile: idFile}
+		personal, _ := vault.PersonalDir(a.Getenv)
+		a.unlocker = &vault.Unlocker{Keychain: a.Keychain, Prompter: ttyPrompter{a}, IdentityFile: a.identityFile(),
+			PersonalDir: personal, PluginUI: a.pluginUI()}
 	}
 	return a.unlocker.Identities(v)
 }

@@ -45,6 +45,7 @@ func (a *App) runStatus(check bool) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(a.Stderr, "okv: using the %s\n", a.vaultLabel(v))
 	var profiles []string
 	if a.profileFlag != "" {
 		p, err := a.profile(v)

@@ -31,4 +31,3 @@ func SuperviseMasked(c *Command, m Masked) (int, error) {
 	errw.Close()
 	return code, err
 }
-

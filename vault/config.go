@@ -2,6 +2,8 @@ package vault
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -21,29 +23,43 @@ const (
 // DefaultMaxAge is the rotation period of a profile without its own.
 const DefaultMaxAge = 90 * 24 * time.Hour
 
+// KindProject marks a project vault: a .okv/ folder committed to a git
+// repository, with no identity and no backend of its own. Each profile is
+// encrypted to its members' recipients; each member opens it with their
+// own identity.
+const KindProject = "project"
+
 // Config is config.toml: plaintext, never a secret.
 type Config struct {
+	Kind           string             `toml:"kind,omitempty"`
 	VaultID        string             `toml:"vault_id"`
-	Recipient      string             `toml:"recipient"`
-	Backend        string             `toml:"backend"`
+	Recipient      string             `toml:"recipient,omitempty"`
+	Backend        string             `toml:"backend,omitempty"`
 	DefaultProfile string             `toml:"default_profile"`
 	Profiles       map[string]*Policy `toml:"profiles"`
 }
 
-// Policy is the per-profile policy.
+// IsProject reports whether this is a project vault's config.
+func (c *Config) IsProject() bool { return c.Kind == KindProject }
+
+// Policy is the per-profile policy, and the profile's extra recipients.
 type Policy struct {
+	// Recipients are public keys the profile is also encrypted to (a
+	// project vault's members), as okv recipient add wrote them.
+	Recipients RecipientList `toml:"recipients,omitempty"`
+
 	Confirm  bool     `toml:"confirm,omitempty"`
 	Proxy    bool     `toml:"proxy,omitempty"`
-	MaxAge   Duration `toml:"max_age,omitempty"`
+	MaxAge   Duration `toml:"max_age,omitempty,omitzero"`
 	Upstream string   `toml:"upstream,omitempty"`
 
 	// Proxy limits (proxy mode).
-	RPM         int      `toml:"rpm,omitempty"`
-	TPM         int      `toml:"tpm,omitempty"`
+	RPM         int      `toml:"rpm,omitempty,omitzero"`
+	TPM         int      `toml:"tpm,omitempty,omitzero"`
 	Models      []string `toml:"models,omitempty"`
 	Endpoints   []string `toml:"endpoints,omitempty"`
-	MaxBody     int64    `toml:"max_body,omitempty"`
-	DailyTokens int64    `toml:"daily_tokens,omitempty"`
+	MaxBody     int64    `toml:"max_body,omitempty,omitzero"`
+	DailyTokens int64    `toml:"daily_tokens,omitempty,omitzero"`
 
 	// Service-account rotation (okv rotate --service-account): the OpenAI
 	// project, the service account okv created last and its key's id.
@@ -122,6 +138,9 @@ func (e *ConfigError) Error() string { return fmt.Sprintf("config %s: %v", e.Pat
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 func decodeConfig(path string, data []byte) (*Config, error) {
+	if hasConflictMarkers(data) {
+		return nil, &ConflictError{Path: path}
+	}
 	var c Config
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
 	if err != nil {
@@ -138,24 +157,75 @@ func decodeConfig(path string, data []byte) (*Config, error) {
 	if c.Profiles == nil {
 		c.Profiles = map[string]*Policy{}
 	}
-	for name := range c.Profiles {
+	for name, p := range c.Profiles {
 		if err := ValidateProfileName(name); err != nil {
 			return nil, &ConfigError{Path: path, Err: err}
 		}
+		if p == nil {
+			continue
+		}
+		for _, r := range p.Recipients {
+			if _, err := NormalizeRecipient(r); err != nil {
+				return nil, &ConfigError{Path: path, Err: fmt.Errorf("profiles.%s.recipients: %v", name, err)}
+			}
+		}
 	}
-	switch c.Backend {
-	case BackendKeychain, BackendPassphrase, BackendFile:
+	switch c.Kind {
+	case "":
+		switch c.Backend {
+		case BackendKeychain, BackendPassphrase, BackendFile:
+		default:
+			return nil, &ConfigError{Path: path, Err: fmt.Errorf("unknown backend %q (want keychain, passphrase or file)", c.Backend)}
+		}
+	case KindProject:
+		// A project vault holds no identity: its members bring their own.
+		if c.Backend != "" || c.Recipient != "" {
+			return nil, &ConfigError{Path: path, Err: errors.New("a project vault has no backend or recipient of its own: list members under [profiles.NAME] recipients")}
+		}
 	default:
-		return nil, &ConfigError{Path: path, Err: fmt.Errorf("unknown backend %q (want keychain, passphrase or file)", c.Backend)}
+		return nil, &ConfigError{Path: path, Err: fmt.Errorf("unknown kind %q (want %q, or no kind for a personal vault)", c.Kind, KindProject)}
 	}
 	return &c, nil
 }
 
 func encodeConfig(c *Config) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.WriteString("# okv vault configuration. No secrets here: values live in profiles/*.age.\n")
-	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+	if c.IsProject() {
+		buf.WriteString("# okv project vault, meant to be committed. No secrets here: values live in\n" +
+			"# profiles/*.age, encrypted to each profile's recipients (its members' public keys).\n")
+	} else {
+		buf.WriteString("# okv vault configuration. No secrets here: values live in profiles/*.age.\n")
+	}
+	enc := toml.NewEncoder(&buf)
+	enc.Indent = "" // flat, so diffs of a committed project vault stay plain
+	if err := enc.Encode(c); err != nil {
 		return nil, err
 	}
+	// Belt and braces: recipients are checked when added, but nothing that
+	// looks like a private key is ever written to a config file.
+	if looksPrivate(buf.String()) {
+		return nil, errors.New("refusing to write config.toml: it would contain private key material")
+	}
 	return buf.Bytes(), nil
+}
+
+// RecipientList is written one recipient per line, so that adding or
+// removing a member is a one-line diff in git.
+type RecipientList []string
+
+// MarshalTOML writes a multi-line TOML array of strings.
+func (l RecipientList) MarshalTOML() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("[\n")
+	for _, r := range l {
+		q, err := json.Marshal(r) // a JSON string is a valid TOML basic string
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString("  ")
+		b.Write(q)
+		b.WriteString(",\n")
+	}
+	b.WriteString("]")
+	return b.Bytes(), nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	"filippo.io/age/plugin"
 )
 
 // Encrypt encrypts plaintext to recipients as an ASCII-armored age file, so
@@ -51,6 +52,12 @@ func Decrypt(data []byte, profile string, identities ...age.Identity) ([]byte, e
 		var nm *age.NoIdentityMatchError
 		if errors.As(err, &nm) {
 			return nil, &NoMatchError{Profile: profile, Recipients: stanzaTypes(data)}
+		}
+		var pnf *plugin.NotFoundError
+		if errors.As(err, &pnf) {
+			// A plugin identity whose plugin is not installed: nothing is
+			// wrong with the file.
+			return nil, fmt.Errorf("profile %q: %w", profile, err)
 		}
 		return nil, &TamperedError{Profile: profile, Err: err}
 	}

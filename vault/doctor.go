@@ -23,8 +23,9 @@ func (v *Vault) CheckPermissions() []*PermissionError {
 			return nil
 		}
 		// Readable by others is not refused (the files are encrypted) but
-		// doctor reports it: the layout promises 0700/0600.
-		if fi.Mode().Perm()&0o077 != 0 && !isWindows() {
+		// doctor reports it: the layout promises 0700/0600. Not for a
+		// project vault: it is a git checkout, made with the user's umask.
+		if fi.Mode().Perm()&0o077 != 0 && !isWindows() && !v.Config.IsProject() {
 			want := "600"
 			if fi.IsDir() {
 				want = "700"

@@ -64,21 +64,35 @@ func (e *TamperedError) Error() string {
 func (e *TamperedError) Unwrap() error { return e.Err }
 
 // NoMatchError: none of our identities can open the file; Recipients lists
-// the stanza types/recipients it was encrypted to, so the user knows whom
-// to ask.
+// whom it was encrypted to (the public keys config.toml lists, else the
+// stanza types in its header), so the user knows whom to ask. Project: the
+// file is in a project vault, opened with the user's own identity.
+//
+// Mismatch: the file's header does not match config.toml's recipients (it
+// was re-encrypted outside okv, or config.toml was edited), so Recipients
+// only has the header's stanza types.
 type NoMatchError struct {
 	Profile    string
 	Recipients []string
+	Project    bool
+	Mismatch   bool
 }
 
 func (e *NoMatchError) Error() string {
+	if e.Project {
+		return fmt.Sprintf("profile %q is not encrypted to your identity", e.Profile)
+	}
 	return fmt.Sprintf("profile %q is not encrypted to this vault's identity", e.Profile)
 }
 
-// ConflictError: a profile file with git merge conflict markers.
+// ConflictError: a profile file, or config.toml (Profile empty), with git
+// merge conflict markers.
 type ConflictError struct{ Profile, Path string }
 
 func (e *ConflictError) Error() string {
+	if e.Profile == "" {
+		return fmt.Sprintf("%s has unresolved git merge conflict markers", e.Path)
+	}
 	return fmt.Sprintf("profile %q has unresolved git merge conflict markers", e.Profile)
 }
 

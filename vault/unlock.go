@@ -10,6 +10,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
+	"filippo.io/age/plugin"
 )
 
 // Prompter reads a passphrase from the user's terminal with echo off. It
@@ -19,12 +20,18 @@ type Prompter interface {
 }
 
 // Unlocker produces the age identities that open the vault's profiles.
-// Which source is used: IdentityFile when set (OKV_IDENTITY_FILE or
-// --identity), else the vault's backend (keychain or passphrase).
+// Which source is used, for a personal vault: IdentityFile when set
+// (OKV_IDENTITY_FILE or --identity), else the vault's backend (keychain or
+// passphrase). A project vault has no identity of its own: the user's
+// personal vault's identity (in PersonalDir) is tried, then IdentityFile's.
 type Unlocker struct {
 	Keychain     Keychain
 	Prompter     Prompter
 	IdentityFile string
+	PersonalDir  string
+	// PluginUI talks to the user for plugin identities (AGE-PLUGIN-…) in
+	// IdentityFile; nil lets plugins run without prompts.
+	PluginUI *plugin.ClientUI
 
 	cached []age.Identity
 }
@@ -37,8 +44,10 @@ func (u *Unlocker) Identities(v *Vault) ([]age.Identity, error) {
 	var ids []age.Identity
 	var err error
 	switch {
+	case v.Config.IsProject():
+		ids, err = u.projectIdentities()
 	case u.IdentityFile != "":
-		ids, err = ReadIdentityFile(u.IdentityFile)
+		ids, err = u.readIdentityFile()
 	case v.Config.Backend == BackendKeychain:
 		ids, err = u.keychainIdentity(v)
 	case v.Config.Backend == BackendPassphrase:
@@ -118,9 +127,21 @@ func (e *IdentityFileError) Error() string {
 }
 func (e *IdentityFileError) Unwrap() error { return e.Err }
 
+func (u *Unlocker) readIdentityFile() ([]age.Identity, error) {
+	return ReadIdentityFileUI(u.IdentityFile, u.PluginUI)
+}
+
 // ReadIdentityFile reads age identities (AGE-SECRET-KEY-1…, one per line,
 // # comments) or an unencrypted OpenSSH private key.
 func ReadIdentityFile(path string) ([]age.Identity, error) {
+	return ReadIdentityFileUI(path, nil)
+}
+
+// ReadIdentityFileUI is ReadIdentityFile that also accepts age plugin
+// identities (AGE-PLUGIN-NAME-1…, run through age-plugin-NAME on PATH,
+// talking to the user through ui). Native identities come first, so a
+// hardware token is only asked when no file key matches.
+func ReadIdentityFileUI(path string, ui *plugin.ClientUI) ([]age.Identity, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &IdentityFileError{Path: path, Err: err}
@@ -132,11 +153,42 @@ func ReadIdentityFile(path string) ([]age.Identity, error) {
 		}
 		return []age.Identity{id}, nil
 	}
-	ids, err := age.ParseIdentities(bytes.NewReader(data))
-	if err != nil {
-		return nil, &IdentityFileError{Path: path, Err: errors.New("no age identity found (want lines starting with AGE-SECRET-KEY-1)")}
+	var native bytes.Buffer
+	var plugins []age.Identity
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "AGE-PLUGIN-") {
+			if ui == nil {
+				ui = &plugin.ClientUI{}
+			}
+			id, err := plugin.NewIdentity(line, ui)
+			if err != nil {
+				// Never echo the line: it is private.
+				return nil, &IdentityFileError{Path: path, Err: errors.New("malformed age plugin identity")}
+			}
+			plugins = append(plugins, id)
+			continue
+		}
+		native.WriteString(line + "\n")
 	}
-	return ids, nil
+	var ids []age.Identity
+	if len(strings.TrimSpace(stripComments(native.String()))) > 0 || len(plugins) == 0 {
+		ids, err = age.ParseIdentities(&native)
+		if err != nil {
+			return nil, &IdentityFileError{Path: path, Err: errors.New("no age identity found (want lines starting with AGE-SECRET-KEY-1 or AGE-PLUGIN-)")}
+		}
+	}
+	return append(ids, plugins...), nil
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }
 
 // RecipientOf returns the public recipient string of an identity okv can

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/plugin"
 	"github.com/gofrs/flock"
 )
 
@@ -39,6 +40,11 @@ type Vault struct {
 	Dir    string
 	Config *Config
 	Now    func() time.Time
+
+	// PluginUI talks to the user for age plugins (age1NAME1… recipients)
+	// when a profile is encrypted to one; nil lets plugins run without
+	// prompts.
+	PluginUI *plugin.ClientUI
 }
 
 // DefaultDir is $OKV_HOME, else os.UserConfigDir()/okv.
@@ -250,8 +256,10 @@ func (v *Vault) saveConfigLocked() error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(v.Dir, configFile), data)
+	return WriteFileAtomic(v.configPath(), data)
 }
+
+func (v *Vault) configPath() string { return filepath.Join(v.Dir, configFile) }
 
 // UpdateConfig re-reads config.toml under the lock, applies fn and writes
 // it back, so concurrent changes by other okv processes are not lost.
@@ -312,13 +320,26 @@ func (v *Vault) HasProfile(name string) bool {
 	return ValidateProfileName(name) == nil && exists(v.ProfilePath(name))
 }
 
-// Recipients are the age recipients every profile is encrypted to.
+// Recipients are the age recipients profile is encrypted to: see
+// RecipientStrings.
 func (v *Vault) Recipients(profile string) ([]age.Recipient, error) {
-	r, err := age.ParseX25519Recipient(v.Config.Recipient)
-	if err != nil {
-		return nil, &ConfigError{Path: filepath.Join(v.Dir, configFile), Err: fmt.Errorf("invalid recipient: %v", err)}
+	return v.parseRecipients(v.Config, profile)
+}
+
+func (v *Vault) parseRecipients(c *Config, profile string) ([]age.Recipient, error) {
+	strs := recipientStrings(c, profile)
+	if len(strs) == 0 {
+		return nil, &NoRecipientsError{Profile: profile}
 	}
-	return []age.Recipient{r}, nil
+	out := make([]age.Recipient, 0, len(strs))
+	for _, s := range strs {
+		r, err := ParseRecipient(s, v.PluginUI)
+		if err != nil {
+			return nil, &ConfigError{Path: v.configPath(), Err: fmt.Errorf("invalid recipient: %v", err)}
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // Load decrypts and validates profile name.
@@ -335,6 +356,22 @@ func (v *Vault) Load(name string, ids []age.Identity) (*Document, error) {
 	}
 	plain, err := Decrypt(data, name, ids...)
 	if err != nil {
+		var nm *NoMatchError
+		var ce *ConflictError
+		switch {
+		case errors.As(err, &nm):
+			// X25519 stanzas do not carry the public key: config.toml
+			// says whom the file was encrypted to, so the user knows
+			// whom to ask, when the header agrees with it.
+			if rs := v.RecipientStrings(name); configMatchesFile(data, rs, ids) {
+				nm.Recipients = rs
+			} else {
+				nm.Mismatch = len(rs) > 0
+			}
+			nm.Project = v.Config.IsProject()
+		case errors.As(err, &ce):
+			ce.Path = v.ProfilePath(name)
+		}
 		return nil, err
 	}
 	defer wipe(plain)
@@ -342,15 +379,19 @@ func (v *Vault) Load(name string, ids []age.Identity) (*Document, error) {
 }
 
 func (v *Vault) writeProfile(doc *Document) error {
+	rcpts, err := v.Recipients(doc.Profile)
+	if err != nil {
+		return err
+	}
+	return v.writeProfileTo(doc, rcpts)
+}
+
+func (v *Vault) writeProfileTo(doc *Document, rcpts []age.Recipient) error {
 	plain, err := doc.Encode()
 	if err != nil {
 		return err
 	}
 	defer wipe(plain)
-	rcpts, err := v.Recipients(doc.Profile)
-	if err != nil {
-		return err
-	}
 	ct, err := Encrypt(plain, rcpts...)
 	if err != nil {
 		return err
@@ -378,6 +419,11 @@ func (v *Vault) Update(name string, ids []age.Identity, fn func(*Document) error
 	}
 	defer unlock()
 	v.cleanTemps()
+	// The recipients live in config.toml: re-read it under the lock, so a
+	// member another okv just added is not dropped by this write.
+	if err := v.reloadConfigLocked(); err != nil {
+		return err
+	}
 	doc, err := v.Load(name, ids)
 	if err != nil {
 		return err
@@ -401,6 +447,9 @@ func (v *Vault) CreateProfile(name string, p *Policy) error {
 	defer unlock()
 	if exists(v.ProfilePath(name)) {
 		return &ProfileExistsError{Name: name}
+	}
+	if err := v.reloadConfigLocked(); err != nil {
+		return err
 	}
 	if p != nil {
 		if err := v.updateConfigLocked(func(c *Config) error { c.Profiles[name] = p; return nil }); err != nil {
@@ -465,25 +514,34 @@ func (v *Vault) CopyProfile(from, to string, ids []age.Identity, rename bool) er
 		return &ProfileExistsError{Name: to}
 	}
 	doc.Profile = to
-	if err := v.writeProfile(doc); err != nil {
-		return err
-	}
+	// The copy goes to the same recipients as the original (its policy
+	// holds them), so the policy is copied first.
 	err = v.updateConfigLocked(func(c *Config) error {
 		if p := c.Profiles[from]; p != nil {
 			cp := *p
 			c.Profiles[to] = &cp
 		}
-		if rename {
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := v.writeProfile(doc); err != nil {
+		v.updateConfigLocked(func(c *Config) error { delete(c.Profiles, to); return nil })
+		return err
+	}
+	if rename {
+		err := v.updateConfigLocked(func(c *Config) error {
 			delete(c.Profiles, from)
 			if c.DefaultProfile == from {
 				c.DefaultProfile = to
 			}
+			return nil
+		})
+		if err != nil {
+			os.Remove(v.ProfilePath(to))
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		os.Remove(v.ProfilePath(to))
-		return err
 	}
 	if rename {
 		if err := os.Remove(v.ProfilePath(from)); err != nil {
