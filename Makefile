@@ -46,8 +46,18 @@ completions:
 release-check:
 	$(GO) run $(GORELEASER) check
 
+# Each target for FUZZTIME (go test takes one -fuzz target per run).
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeDocument -fuzztime 30s ./vault/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeDocument$$' -fuzztime $(FUZZTIME) ./vault/
+	$(GO) test -run '^$$' -fuzz '^FuzzSSEUsage$$' -fuzztime $(FUZZTIME) ./proxy/
+	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) ./proxy/
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenAIRule$$' -fuzztime $(FUZZTIME) ./scan/
+	$(GO) test -run '^$$' -fuzz '^FuzzScanDoc$$' -fuzztime $(FUZZTIME) ./scan/
+	$(GO) test -run '^$$' -fuzz '^FuzzMaskSplits$$' -fuzztime $(FUZZTIME) ./shell/
+	$(GO) test -run '^$$' -fuzz '^FuzzMaskIdentity$$' -fuzztime $(FUZZTIME) ./shell/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./dotenv/
+	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./dotenv/
 
 bench:
 	./scripts/bench.sh

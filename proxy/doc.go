@@ -77,8 +77,9 @@
 // recorded with status 499; an unreachable upstream gives 502.
 //
 // [FileLedger] appends records as JSON lines to a 0600 file under an
-// advisory lock on Path+".lock" (not the vault's ".lock", so that usage
-// appends never wait for vault writes); it is safe across goroutines and
+// exclusive advisory lock (flock(2), compatible with gofrs/flock) on
+// Path+".lock" — usage.jsonl.lock, not the vault's ".lock", so that usage
+// appends never wait for vault writes; it is safe across goroutines and
 // processes. [ReadLedger] reads such a file back, [Summarize] groups it
 // for `okv usage`, and [TokensUsed] gives the daily budget's seed.
 //

@@ -11,8 +11,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 // Record is one request seen by the proxy. It never holds a body, a header
@@ -44,7 +42,9 @@ type Ledger interface {
 // FileLedger appends records as JSON lines to Path (created 0600), safe
 // across goroutines and processes: lines are written with single write(2)
 // calls on an O_APPEND descriptor while holding an exclusive advisory lock
-// (gofrs/flock) on Path+".lock". Concurrent appends in one process are
+// on Path+".lock" (flock(2) on a descriptor kept open, the same lock
+// gofrs/flock takes, so the two exclude each other; gofrs/flock itself on
+// Windows and where flock(2) is missing). Concurrent appends in one process are
 // grouped into one locked write (group commit); each Append still returns
 // only once its own line is written. Use it through a pointer; Close
 // releases the open file.
@@ -56,7 +56,7 @@ type FileLedger struct {
 	cur     *ledgerBatch // lines waiting for the next write
 	writing bool         // a goroutine is writing a batch
 	f       *os.File     // used by the writing goroutine only
-	lock    *flock.Flock
+	lock    *fileLock
 }
 
 type ledgerBatch struct {
@@ -104,16 +104,17 @@ func (l *FileLedger) write(buf []byte) error {
 			return fmt.Errorf("usage ledger: %w", err)
 		}
 		l.f = f
-		l.lock = flock.New(l.Path+".lock", flock.SetPermissions(0o600))
+		l.lock = newFileLock(l.Path + ".lock")
 	}
 	if err := l.lock.Lock(); err != nil {
-		return fmt.Errorf("usage ledger: lock %s: %w", l.lock.Path(), err)
+		return fmt.Errorf("usage ledger: lock %s.lock: %w", l.Path, err)
 	}
 	_, werr := l.f.Write(buf)
 	uerr := l.lock.Unlock()
 	if werr != nil {
 		// Reopen on the next append (the file may have been moved away).
 		_ = l.f.Close()
+		_ = l.lock.Close()
 		l.f = nil
 		return fmt.Errorf("usage ledger: %w", werr)
 	}
@@ -135,6 +136,9 @@ func (l *FileLedger) Close() error {
 	}
 	err := l.f.Close()
 	l.f = nil
+	if lerr := l.lock.Close(); err == nil {
+		err = lerr
+	}
 	return err
 }
 

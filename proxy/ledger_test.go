@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 func TestLedgerFileHasNoSecrets(t *testing.T) {
@@ -229,5 +231,29 @@ func TestSummarize(t *testing.T) {
 	}
 	if _, err := Summarize(recs, time.Time{}, "week"); err == nil {
 		t.Errorf("unknown grouping accepted")
+	}
+}
+
+// The ledger's lock is the one gofrs/flock takes on the same file.
+func TestLedgerLockExcludesGofrsFlock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.jsonl.lock")
+	l := newFileLock(path)
+	defer l.Close()
+	if err := l.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	other := flock.New(path)
+	if ok, err := other.TryLock(); ok || err != nil {
+		t.Fatalf("gofrs/flock got the lock while the ledger held it (%v)", err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := other.TryLock(); !ok || err != nil {
+		t.Fatalf("gofrs/flock cannot lock after the ledger released it (%v)", err)
+	}
+	other.Unlock()
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("lock file mode %v %v", st.Mode(), err)
 	}
 }

@@ -1,0 +1,262 @@
+// Command loadgen is the load generator of bench/proxy/run.sh.
+//
+//	loadgen run -url URL [-token T] [-c 64] [-d 10s] [-warmup 2s] [-stream] -target NAME -o FILE
+//	    keeps -c connections busy POSTing a chat completion request for
+//	    warmup+d and writes requests/s, latency and time-to-first-byte
+//	    percentiles (of the requests finished after the warm-up) to FILE
+//	loadgen freeport
+//	    prints a free loopback TCP port
+//	loadgen report -dir DIR [-rss-kb N] [-nginx-rss-kb N]
+//	    prints the table of all results in DIR with ratios against direct
+//	    and nginx
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+type result struct {
+	Target   string  `json:"target"`
+	Mode     string  `json:"mode"` // "json" or "stream"
+	Conns    int     `json:"conns"`
+	Seconds  float64 `json:"seconds"`
+	Requests int     `json:"requests"`
+	Errors   int     `json:"errors"`
+	RPS      float64 `json:"rps"`
+	P50MS    float64 `json:"p50_ms"`
+	P99MS    float64 `json:"p99_ms"`
+	TTFB50MS float64 `json:"ttfb_p50_ms"`
+	TTFB99MS float64 `json:"ttfb_p99_ms"`
+	// AllRequests counts the warm-up too, for CPU time per request.
+	AllRequests int `json:"all_requests"`
+	// CPUSeconds is the proxy's CPU time during the run (from run.sh).
+	CPUSeconds float64 `json:"-"`
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: loadgen run|freeport|report …")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = run(os.Args[2:])
+	case "freeport":
+		var l net.Listener
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
+			fmt.Println(l.Addr().(*net.TCPAddr).Port)
+			l.Close()
+		}
+	case "report":
+		err = report(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+type sample struct{ lat, ttfb time.Duration }
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	url := fs.String("url", "", "endpoint, e.g. http://127.0.0.1:8080/v1/chat/completions")
+	token := fs.String("token", "", "bearer token (none when empty)")
+	conns := fs.Int("c", 64, "concurrent connections")
+	dur := fs.Duration("d", 10*time.Second, "measured duration")
+	warm := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up")
+	stream := fs.Bool("stream", false, "ask for a streamed completion")
+	target := fs.String("target", "", "name of the target, for the report")
+	out := fs.String("o", "", "result file")
+	fs.Parse(args)
+	if *url == "" || *out == "" {
+		return fmt.Errorf("run needs -url and -o")
+	}
+	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}`)
+	mode := "json"
+	if *stream {
+		body = []byte(`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello in one short sentence."}]}`)
+		mode = "stream"
+	}
+	tr := &http.Transport{
+		MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns,
+		DisableCompression: true, IdleConnTimeout: time.Minute,
+	}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	start := time.Now()
+	measureFrom := start.Add(*warm)
+	end := measureFrom.Add(*dur)
+
+	var mu sync.Mutex
+	var samples []sample
+	errs, all := 0, 0
+	var wg sync.WaitGroup
+	for i := 0; i < *conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]sample, 0, 4096)
+			lerrs, lall := 0, 0
+			buf := make([]byte, 32<<10)
+			for {
+				t0 := time.Now()
+				if !t0.Before(end) {
+					break
+				}
+				req, _ := http.NewRequest("POST", *url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				if *token != "" {
+					req.Header.Set("Authorization", "Bearer "+*token)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					if t0.After(measureFrom) {
+						lerrs++
+					}
+					continue
+				}
+				_, err = io.ReadAtLeast(resp.Body, buf[:1], 1)
+				ttfb := time.Since(t0)
+				if err == nil {
+					_, err = io.CopyBuffer(io.Discard, resp.Body, buf)
+				}
+				resp.Body.Close()
+				t1 := time.Now()
+				if err == nil && resp.StatusCode == 200 {
+					lall++
+				}
+				if t0.Before(measureFrom) || t1.After(end) {
+					continue
+				}
+				if err != nil || resp.StatusCode != 200 {
+					lerrs++
+					continue
+				}
+				local = append(local, sample{lat: t1.Sub(t0), ttfb: ttfb})
+			}
+			mu.Lock()
+			samples = append(samples, local...)
+			errs += lerrs
+			all += lall
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	tr.CloseIdleConnections()
+
+	lat := make([]float64, len(samples))
+	ttfb := make([]float64, len(samples))
+	for i, s := range samples {
+		lat[i] = float64(s.lat) / 1e6
+		ttfb[i] = float64(s.ttfb) / 1e6
+	}
+	sort.Float64s(lat)
+	sort.Float64s(ttfb)
+	r := result{Target: *target, Mode: mode, Conns: *conns, Seconds: dur.Seconds(), Requests: len(samples), Errors: errs,
+		RPS:   float64(len(samples)) / dur.Seconds(),
+		P50MS: pct(lat, 50), P99MS: pct(lat, 99), TTFB50MS: pct(ttfb, 50), TTFB99MS: pct(ttfb, 99), AllRequests: all}
+	b, _ := json.MarshalIndent(r, "", "  ")
+	return os.WriteFile(*out, append(b, '\n'), 0o644)
+}
+
+func pct(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func report(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ExitOnError)
+	dir := fs.String("dir", "", "folder of result files")
+	rss := fs.Int64("rss-kb", 0, "okv proxy peak RSS (VmHWM, kB)")
+	nginxRSS := fs.Int64("nginx-rss-kb", 0, "nginx peak RSS, master and workers summed (kB)")
+	fs.Parse(args)
+	files, err := filepath.Glob(filepath.Join(*dir, "*.json"))
+	if err != nil {
+		return err
+	}
+	res := map[string]map[string]result{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var r result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %v", f, err)
+		}
+		// run.sh leaves "TICKS HZ" in a .cpu file next to the result.
+		if c, err := os.ReadFile(strings.TrimSuffix(f, ".json") + ".cpu"); err == nil {
+			var ticks, hz float64
+			if n, _ := fmt.Sscan(string(c), &ticks, &hz); n == 2 && hz > 0 {
+				r.CPUSeconds = ticks / hz
+			}
+		}
+		if res[r.Mode] == nil {
+			res[r.Mode] = map[string]result{}
+		}
+		res[r.Mode][r.Target] = r
+	}
+	ratio := func(a, b float64) string {
+		if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+			return "-"
+		}
+		return fmt.Sprintf("%.2fx", a/b)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%-7s %-7s %9s %8s %8s %9s %9s %5s %11s | %-22s | %-22s\n",
+		"mode", "target", "req/s", "p50 ms", "p99 ms", "ttfb p50", "ttfb p99", "errs", "cpu µs/req",
+		"req/s vs direct/nginx", "p99 vs direct/nginx")
+	for _, mode := range []string{"json", "stream"} {
+		m := res[mode]
+		if m == nil {
+			continue
+		}
+		d, n := m["direct"], m["nginx"]
+		for _, t := range []string{"direct", "okv", "nginx"} {
+			r, ok := m[t]
+			if !ok {
+				continue
+			}
+			p99 := r.P99MS
+			dp99, np99 := d.P99MS, n.P99MS
+			if mode == "stream" { // what matters for a stream is its first byte
+				p99, dp99, np99 = r.TTFB99MS, d.TTFB99MS, n.TTFB99MS
+			}
+			cpu := "-"
+			if r.CPUSeconds > 0 && r.AllRequests > 0 {
+				cpu = fmt.Sprintf("%.0f", r.CPUSeconds*1e6/float64(r.AllRequests))
+			}
+			fmt.Fprintf(&sb, "%-7s %-7s %9.0f %8.2f %8.2f %9.2f %9.2f %5d %11s | %-10s %-11s | %-10s %-11s\n",
+				mode, t, r.RPS, r.P50MS, r.P99MS, r.TTFB50MS, r.TTFB99MS, r.Errors, cpu,
+				ratio(r.RPS, d.RPS), ratio(r.RPS, n.RPS), ratio(p99, dp99), ratio(p99, np99))
+		}
+	}
+	sb.WriteString("(stream rows: the p99 ratios compare time to first byte; cpu: the proxy's CPU time per request)\n")
+	if *rss > 0 {
+		fmt.Fprintf(&sb, "okv proxy peak RSS (VmHWM): %.1f MiB\n", float64(*rss)/1024)
+	}
+	if *nginxRSS > 0 {
+		fmt.Fprintf(&sb, "nginx peak RSS (VmHWM, master+workers): %.1f MiB\n", float64(*nginxRSS)/1024)
+	}
+	fmt.Print(sb.String())
+	return nil
+}
