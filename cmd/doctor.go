@@ -5,6 +5,8 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/okvault/okv/vault"
 )
 
 func (a *App) newDoctorCmd() *cobra.Command {
@@ -93,6 +95,12 @@ func (a *App) runDoctor() error {
 			continue
 		}
 		ok("profile %s: decrypts, %d secret(s)", n, len(doc.Secrets))
+		maxAge := v.Config.Policy(n).EffectiveMaxAge()
+		for _, o := range doc.Overdue(maxAge, a.Now()) {
+			// Overdue is a reminder, not a broken vault: it does not fail doctor.
+			fmt.Fprintf(a.Stdout, "warn  profile %s: %s is %s old (max %s)\n", n, o.Name, humanAge(o.Age), vault.Duration(maxAge))
+			fmt.Fprintf(a.Stdout, "      fix: okv rotate %s -p %s\n", o.Name, n)
+		}
 	}
 	if !v.HasProfile(v.Config.DefaultProfile) {
 		bad("okv use PROFILE", "default profile %q does not exist", v.Config.DefaultProfile)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"strings"
 
 	"filippo.io/age/plugin"
@@ -65,9 +66,9 @@ func (a *App) report(err error) int {
 		return se.code
 	}
 	msg, hints, code := a.explain(err)
-	fmt.Fprintf(a.Stderr, "okv: error: %s\n", msg)
+	fmt.Fprintf(a.Stderr, "okv: error: %s\n", scrubKeys(msg))
 	for _, h := range hints {
-		fmt.Fprintf(a.Stderr, "okv: hint: %s\n", h)
+		fmt.Fprintf(a.Stderr, "okv: hint: %s\n", scrubKeys(h))
 	}
 	return code
 }
@@ -275,4 +276,14 @@ func shortRecipients(rs []string) string {
 		out[i] = vault.ShortRecipient(r)
 	}
 	return strings.Join(out, ", ")
+}
+
+// keyShape matches API-key-like words (sk-…, sk-proj-…, sk-ant-…). okv
+// never puts a stored value into a message, but a user can paste a key
+// where a name or a flag value goes, and several messages quote what the
+// user typed: this is the last line of defence for those.
+var keyShape = regexp.MustCompile(`\bsk-[A-Za-z0-9_-]{6,}`)
+
+func scrubKeys(s string) string {
+	return keyShape.ReplaceAllStringFunc(s, func(k string) string { return vault.Redact(k) })
 }

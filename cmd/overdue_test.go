@@ -42,6 +42,11 @@ func TestStatusOverdue(t *testing.T) {
 	mustContain(t, "dev row", devLine, "89d", "due in 24h")
 	mustNotContain(t, "dev row", devLine, "OVERDUE")
 
+	// doctor reminds about the overdue key without failing.
+	doc, _ := e.ok("", "doctor")
+	mustContain(t, "doctor", doc, "warn  profile prod: OPENAI_API_KEY is 91d old (max 90d)", "fix: okv rotate OPENAI_API_KEY -p prod")
+	mustNotContain(t, "doctor", doc, "profile dev: OPENAI_API_KEY is")
+
 	_, errs := e.fail(1, "", "status", "--check")
 	mustContain(t, "status --check", errs, "okv: error: 1 key(s) overdue for rotation", "okv rotate OPENAI_API_KEY -p prod")
 	e.ok("", "status", "--check", "-p", "dev")

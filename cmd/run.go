@@ -99,7 +99,8 @@ func childVars(doc *vault.Document, o runOptions) (map[string]string, []string, 
 	for _, m := range o.maps {
 		dest, name, ok := strings.Cut(m, "=")
 		if !ok {
-			return nil, nil, usagef("--env %q: use DEST=NAME, for example --env OPENAI_KEY=OPENAI_API_KEY", m)
+			// The argument is not echoed: it may be a pasted value.
+			return nil, nil, usagef("--env takes DEST=NAME, for example --env OPENAI_KEY=OPENAI_API_KEY")
 		}
 		if err := vault.ValidateSecretName(dest); err != nil {
 			return nil, nil, err

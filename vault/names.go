@@ -36,7 +36,11 @@ func ValidateProfileName(name string) error {
 	if name == "" {
 		rule = "the name is empty"
 	}
-	return &InvalidInputError{What: fmt.Sprintf("profile name %q", clip(name)), Rule: rule}
+	what := fmt.Sprintf("profile name %q", clip(name))
+	if mightBeValue(name) {
+		what = "profile name (not shown: it looks like a key, not a name)"
+	}
+	return &InvalidInputError{What: what, Rule: rule}
 }
 
 // ValidateSecretName checks a secret name: an environment variable name of at

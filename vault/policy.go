@@ -112,10 +112,16 @@ func (p *Policy) Set(assignments []string) error {
 	for _, a := range assignments {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
+			if mightBeValue(a) {
+				return &PolicyError{Reason: "an argument is not key=value (not shown: it looks like a key)"}
+			}
 			return &PolicyError{Reason: fmt.Sprintf("%q is not key=value", a)}
 		}
 		pk, ok := findPolicyKey(strings.TrimSpace(k))
 		if !ok {
+			if mightBeValue(k) {
+				k = "(not shown)"
+			}
 			return &PolicyError{Key: k, Reason: "unknown setting (known: " + strings.Join(PolicyKeyNames(), ", ") + ")"}
 		}
 		if err := pk.set(&next, strings.TrimSpace(v)); err != nil {
