@@ -86,6 +86,7 @@ func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, ad
 	if err != nil {
 		return nil, err
 	}
+	proxy.TuneGC(a.Getenv)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, withHints(fmt.Errorf("cannot listen on %s: %w", addr, err), "pick another address with --listen")

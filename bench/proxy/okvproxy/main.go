@@ -53,6 +53,7 @@ func main() {
 		defer fl.Close()
 		cfg.Ledger = fl
 	}
+	proxy.TuneGC(os.Getenv) // as okv run --proxy and okv proxy do
 	p, err := proxy.New(cfg)
 	if err != nil {
 		log.Fatal(err)
