@@ -84,6 +84,7 @@ type Proxy struct {
 	rp         *httputil.ReverseProxy
 	srv        *http.Server
 	listenAddr atomic.Pointer[netip.AddrPort]
+	pending    sync.WaitGroup // ledger appends in flight
 	errLog     *log.Logger
 }
 
@@ -213,7 +214,11 @@ func (p *Proxy) Serve(l net.Listener) error {
 
 // Shutdown stops the proxy gracefully: it stops accepting, then waits for
 // requests in flight (and their usage records) until ctx ends.
-func (p *Proxy) Shutdown(ctx context.Context) error { return p.srv.Shutdown(ctx) }
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	err := p.srv.Shutdown(ctx)
+	p.pending.Wait()
+	return err
+}
 
 // Close stops the proxy at once, cutting requests in flight.
 func (p *Proxy) Close() error { return p.srv.Close() }
@@ -621,11 +626,25 @@ func (p *Proxy) finish(st *reqState, start time.Time) {
 	}
 	p.lim.spend(end, st.rec.TotalTokens)
 	if p.cfg.Ledger != nil {
-		if err := p.cfg.Ledger.Append(st.rec); err != nil {
-			p.errLog.Printf("okv proxy: %v", err)
-		}
+		// Off the request's path: net/http completes a response only when
+		// the handler returns, so a synchronous append would add the
+		// ledger's locked write to every request's latency. Concurrent
+		// appends still share one locked write (FileLedger's group
+		// commit); Shutdown and Wait wait for them.
+		rec := st.rec
+		p.pending.Add(1)
+		go func() {
+			defer p.pending.Done()
+			if err := p.cfg.Ledger.Append(rec); err != nil {
+				p.errLog.Printf("okv proxy: %v", err)
+			}
+		}()
 	}
 }
+
+// Wait blocks until every usage record of a finished request has been
+// handed to the ledger.
+func (p *Proxy) Wait() { p.pending.Wait() }
 
 // bufferPool recycles the reverse proxy's copy buffers.
 type bufferPool struct{ p sync.Pool }
