@@ -61,15 +61,7 @@ func (a *App) runImport(path string, force, del bool) error {
 			return &usageError{msg: fmt.Sprintf("%s line %d (%s): %v", path, e.Line, e.Key, err)}
 		}
 	}
-	v, err := a.openVault()
-	if err != nil {
-		return err
-	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return err
-	}
-	ids, err := a.unlock(v)
+	v, profile, ids, err := a.openProfile("")
 	if err != nil {
 		return err
 	}
@@ -140,18 +132,7 @@ func (a *App) runExport(format string) error {
 	if format != "dotenv" && format != "json" {
 		return usagef("--format %q: use dotenv or json", format)
 	}
-	v, err := a.openVault()
-	if err != nil {
-		return err
-	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return err
-	}
-	if err := a.confirmUse(v, profile, "okv export"); err != nil {
-		return err
-	}
-	ids, err := a.unlock(v)
+	v, profile, ids, err := a.openProfile("okv export")
 	if err != nil {
 		return err
 	}

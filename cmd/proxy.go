@@ -188,18 +188,7 @@ func (a *App) runProxy(listen string, allowStr []string) error {
 				hints: []string{"listening beyond loopback needs --allow CIDR naming the clients to admit"}}
 		}
 	}
-	v, err := a.openVault()
-	if err != nil {
-		return err
-	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return err
-	}
-	if err := a.confirmUse(v, profile, "okv proxy"); err != nil {
-		return err
-	}
-	ids, err := a.unlock(v)
+	v, profile, ids, err := a.openProfile("okv proxy")
 	if err != nil {
 		return err
 	}

@@ -171,18 +171,7 @@ func (a *App) runRecipientRm(args, files []string) error {
 	if err != nil {
 		return err
 	}
-	v, err := a.openVault()
-	if err != nil {
-		return err
-	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return err
-	}
-	if err := a.confirmUse(v, profile, "okv recipient rm"); err != nil {
-		return err
-	}
-	ids, err := a.unlock(v)
+	v, profile, ids, err := a.openProfile("okv recipient rm")
 	if err != nil {
 		return err
 	}

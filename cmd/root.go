@@ -184,3 +184,27 @@ func commandName(args []string) string {
 	}
 	return filepath.Base(args[0])
 }
+
+// openProfile is how most commands start: open the vault, resolve the
+// profile, enforce its confirm policy for confirmFor (an action or command
+// name; "" for commands that only change the vault), and unlock.
+func (a *App) openProfile(confirmFor string) (*vault.Vault, string, []ageIdentity, error) {
+	v, err := a.openVault()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	profile, err := a.profile(v)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if confirmFor != "" {
+		if err := a.confirmUse(v, profile, confirmFor); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	ids, err := a.unlock(v)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return v, profile, ids, nil
+}

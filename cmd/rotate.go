@@ -70,15 +70,7 @@ func (a *App) runRotate(name string, o rotateOptions) error {
 	if err := vault.ValidateSecretName(name); err != nil {
 		return err
 	}
-	v, err := a.openVault()
-	if err != nil {
-		return err
-	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return err
-	}
-	ids, err := a.unlock(v)
+	v, profile, ids, err := a.openProfile("")
 	if err != nil {
 		return err
 	}
@@ -311,15 +303,7 @@ func (a *App) runHistory(name string) error {
 	if err := vault.ValidateSecretName(name); err != nil {
 		return err
 	}
-	v, err := a.openVault()
-	if err != nil {
-		return err
-	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return err
-	}
-	ids, err := a.unlock(v)
+	v, profile, ids, err := a.openProfile("")
 	if err != nil {
 		return err
 	}
@@ -377,15 +361,7 @@ func (a *App) runRollback(name string) error {
 	if err := vault.ValidateSecretName(name); err != nil {
 		return err
 	}
-	v, err := a.openVault()
-	if err != nil {
-		return err
-	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return err
-	}
-	ids, err := a.unlock(v)
+	v, profile, ids, err := a.openProfile("")
 	if err != nil {
 		return err
 	}

@@ -133,18 +133,7 @@ func childVars(doc *vault.Document, o runOptions) (map[string]string, []string, 
 }
 
 func (a *App) runRun(o runOptions, args []string) error {
-	v, err := a.openVault()
-	if err != nil {
-		return err
-	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return err
-	}
-	if err := a.confirmUse(v, profile, commandName(args)); err != nil {
-		return err
-	}
-	ids, err := a.unlock(v)
+	v, profile, ids, err := a.openProfile(commandName(args))
 	if err != nil {
 		return err
 	}

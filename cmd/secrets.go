@@ -137,18 +137,7 @@ func (a *App) runGet(name string, reveal bool) error {
 			"pipe it ('okv get "+name+" | pbcopy'), or pass --reveal to show it",
 			"to use it in a command, prefer 'okv run -- CMD'")
 	}
-	v, err := a.openVault()
-	if err != nil {
-		return err
-	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return err
-	}
-	if err := a.confirmUse(v, profile, "okv get "+name); err != nil {
-		return err
-	}
-	ids, err := a.unlock(v)
+	v, profile, ids, err := a.openProfile("okv get " + name)
 	if err != nil {
 		return err
 	}
@@ -240,15 +229,7 @@ func (a *App) newRmCmd() *cobra.Command {
 			if err := vault.ValidateSecretName(name); err != nil {
 				return err
 			}
-			v, err := a.openVault()
-			if err != nil {
-				return err
-			}
-			profile, err := a.profile(v)
-			if err != nil {
-				return err
-			}
-			ids, err := a.unlock(v)
+			v, profile, ids, err := a.openProfile("")
 			if err != nil {
 				return err
 			}

@@ -41,18 +41,7 @@ func (a *App) runVerify(name string) error {
 	if err := vault.ValidateSecretName(name); err != nil {
 		return err
 	}
-	v, err := a.openVault()
-	if err != nil {
-		return err
-	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return err
-	}
-	if err := a.confirmUse(v, profile, "okv verify "+name); err != nil {
-		return err
-	}
-	ids, err := a.unlock(v)
+	v, profile, ids, err := a.openProfile("okv verify " + name)
 	if err != nil {
 		return err
 	}
