@@ -46,10 +46,7 @@ The rotation period is the profile's 'max_age' policy (default 90d, set with
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: a.completeSecrets,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := defaultSecret
-			if len(args) == 1 {
-				name = args[0]
-			}
+			name := secretArg(args)
 			if o.serviceAccount {
 				return a.runRotateServiceAccount(name, o)
 			}
@@ -290,11 +287,7 @@ retired values; 'okv rollback' restores the newest one.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: a.completeSecrets,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := defaultSecret
-			if len(args) == 1 {
-				name = args[0]
-			}
-			return a.runHistory(name)
+			return a.runHistory(secretArg(args))
 		},
 	}
 }
@@ -348,11 +341,7 @@ it replaces is retired in its place, so a rollback can itself be rolled back.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: a.completeSecrets,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := defaultSecret
-			if len(args) == 1 {
-				name = args[0]
-			}
-			return a.runRollback(name)
+			return a.runRollback(secretArg(args))
 		},
 	}
 }

@@ -37,11 +37,7 @@ the old one in the secret's history.`,
 		},
 		ValidArgsFunction: a.completeSecrets,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := defaultSecret
-			if len(args) == 1 {
-				name = args[0]
-			}
-			return a.runSet(name, verify)
+			return a.runSet(secretArg(args), verify)
 		},
 	}
 	c.Flags().BoolVar(&verify, "verify", false, "check the key upstream (GET /v1/models) before storing it")
@@ -247,4 +243,12 @@ func wipe(b []byte) {
 	for i := range b {
 		b[i] = 0
 	}
+}
+
+// secretArg is the optional NAME argument: OPENAI_API_KEY when absent.
+func secretArg(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	return defaultSecret
 }

@@ -28,11 +28,7 @@ OPENAI_API_KEY. Exits 1 when the key is rejected or cannot be checked.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: a.completeSecrets,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := defaultSecret
-			if len(args) == 1 {
-				name = args[0]
-			}
-			return a.runVerify(name)
+			return a.runVerify(secretArg(args))
 		},
 	}
 }
