@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,6 +64,9 @@ func (a *App) runLog(o logOptions) error {
 	ops := map[string]bool{}
 	for _, op := range o.ops {
 		if op = strings.TrimSpace(op); op != "" {
+			if !slices.Contains(auditOps, op) {
+				return usagef("--op %q: not an operation okv records (known: %s)", op, strings.Join(auditOps, ", "))
+			}
 			ops[op] = true
 		}
 	}
@@ -135,4 +139,12 @@ func (a *App) runLogVerify() error {
 	return withHints(fmt.Errorf("the audit log %s is not intact: %d break(s) in the hash chain, first at line %d", v.AuditPath(), len(breaks), breaks[0].Line),
 		"someone or something changed the file outside okv: compare it with a backup",
 		"new records keep being chained to the last line")
+}
+
+// auditOps are the operations okv writes to the audit log.
+var auditOps = []string{
+	"admin", "export", "get", "import", "policy-set", "policy-unset",
+	"profile-copy", "profile-create", "profile-rename", "profile-rm", "proxy",
+	"recipient-add", "recipient-rm", "rm", "rollback", "rotate", "run",
+	"run-proxy", "set", "use", "verify",
 }

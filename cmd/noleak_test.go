@@ -91,3 +91,28 @@ func TestNoSecretInAnyMessage(t *testing.T) {
 		}
 	}
 }
+
+// Token formats other than OpenAI's pasted where a name or command goes.
+func TestNoPastedTokenEchoed(t *testing.T) {
+	e := newTestEnv(t)
+	for _, tok := range []string{
+		"ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+		"AKIAIOSFODNN7EXAMPLE",
+		"xoxb-1234-5678-abcdefghijkl",
+		"sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+	} {
+		e.values = append(e.values, tok)
+		e.fail(2, "value\n", "set", tok)
+		_, _, code := e.run("", tok)
+		if code != 2 {
+			t.Errorf("okv %s: exit %d, want 2", tok[:4], code)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(e.dir, "audit.jsonl")); err == nil {
+		for _, v := range e.values {
+			if strings.Contains(string(b), v) {
+				t.Errorf("the audit log holds a pasted token")
+			}
+		}
+	}
+}

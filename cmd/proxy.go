@@ -158,7 +158,8 @@ every request is recorded in the usage ledger (okv usage).
 The proxy listens on loopback; listening on another address needs --allow
 with the client networks to admit.`,
 		Example: `  okv proxy -p dev --listen 127.0.0.1:8787
-  eval "$(okv proxy -p dev | head -2 | sed 's/^/export /')"   # in another shell`,
+  okv proxy -p dev > proxy.env &        # then, in the tool's shell:
+  set -a; . ./proxy.env; set +a         # OPENAI_BASE_URL and the token, not the key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runProxy(listen, allow)

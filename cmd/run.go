@@ -16,6 +16,8 @@ type runOptions struct {
 	maps  []string
 	proxy bool
 	mask  bool
+
+	onlySet bool // --only was given, even empty
 }
 
 func (a *App) newRunCmd() *cobra.Command {
@@ -41,6 +43,7 @@ not found and 126 when it cannot be executed, as a shell does.`,
 			if len(args) == 0 {
 				return &usageError{msg: "okv run needs a command to run", hints: []string{"okv run -- COMMAND [ARG...], for example: okv run -- npm start"}}
 			}
+			o.onlySet = cmd.Flags().Changed("only")
 			return a.runRun(o, args)
 		},
 	}
@@ -80,6 +83,11 @@ from that shell sees the secrets; prefer 'okv run' for a single command.`,
 // childVars selects the profile's secrets for the child's environment.
 func childVars(doc *vault.Document, o runOptions) (map[string]string, []string, error) {
 	selected := doc.Names()
+	if o.onlySet && len(o.only) == 0 {
+		// An empty --only (an unset $NAMES in a script) must not widen to
+		// every secret.
+		return nil, nil, usagef("--only is empty: name the secrets to inject, like --only OPENAI_API_KEY")
+	}
 	if len(o.only) > 0 {
 		selected = nil
 		for _, n := range o.only {
@@ -166,6 +174,7 @@ func (a *App) runRun(o runOptions, args []string) error {
 	// okv stays alive holding keys: no core dumps, no same-user ptrace.
 	shell.NoDump()
 	op := "run"
+	base := a.Environ()
 	if proxyMode {
 		s, err := a.startProxy(v, profile, doc, "127.0.0.1:0", nil)
 		if err != nil {
@@ -173,10 +182,16 @@ func (a *App) runRun(o runOptions, args []string) error {
 		}
 		defer s.stop()
 		names = proxyVars(vars, names, doc, s)
+		// The proxy uses the key on the child's behalf: the audit says so.
+		names = append([]string{"OPENAI_API_KEY"}, names...)
 		op = "run-proxy"
+		// An identity file in the child's environment would let it decrypt
+		// the vault itself. (A child can still ask the keychain as the
+		// same user: see the README's threat model.)
+		base = shell.WithoutVars(base, "OKV_IDENTITY_FILE")
 	}
 	a.audit(v, op, profile, names, commandName(args))
-	child := &shell.Command{Args: args, Env: shell.ChildEnv(a.Environ(), vars), Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr}
+	child := &shell.Command{Args: args, Env: shell.ChildEnv(base, vars), Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr}
 	var code int
 	if o.mask {
 		m := shell.Masked{Secrets: map[string]string{}}

@@ -40,3 +40,21 @@ func ChildEnv(base []string, vars map[string]string) []string {
 	}
 	return out
 }
+
+// WithoutVars returns env without the named variables.
+func WithoutVars(env []string, names ...string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		drop := false
+		for _, n := range names {
+			if k == n || (runtime.GOOS == "windows" && strings.EqualFold(k, n)) {
+				drop = true
+			}
+		}
+		if !drop {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

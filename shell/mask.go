@@ -57,6 +57,10 @@ const maskNeedleLen = 16
 // NewMasker returns a Masker writing to w that masks the values of secrets
 // (name → value). Empty values are ignored; a value stored under several
 // names is masked with the first name in sorted order.
+// MinMaskLength is the shortest value the masker replaces; okv scan uses
+// the same floor.
+const MinMaskLength = 8
+
 func NewMasker(w io.Writer, secrets map[string]string) *Masker {
 	names := make([]string, 0, len(secrets))
 	for n := range secrets {
@@ -67,7 +71,9 @@ func NewMasker(w io.Writer, secrets map[string]string) *Masker {
 	seen := map[string]bool{}
 	for _, n := range names {
 		v := secrets[n]
-		if v == "" || seen[v] {
+		// Values shorter than MinMaskLength (DEBUG=1, PORT=8080) are not
+		// secrets worth garbling every "1" of the output for.
+		if len(v) < MinMaskLength || seen[v] {
 			continue
 		}
 		seen[v] = true

@@ -26,7 +26,7 @@ func refMask(in []byte, secrets map[string]string) ([]byte, [][2]int) {
 		best, bestName := "", ""
 		for _, n := range names {
 			v := secrets[n]
-			if v != "" && len(v) > len(best) && bytes.HasPrefix(in[p:], []byte(v)) {
+			if len(v) >= MinMaskLength && len(v) > len(best) && bytes.HasPrefix(in[p:], []byte(v)) {
 				best, bestName = v, n
 			}
 		}
@@ -104,7 +104,8 @@ func TestMaskOverlaps(t *testing.T) {
 		{map[string]string{"S": "abcdefgh", "L": "abcdefghijkl"}, "xabcdefghijkly", "x<okv:L>y"},
 		{map[string]string{"S": "abcdefgh", "L": "abcdefghijkl"}, "xabcdefghijx", "x<okv:S>ijx"},
 		{map[string]string{"A": "abcdefgh", "B": "efghijkl"}, "abcdefghijkl", "<okv:A>ijkl"},
-		{map[string]string{"A": "aaaa"}, "aaaaaaaaa", "<okv:A><okv:A>a"},
+		{map[string]string{"A": "aaaaaaaa"}, "aaaaaaaaaaaaaaaaa", "<okv:A><okv:A>a"},
+		{map[string]string{"DEBUG": "1", "PORT": "8080"}, "listening on 127.0.0.1:8080", "listening on 127.0.0.1:8080"},
 		{map[string]string{"B": "same-value", "A": "same-value"}, "same-value", "<okv:A>"},
 		{map[string]string{"E": "", "X": "xyz12345"}, "no value here", "no value here"},
 	} {
@@ -189,12 +190,13 @@ func TestMaskNoSecrets(t *testing.T) {
 func FuzzMaskSplits(f *testing.F) {
 	f.Add("abc", "bcd", []byte("xxabcdxxbcdabc"), []byte{3, 1, 7})
 	f.Add(maskKey, "sk-proj", []byte("a"+maskKey+maskKey[:20]), []byte{40})
-	f.Add("aa", "aaa", []byte("aaaaaaa"), []byte{1, 1, 1, 1})
+	f.Add("aaaaaaaa", "aaaaaaaaa", []byte("aaaaaaaaaaaaaaaaaaaaaaaa"), []byte{1, 1, 1, 1})
+	f.Add("1", "8080", []byte("127.0.0.1:8080"), []byte{2, 5})
 	f.Fuzz(func(t *testing.T, v1, v2 string, in, cuts []byte) {
 		secrets := map[string]string{"A": v1, "B": v2}
 		want, spans := refMask(in, secrets)
 		for _, v := range []string{v1, v2} {
-			if v == "" {
+			if len(v) < MinMaskLength {
 				continue
 			}
 			for i := 0; i+len(v) <= len(in); i++ {

@@ -92,7 +92,8 @@ func (v *Vault) auditLocked(r AuditRecord) error {
 	if _, err := f.WriteAt(line, size); err != nil {
 		return err
 	}
-	return nil
+	// A torn final line longer than this record must not survive past it.
+	return f.Truncate(size + int64(len(line)))
 }
 
 // lastLine returns the last complete line of f (without its newline) and

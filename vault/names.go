@@ -12,6 +12,11 @@ var (
 	secretNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 )
 
+// TokenShape matches whole well-known API token formats (OpenAI, GitHub,
+// AWS access key ids, Stripe, Slack, GitLab, Google), to keep a pasted
+// token out of names, messages and the audit log.
+var TokenShape = regexp.MustCompile(`^(sk-[A-Za-z0-9_-]{6,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}|AKIA[0-9A-Z]{16}|[sr]k_(live|test)_[A-Za-z0-9]{10,}|xox[abprs]-[A-Za-z0-9-]{10,}|glpat-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{30,})$`)
+
 // MaxValueSize is the largest secret value okv stores.
 const MaxValueSize = 64 << 10
 
@@ -47,6 +52,12 @@ func ValidateProfileName(name string) error {
 // most 128 characters.
 func ValidateSecretName(name string) error {
 	if secretNameRE.MatchString(name) {
+		if TokenShape.MatchString(name) {
+			// A valid variable name, but a pasted token (ghp_…, AKIA…):
+			// storing it would print and log the token as a name.
+			return &InvalidInputError{What: "secret name (not shown: it looks like a key, not a name)",
+				Rule: "give the name (like GITHUB_TOKEN) as the argument and the value on stdin or at the prompt"}
+		}
 		return nil
 	}
 	rule := "use an environment variable name: letters, digits and '_', not starting with a digit, at most 128 characters"

@@ -25,7 +25,14 @@ var PolicyKeys = []PolicyKey{
 		func(p *Policy, v string) (err error) { p.Proxy, err = parseBool(v); return },
 		func(p *Policy) string { return strconv.FormatBool(p.Proxy) }},
 	{"max_age", "rotation period, like 90d or 36h (default 90d)",
-		func(p *Policy, v string) (err error) { p.MaxAge, err = ParseDuration(v); return },
+		func(p *Policy, v string) error {
+			d, err := ParseDuration(v)
+			if err == nil && d <= 0 {
+				err = fmt.Errorf("want a period longer than zero, like 90d (unset it for the default)")
+			}
+			p.MaxAge = d
+			return err
+		},
 		func(p *Policy) string { return Duration(p.EffectiveMaxAge()).String() }},
 	{"upstream", "OpenAI API base URL the proxy forwards to (default https://api.openai.com)",
 		func(p *Policy, v string) error {

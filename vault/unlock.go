@@ -81,7 +81,7 @@ func (u *Unlocker) keychainIdentity(v *Vault) ([]age.Identity, error) {
 }
 
 func (u *Unlocker) passphraseIdentity(v *Vault) ([]age.Identity, error) {
-	data, err := os.ReadFile(filepath.Join(v.Dir, identityFile))
+	data, err := readChecked(filepath.Join(v.Dir, identityFile))
 	if err != nil {
 		return nil, fmt.Errorf("reading the passphrase-protected identity: %w", err)
 	}
