@@ -94,6 +94,16 @@ func (a *App) runDoctor() error {
 			bad(hint, "profile %s: %s", n, msg)
 			continue
 		}
+		if err := v.CheckRecipients(doc); err != nil {
+			msg, hints, _ := a.explain(err)
+			bad(hints[len(hints)-1], "profile %s: %s", n, msg)
+			continue
+		}
+		if u := v.Config.Policy(n).Upstream; u != "" && doc.Upstream != u && (doc.Upstream != "" || v.Config.IsProject()) {
+			msg, hints, _ := a.explain(&upstreamNotPinnedError{Profile: n, URL: u})
+			bad(hints[len(hints)-1], "profile %s: %s", n, msg)
+			continue
+		}
 		ok("profile %s: decrypts, %d secret(s)", n, len(doc.Secrets))
 		maxAge := v.Config.Policy(n).EffectiveMaxAge()
 		for _, o := range doc.Overdue(maxAge, a.Now()) {

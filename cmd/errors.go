@@ -88,6 +88,8 @@ func (a *App) explain(err error) (string, []string, int) {
 		nom   *vault.NoMatchError
 		con   *vault.ConflictError
 		perm  *vault.PermissionError
+		unap  *vault.UnapprovedRecipientsError
+		unpin *upstreamNotPinnedError
 		dpe   *vault.DefaultProfileError
 		start *shell.StartError
 		idf   *vault.IdentityFileError
@@ -187,6 +189,16 @@ func (a *App) explain(err error) (string, []string, int) {
 			"create your own identity with 'okv init', then give 'okv identity' to a member of the project",
 			"or pass an age identity with --identity FILE or OKV_IDENTITY_FILE",
 		}, exitLocked
+	case errors.As(err, &unpin):
+		return msg, []string{
+			"someone may be trying to receive your key: check who changed config.toml (git log -p .okv/config.toml)",
+			fmt.Sprintf("if you meant it, set it with 'okv policy set -p %s upstream=URL', which records it inside the encrypted profile", unpin.Profile),
+		}, exitError
+	case errors.As(err, &unap):
+		return msg, []string{
+			"someone may be trying to receive the next value written: check who changed config.toml (git log -p .okv/config.toml)",
+			fmt.Sprintf("if you meant to add them, approve them with 'okv recipient add -p %s RECIPIENT'; otherwise remove them from config.toml", unap.Profile),
+		}, exitError
 	case errors.As(err, &perm):
 		return msg, []string{"fix it with: " + perm.Fix}, exitError
 	case errors.Is(err, vault.ErrKeychainItemMissing):

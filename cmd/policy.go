@@ -3,11 +3,13 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/okvault/okv/openai"
 	"github.com/okvault/okv/vault"
 )
 
@@ -105,6 +107,11 @@ func (a *App) changePolicy(fn func(*vault.Policy) error, op string, args []strin
 		if err := fn(&p); err != nil {
 			return err
 		}
+		if p.Upstream != "" {
+			if _, err := openai.ParseBaseURL(p.Upstream); err != nil {
+				return &vault.PolicyError{Key: "upstream", Reason: err.Error()}
+			}
+		}
 		c.Profiles[profile] = &p
 		return nil
 	})
@@ -118,6 +125,18 @@ func (a *App) changePolicy(fn func(*vault.Policy) error, op string, args []strin
 	keys := make([]string, len(args))
 	for i, s := range args {
 		keys[i], _, _ = strings.Cut(s, "=")
+	}
+	if slices.Contains(keys, "upstream") {
+		// Pin it inside the encrypted profile: only then is it used (see
+		// App.upstream), so an edit of config.toml cannot redirect keys.
+		up := v.Config.Policy(profile).Upstream
+		ids, err := a.unlock(v)
+		if err != nil {
+			return err
+		}
+		if err := v.Update(profile, ids, func(d *vault.Document) error { d.Upstream = up; return nil }); err != nil {
+			return err
+		}
 	}
 	a.audit(v, op, profile, nil, strings.Join(keys, ","))
 	fmt.Fprintf(a.Stderr, "okv: updated the policy of profile %s\n", profile)

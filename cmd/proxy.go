@@ -48,7 +48,11 @@ func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, ad
 			fmt.Sprintf("store it with 'okv set -p %s'", profile))
 	}
 	pol := v.Config.Policy(profile)
-	up, err := url.Parse(a.upstream(v, profile))
+	upstream, err := a.upstream(v, profile)
+	if err != nil {
+		return nil, err
+	}
+	up, err := url.Parse(upstream)
 	if err != nil {
 		return nil, err
 	}

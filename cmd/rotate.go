@@ -201,7 +201,11 @@ func (a *App) runRotateServiceAccount(name string, o rotateOptions) error {
 	defer wipe(key)
 
 	// 2. Check the new key where the profile's keys are used.
-	if err := a.checkNewKey(ctx, a.upstream(v, profile), key); err != nil {
+	upstream, err := a.upstream(v, profile)
+	if err != nil {
+		return withHints(err, unchanged, a.cleanupNewServiceAccount(ctx, client, adm, project, sa.ID))
+	}
+	if err := a.checkNewKey(ctx, upstream, key); err != nil {
 		return withHints(&keyCheckError{Name: name, Profile: profile, New: true, Auto: true, Err: err},
 			unchanged, a.cleanupNewServiceAccount(ctx, client, adm, project, sa.ID))
 	}

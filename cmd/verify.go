@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,7 +51,10 @@ func (a *App) runVerify(name string) error {
 		return &vault.SecretNotFoundError{Profile: profile, Name: name}
 	}
 	a.audit(v, "verify", profile, []string{name}, "")
-	upstream := a.upstream(v, profile)
+	upstream, err := a.upstream(v, profile)
+	if err != nil {
+		return err
+	}
 	if err := a.checkKey(context.Background(), upstream, []byte(s.Value)); err != nil {
 		return &keyCheckError{Name: name, Profile: profile, Err: err}
 	}
@@ -60,14 +64,42 @@ func (a *App) runVerify(name string) error {
 
 // upstream is where a profile's keys are checked: the policy's upstream,
 // else OKV_OPENAI_BASE_URL, else the OpenAI API.
-func (a *App) upstream(v *vault.Vault, profile string) string {
-	if u := v.Config.Policy(profile).Upstream; u != "" {
-		return u
+//
+// config.toml is plaintext, and in a project vault anyone's commit: a
+// policy upstream is used only when it matches the one pinned inside the
+// encrypted profile by 'okv policy set upstream=…' (a personal profile
+// that has no pin yet is trusted as it is). The URL must be https, or
+// http to a loopback address.
+func (a *App) upstream(v *vault.Vault, profile string) (string, error) {
+	u := v.Config.Policy(profile).Upstream
+	if u == "" {
+		u = a.Getenv("OKV_OPENAI_BASE_URL")
+	} else {
+		ids, err := a.unlock(v)
+		if err != nil {
+			return "", err
+		}
+		doc, err := v.Load(profile, ids)
+		if err != nil {
+			return "", err
+		}
+		if doc.Upstream != u && (doc.Upstream != "" || v.Config.IsProject()) {
+			return "", &upstreamNotPinnedError{Profile: profile, URL: u}
+		}
 	}
-	if u := a.Getenv("OKV_OPENAI_BASE_URL"); u != "" {
-		return u
+	parsed, err := openai.ParseBaseURL(u)
+	if err != nil {
+		return "", err
 	}
-	return openai.DefaultBaseURL
+	return strings.TrimRight(parsed.String(), "/"), nil
+}
+
+// upstreamNotPinnedError: config.toml names an upstream that was not set
+// with okv policy (and so is not pinned in the encrypted profile).
+type upstreamNotPinnedError struct{ Profile, URL string }
+
+func (e *upstreamNotPinnedError) Error() string {
+	return fmt.Sprintf("the upstream of profile %q in config.toml (%s) was not set with okv; okv will not send the key there", e.Profile, e.URL)
 }
 
 // checkKey verifies key against upstream under verifyTimeout.
@@ -79,7 +111,11 @@ func (a *App) checkKey(ctx context.Context, upstream string, key []byte) error {
 
 // verifyNew checks a new value before it is stored (set/rotate --verify).
 func (a *App) verifyNew(v *vault.Vault, profile, name string, value []byte) error {
-	if err := a.checkKey(context.Background(), a.upstream(v, profile), value); err != nil {
+	upstream, err := a.upstream(v, profile)
+	if err != nil {
+		return err
+	}
+	if err := a.checkKey(context.Background(), upstream, value); err != nil {
 		return &keyCheckError{Name: name, Profile: profile, New: true, Err: err}
 	}
 	return nil

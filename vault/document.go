@@ -21,6 +21,13 @@ type Document struct {
 	Okv     int                `json:"okv"`
 	Profile string             `json:"profile"`
 	Secrets map[string]*Secret `json:"secrets"`
+
+	// Recipients and Upstream pin, inside the encryption, what config.toml
+	// (plaintext, and in a project vault anyone's commit) may say: okv
+	// refuses to encrypt to a recipient, or send a key to an upstream, that
+	// a reader of this document did not approve through okv.
+	Recipients []string `json:"recipients,omitempty"`
+	Upstream   string   `json:"upstream,omitempty"`
 }
 
 // Secret is one stored value with its rotation metadata.

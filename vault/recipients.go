@@ -309,11 +309,23 @@ func (v *Vault) changeRecipients(profile string, ids []age.Identity, fn func([]s
 	p := next.Policy(profile)
 	p.Recipients = extra
 	next.Profiles[profile] = &p
-	rcpts, err := v.parseRecipients(&next, profile)
-	if err != nil {
-		return nil, err
+	// Recipients okv did not put there (an edited or committed
+	// config.toml) are not approved by adding or removing another one.
+	if doc.Recipients != nil {
+		var unapproved []string
+		for _, r := range extra {
+			pinned := slices.ContainsFunc(doc.Recipients, func(p string) bool { return SameRecipient(p, r) })
+			// Named in this 'okv recipient add', newly or again.
+			added := slices.ContainsFunc(append(slices.Clone(ch.Added), ch.Already...), func(a string) bool { return SameRecipient(a, r) })
+			if !pinned && !added {
+				unapproved = append(unapproved, ShortRecipient(r))
+			}
+		}
+		if len(unapproved) > 0 {
+			return nil, &UnapprovedRecipientsError{Profile: profile, Recipients: unapproved}
+		}
 	}
-	if err := v.writeProfileTo(doc, rcpts); err != nil {
+	if err := v.writeProfileTo(doc, &next); err != nil {
 		return nil, err
 	}
 	return ch, v.updateConfigLocked(func(c *Config) error {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -379,14 +380,52 @@ func (v *Vault) Load(name string, ids []age.Identity) (*Document, error) {
 }
 
 func (v *Vault) writeProfile(doc *Document) error {
-	rcpts, err := v.Recipients(doc.Profile)
+	if err := v.CheckRecipients(doc); err != nil {
+		return err
+	}
+	return v.writeProfileTo(doc, v.Config)
+}
+
+// UnapprovedRecipientsError: config.toml lists recipients the profile was
+// never encrypted to through okv: someone edited the file (or committed to
+// it) to receive the next value written.
+type UnapprovedRecipientsError struct {
+	Profile    string
+	Recipients []string
+}
+
+func (e *UnapprovedRecipientsError) Error() string {
+	return fmt.Sprintf("config.toml lists recipients for profile %q that were not added with okv: %s", e.Profile, strings.Join(e.Recipients, ", "))
+}
+
+// CheckRecipients refuses a config whose recipients for doc's profile go
+// beyond those pinned in the document. A document without a pin (written
+// by an older okv, or new) is trusted as it is and pinned by its next
+// write.
+func (v *Vault) CheckRecipients(doc *Document) error {
+	if doc.Recipients == nil {
+		return nil
+	}
+	var extra []string
+	for _, r := range recipientStrings(v.Config, doc.Profile) {
+		if !slices.ContainsFunc(doc.Recipients, func(p string) bool { return SameRecipient(p, r) }) {
+			extra = append(extra, ShortRecipient(r))
+		}
+	}
+	if len(extra) > 0 {
+		return &UnapprovedRecipientsError{Profile: doc.Profile, Recipients: extra}
+	}
+	return nil
+}
+
+// writeProfileTo encrypts doc to the recipients c lists for it, and pins
+// that list inside the document.
+func (v *Vault) writeProfileTo(doc *Document, c *Config) error {
+	rcpts, err := v.parseRecipients(c, doc.Profile)
 	if err != nil {
 		return err
 	}
-	return v.writeProfileTo(doc, rcpts)
-}
-
-func (v *Vault) writeProfileTo(doc *Document, rcpts []age.Recipient) error {
+	doc.Recipients = recipientStrings(c, doc.Profile)
 	plain, err := doc.Encode()
 	if err != nil {
 		return err
