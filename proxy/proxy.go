@@ -85,6 +85,7 @@ type Proxy struct {
 	srv        *http.Server
 	listenAddr atomic.Pointer[netip.AddrPort]
 	pending    sync.WaitGroup // ledger appends in flight
+	key        []byte         // the real key, scrubbed from responses
 	errLog     *log.Logger
 }
 
@@ -162,6 +163,7 @@ func New(cfg Config) (*Proxy, error) {
 		p.endpoints = append(p.endpoints, strings.TrimSuffix(path.Clean(e), "/"))
 	}
 	p.lim = newLimiter(l, cfg.TokensUsedToday, p.now())
+	p.key = []byte(cfg.APIKey)
 
 	tr := cfg.Transport
 	if tr == nil {
@@ -571,9 +573,13 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	st.rec.Status = resp.StatusCode
+	scrubHeader(resp.Header, p.key)
 	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols {
 		return nil
 	}
+	// Outermost, so the usage parser sees the upstream's bytes and the
+	// client sees them with the key replaced.
+	defer func() { resp.Body = newScrubBody(resp.Body, p.key) }()
 	kind, _ := classifyBody(resp.Header.Get("Content-Type"))
 	mt := strings.ToLower(strings.TrimSpace(strings.Split(resp.Header.Get("Content-Type"), ";")[0]))
 	switch {

@@ -1,0 +1,84 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// An upstream that echoes the Authorization header back (in a header, in
+// a JSON error, split across streamed chunks) must not hand the real key
+// to the client.
+func TestUpstreamEchoOfKeyIsScrubbed(t *testing.T) {
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		w.Header().Set("X-Echo-Auth", auth)
+		if r.URL.Path == "/v1/stream" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fl := w.(http.Flusher)
+			// The key cut in three pieces across flushes.
+			for _, part := range []string{"data: {\"echo\":\"" + auth[:12], auth[12:30], auth[30:] + "\"}\n\n"} {
+				io.WriteString(w, part)
+				fl.Flush()
+			}
+			return
+		}
+		body := fmt.Sprintf(`{"error":{"message":"bad header %s","type":"invalid_request_error"}}`, auth)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(401)
+		io.WriteString(w, body)
+	}, nil)
+
+	resp, body := h.post("/v1/chat/completions", `{"model":"gpt-4o-mini"}`)
+	if resp.StatusCode != 401 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for _, got := range []string{resp.Header.Get("X-Echo-Auth"), string(body)} {
+		if strings.Contains(got, testKey) || strings.Contains(got, testKey[8:20]) {
+			t.Errorf("the real key reached the client: %q", got)
+		}
+	}
+	if !strings.Contains(string(body), "[okv:redacted]") {
+		t.Errorf("no redaction marker in %q", body)
+	}
+	if resp.ContentLength != int64(len(body)) {
+		t.Errorf("Content-Length %d for a %d-byte body", resp.ContentLength, len(body))
+	}
+
+	resp, body = h.post("/v1/stream", `{"model":"gpt-4o-mini"}`)
+	if bytes.Contains(body, []byte(testKey)) || bytes.Contains(body, []byte(testKey[12:30])) {
+		t.Errorf("the real key reached the client in a stream: %q", body)
+	}
+	if !bytes.HasPrefix(body, []byte("data: {\"echo\":\"Bearer [okv:redacted]")) {
+		t.Errorf("stream body %q", body)
+	}
+}
+
+// scrubBody passes text without the key through unchanged, whatever the
+// read sizes.
+func TestScrubBodyIdentity(t *testing.T) {
+	in := strings.Repeat("data: sk-proj- partial s sk sk-p words\n\n", 200)
+	for _, size := range []int{1, 3, 7, 64, 4096} {
+		r := newScrubBody(io.NopCloser(strings.NewReader(in)), []byte(testKey))
+		var out bytes.Buffer
+		buf := make([]byte, size)
+		for {
+			n, err := r.Read(buf)
+			out.Write(buf[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out.String() != in {
+			t.Fatalf("read size %d: output differs from input", size)
+		}
+	}
+}
