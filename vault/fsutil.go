@@ -33,7 +33,14 @@ func checkPerm(path string, fi fs.FileInfo) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
+	mask := fs.FileMode(0o022)
+	if inProjectVault(path) && inOwnGroup(fi) {
+		// A project vault comes from git, which honours the umask: with
+		// user private groups (umask 002) files arrive group-writable by
+		// the user's own group, which grants no one else.
+		mask = 0o002
+	}
+	if fi.Mode().Perm()&mask != 0 {
 		want := "600"
 		if fi.IsDir() {
 			want = "700"
@@ -99,4 +106,17 @@ func shellQuote(s string) string {
 		}
 	}
 	return s
+}
+
+// inProjectVault reports whether path is a project vault folder (.okv) or
+// inside one.
+func inProjectVault(path string) bool {
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		if filepath.Base(p) == ProjectDirName {
+			return true
+		}
+		if filepath.Dir(p) == p {
+			return false
+		}
+	}
 }
