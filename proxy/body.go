@@ -85,6 +85,7 @@ func classifyBody(contentType string) (bodyKind, map[string]string) {
 
 // looksJSON reports whether b starts, after white space, with '{'.
 func looksJSON(b []byte) bool {
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	b = bytes.TrimLeft(b, " \t\r\n")
 	return len(b) > 0 && b[0] == '{'
 }

@@ -475,6 +475,9 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *apiError {
 				if restricted {
 					found, err = formModels(kind, params, body)
 				}
+			case restricted:
+				// A restriction refuses what it cannot check.
+				err = errors.New("send JSON or a form, so the model can be checked")
 			}
 			if err != nil {
 				if restricted {
