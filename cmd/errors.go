@@ -90,6 +90,7 @@ func (a *App) explain(err error) (string, []string, int) {
 		perm  *vault.PermissionError
 		unap  *vault.UnapprovedRecipientsError
 		unpin *upstreamNotPinnedError
+		nemp  *vault.NotEmptyError
 		dpe   *vault.DefaultProfileError
 		start *shell.StartError
 		idf   *vault.IdentityFileError
@@ -189,6 +190,8 @@ func (a *App) explain(err error) (string, []string, int) {
 			"create your own identity with 'okv init', then give 'okv identity' to a member of the project",
 			"or pass an age identity with --identity FILE or OKV_IDENTITY_FILE",
 		}, exitLocked
+	case errors.As(err, &nemp):
+		return msg, []string{"point OKV_HOME at a new or empty folder"}, exitError
 	case errors.As(err, &unpin):
 		return msg, []string{
 			"someone may be trying to receive your key: check who changed config.toml (git log -p .okv/config.toml)",

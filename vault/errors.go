@@ -29,6 +29,13 @@ var (
 	ErrLockTimeout = errors.New("the vault is locked by another okv process")
 )
 
+// NotEmptyError: okv init into a folder that already holds other files.
+type NotEmptyError struct{ Dir string }
+
+func (e *NotEmptyError) Error() string {
+	return fmt.Sprintf("%s already exists and is not empty; okv creates its vault in a folder of its own", e.Dir)
+}
+
 // ProfileNotFoundError: a profile that does not exist. okv never creates a
 // profile implicitly: a typo must not make a new one.
 type ProfileNotFoundError struct{ Name string }

@@ -53,6 +53,11 @@ func findProfileFile(dir string) (name, path string, err error) {
 	}
 	for {
 		p := filepath.Join(dir, ProfileFileName)
+		if fi, err := os.Stat(p); err == nil && ownedByOther(fi) {
+			// Like a foreign .okv/: a pin planted by another user (in
+			// /tmp, a shared folder) must not choose the profile.
+			return "", "", fmt.Errorf("%s belongs to another user; okv will not follow it (remove it, or choose the profile with -p/--profile)", p)
+		}
 		data, err := os.ReadFile(p)
 		if err == nil {
 			line, _, _ := strings.Cut(string(data), "\n")

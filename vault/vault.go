@@ -181,6 +181,11 @@ func Init(dir string, opts InitOptions) (v *Vault, err error) {
 		return nil, fmt.Errorf("unknown backend %q", opts.Backend)
 	}
 
+	// Never adopt (and chmod 0700) a folder that already holds other
+	// things: OKV_HOME=/tmp would lock everyone out of /tmp.
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return nil, &NotEmptyError{Dir: dir}
+	}
 	created := !exists(dir)
 	if err := os.MkdirAll(filepath.Join(dir, profilesDir), dirPerm); err != nil {
 		return nil, err
