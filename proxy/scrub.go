@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"sync"
 )
 
 // An upstream that echoes request headers (a debugging gateway, a verbose
@@ -33,74 +34,92 @@ func scrubHeader(h http.Header, key []byte) {
 	}
 }
 
+var scrubBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // scrubBody replaces the key in a response body as it streams. It holds
 // back at most len(key)-1 bytes, and only while they could be the start of
-// the key, so a stream is not delayed otherwise.
+// the key, so a stream is not delayed otherwise. Its buffer comes from a
+// pool and goes back at the end of the body.
 type scrubBody struct {
 	rc   io.ReadCloser
 	key  []byte
 	mark []byte
-	buf  []byte // read, not yet returned
-	out  int    // bytes of buf ready to return
+	bp   *[]byte
+	lo   int // data[lo:ready] is scrubbed and ready to return
+	rdy  int
+	hi   int // data[ready:hi] is held back: it may start the key
 	eof  bool
 	err  error
-	tmp  []byte
 }
 
 func newScrubBody(rc io.ReadCloser, key []byte) io.ReadCloser {
-	if len(key) == 0 {
+	if len(key) == 0 || len(key) > 4<<10 {
 		return rc
 	}
 	return &scrubBody{rc: rc, key: key, mark: keyMarker(len(key))}
 }
 
 func (s *scrubBody) Read(p []byte) (int, error) {
-	for s.out == 0 {
+	for s.rdy == s.lo {
 		if s.eof {
-			if len(s.buf) == 0 {
-				return 0, s.err
+			if s.hi > s.rdy { // the held tail was not the key after all
+				s.rdy = s.hi
+				break
 			}
-			s.out = len(s.buf)
-			break
+			s.release()
+			return 0, s.err
 		}
-		if s.tmp == nil {
-			s.tmp = make([]byte, 32<<10)
+		if s.bp == nil {
+			s.bp = scrubBufs.Get().(*[]byte)
 		}
-		n, err := s.rc.Read(s.tmp)
-		s.buf = append(s.buf, s.tmp[:n]...)
+		data := *s.bp
+		// Move the held tail to the front, then read after it.
+		n := copy(data, data[s.rdy:s.hi])
+		s.lo, s.rdy, s.hi = 0, 0, n
+		m, err := s.rc.Read(data[s.hi:])
+		s.hi += m
 		if err != nil {
 			s.eof, s.err = true, err
 		}
-		s.scan()
+		s.scan(data[:s.hi])
 	}
-	n := copy(p, s.buf[:s.out])
-	s.buf = s.buf[n:]
-	s.out -= n
+	data := *s.bp
+	n := copy(p, data[s.lo:s.rdy])
+	s.lo += n
 	return n, nil
 }
 
-// scan replaces every whole key in buf and marks as ready everything but a
-// tail that may be the beginning of the key.
-func (s *scrubBody) scan() {
+// scan replaces every whole key in buf and marks ready all but a tail that
+// may be the beginning of the key.
+func (s *scrubBody) scan(buf []byte) {
 	for i := 0; ; {
-		j := bytes.Index(s.buf[i:], s.key)
+		j := bytes.Index(buf[i:], s.key)
 		if j < 0 {
 			break
 		}
-		copy(s.buf[i+j:], s.mark)
+		copy(buf[i+j:], s.mark)
 		i += j + len(s.key)
 	}
 	hold := 0
-	for k := min(len(s.key)-1, len(s.buf)); k > 0; k-- {
-		if bytes.HasPrefix(s.key, s.buf[len(s.buf)-k:]) {
-			hold = k
-			break
+	if !s.eof {
+		for k := min(len(s.key)-1, len(buf)); k > 0; k-- {
+			if bytes.HasPrefix(s.key, buf[len(buf)-k:]) {
+				hold = k
+				break
+			}
 		}
 	}
-	if s.eof {
-		hold = 0
-	}
-	s.out = len(s.buf) - hold
+	s.rdy = len(buf) - hold
 }
 
-func (s *scrubBody) Close() error { return s.rc.Close() }
+func (s *scrubBody) release() {
+	if s.bp != nil {
+		scrubBufs.Put(s.bp)
+		s.bp = nil
+	}
+}
+
+func (s *scrubBody) Close() error {
+	s.release()
+	return s.rc.Close()
+}
