@@ -48,7 +48,7 @@ func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, ad
 			fmt.Sprintf("store it with 'okv set -p %s'", profile))
 	}
 	pol := v.Config.Policy(profile)
-	upstream, err := a.upstream(v, profile)
+	upstream, err := a.upstream(v, profile, doc)
 	if err != nil {
 		return nil, err
 	}

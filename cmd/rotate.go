@@ -201,7 +201,7 @@ func (a *App) runRotateServiceAccount(name string, o rotateOptions) error {
 	defer wipe(key)
 
 	// 2. Check the new key where the profile's keys are used.
-	upstream, err := a.upstream(v, profile)
+	upstream, err := a.upstream(v, profile, nil)
 	if err != nil {
 		return withHints(err, unchanged, a.cleanupNewServiceAccount(ctx, client, adm, project, sa.ID))
 	}

@@ -51,7 +51,7 @@ func (a *App) runVerify(name string) error {
 		return &vault.SecretNotFoundError{Profile: profile, Name: name}
 	}
 	a.audit(v, "verify", profile, []string{name}, "")
-	upstream, err := a.upstream(v, profile)
+	upstream, err := a.upstream(v, profile, doc)
 	if err != nil {
 		return err
 	}
@@ -70,18 +70,21 @@ func (a *App) runVerify(name string) error {
 // encrypted profile by 'okv policy set upstream=…' (a personal profile
 // that has no pin yet is trusted as it is). The URL must be https, or
 // http to a loopback address.
-func (a *App) upstream(v *vault.Vault, profile string) (string, error) {
+//
+// doc is the profile's document when the caller has it loaded, else nil.
+func (a *App) upstream(v *vault.Vault, profile string, doc *vault.Document) (string, error) {
 	u := v.Config.Policy(profile).Upstream
 	if u == "" {
 		u = a.Getenv("OKV_OPENAI_BASE_URL")
 	} else {
-		ids, err := a.unlock(v)
-		if err != nil {
-			return "", err
-		}
-		doc, err := v.Load(profile, ids)
-		if err != nil {
-			return "", err
+		if doc == nil {
+			ids, err := a.unlock(v)
+			if err != nil {
+				return "", err
+			}
+			if doc, err = v.Load(profile, ids); err != nil {
+				return "", err
+			}
 		}
 		if doc.Upstream != u && (doc.Upstream != "" || v.Config.IsProject()) {
 			return "", &upstreamNotPinnedError{Profile: profile, URL: u}
@@ -111,7 +114,7 @@ func (a *App) checkKey(ctx context.Context, upstream string, key []byte) error {
 
 // verifyNew checks a new value before it is stored (set/rotate --verify).
 func (a *App) verifyNew(v *vault.Vault, profile, name string, value []byte) error {
-	upstream, err := a.upstream(v, profile)
+	upstream, err := a.upstream(v, profile, nil)
 	if err != nil {
 		return err
 	}
