@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"strings"
 
 	"filippo.io/age/plugin"
@@ -293,17 +292,7 @@ func shortRecipients(rs []string) string {
 	return strings.Join(out, ", ")
 }
 
-// keyShape matches API-key-like words (sk-…, ghp_…, AKIA…, xoxb-…). okv
-// never puts a stored value into a message, but a user can paste a key
-// where a name or a flag value goes, and several messages quote what the
-// user typed: this is the last line of defence for those.
-var keyShape = regexp.MustCompile(`\b(sk-[A-Za-z0-9_-]{6,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}|AKIA[0-9A-Z]{16}|[sr]k_(live|test)_[A-Za-z0-9]{10,}|xox[abprs]-[A-Za-z0-9-]{10,}|glpat-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{30,})`)
-
-func scrubKeys(s string) string {
-	return keyShape.ReplaceAllStringFunc(s, func(k string) string {
-		if len(k) > 8 {
-			return k[:4] + "…(redacted)"
-		}
-		return "…"
-	})
-}
+// scrubKeys: okv never puts a stored value into a message, but a user can
+// paste a key where a name or a flag value goes, and several messages
+// quote what the user typed: this is the last line of defence for those.
+func scrubKeys(s string) string { return vault.ScrubTokens(s) }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -36,12 +35,24 @@ type ServiceAccountKey struct {
 	Value     Secret `json:"value"`
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+// validID: ^[A-Za-z0-9_-]{1,128}$ (checked by hand: no regexp at start-up).
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateID checks a project, service account or key id before it goes
 // into a URL path.
 func ValidateID(what, id string) error {
-	if !idRE.MatchString(id) {
+	if !validID(id) {
 		return fmt.Errorf("invalid %s %q: want letters, digits, '_' and '-' (like proj_abc123)", what, clipText(id, 80))
 	}
 	return nil

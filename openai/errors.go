@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -153,7 +154,10 @@ func networkError(host string, err error) *NetworkError {
 
 // keyShaped matches OpenAI-style secrets (sk-…, sk-proj-…, sk-admin-…) and
 // bearer tokens a server might echo.
-var keyShaped = regexp.MustCompile(`\b(sk|rk|sess|key)-[A-Za-z0-9_\-\*\.]{6,}`)
+// Compiled on first use: okv's start-up should not pay for it.
+var keyShaped = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\b(sk|rk|sess|key)-[A-Za-z0-9_\-\*\.]{6,}`)
+})
 
 // scrub removes the exact key and anything key-shaped from a server
 // message, and keeps it short.
@@ -161,7 +165,7 @@ func scrub(msg, key string) string {
 	if key != "" && len(key) >= 4 {
 		msg = strings.ReplaceAll(msg, key, "[key]")
 	}
-	msg = keyShaped.ReplaceAllStringFunc(msg, func(s string) string {
+	msg = keyShaped().ReplaceAllStringFunc(msg, func(s string) string {
 		i := strings.IndexByte(s, '-')
 		return s[:i+1] + "…"
 	})

@@ -5,17 +5,64 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
+// Names are checked by hand rather than with regexp: compiling patterns at
+// start-up costs every okv run, and these rules are short.
+
+// validProfileName: ^[a-z0-9][a-z0-9_-]{0,62}$
+func validProfileName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[0] == '_' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validSecretName: ^[A-Za-z_][A-Za-z0-9_]{0,127}$
+func validSecretName(s string) bool {
+	if len(s) == 0 || len(s) > 128 || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenShapes are whole well-known API token formats (OpenAI, GitHub, AWS
+// access key ids, Stripe, Slack, GitLab, Google), to keep a pasted token
+// out of names, messages and the audit log.
+const tokenShapes = `sk-[A-Za-z0-9_-]{6,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}|AKIA[0-9A-Z]{16}|[sr]k_(live|test)_[A-Za-z0-9]{10,}|xox[abprs]-[A-Za-z0-9-]{10,}|glpat-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{30,}`
+
+// Compiled on first use, off okv's start-up path.
 var (
-	profileNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	secretNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	tokenExact    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(` + tokenShapes + `)$`) })
+	tokenAnywhere = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b(` + tokenShapes + `)`) })
 )
 
-// TokenShape matches whole well-known API token formats (OpenAI, GitHub,
-// AWS access key ids, Stripe, Slack, GitLab, Google), to keep a pasted
-// token out of names, messages and the audit log.
-var TokenShape = regexp.MustCompile(`^(sk-[A-Za-z0-9_-]{6,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}|AKIA[0-9A-Z]{16}|[sr]k_(live|test)_[A-Za-z0-9]{10,}|xox[abprs]-[A-Za-z0-9-]{10,}|glpat-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{30,})$`)
+// LooksLikeToken reports whether s is, whole, a well-known token format.
+func LooksLikeToken(s string) bool { return tokenExact().MatchString(s) }
+
+// ScrubTokens replaces every well-known token format in s by its first
+// four characters and a redaction mark.
+func ScrubTokens(s string) string {
+	return tokenAnywhere().ReplaceAllStringFunc(s, func(k string) string {
+		if len(k) > 8 {
+			return k[:4] + "…(redacted)"
+		}
+		return "…"
+	})
+}
 
 // MaxValueSize is the largest secret value okv stores.
 const MaxValueSize = 64 << 10
@@ -34,7 +81,7 @@ func (e *InvalidInputError) Error() string {
 
 // ValidateProfileName checks a profile name against ^[a-z0-9][a-z0-9_-]{0,62}$.
 func ValidateProfileName(name string) error {
-	if profileNameRE.MatchString(name) {
+	if validProfileName(name) {
 		return nil
 	}
 	rule := "use 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
@@ -51,8 +98,8 @@ func ValidateProfileName(name string) error {
 // ValidateSecretName checks a secret name: an environment variable name of at
 // most 128 characters.
 func ValidateSecretName(name string) error {
-	if secretNameRE.MatchString(name) {
-		if TokenShape.MatchString(name) {
+	if validSecretName(name) {
+		if LooksLikeToken(name) {
 			// A valid variable name, but a pasted token (ghp_…, AKIA…):
 			// storing it would print and log the token as a name.
 			return &InvalidInputError{What: "secret name (not shown: it looks like a key, not a name)",
