@@ -15,7 +15,7 @@ for t in hyperfine age age-keygen secret-tool dbus-run-session gnome-keyring-dae
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-go build -trimpath -ldflags '-s -w' -o "$work/okv" ./cmd/okv
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/okv" ./cmd/okv
 export OKV="$work/okv" WORK="$work"
 
 cat > "$work/inner.sh" <<'INNER'
