@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Masker is a streaming redactor: it writes to w what is written to it, with
@@ -33,6 +34,19 @@ type Masker struct {
 	out    []byte
 	closed bool
 	err    error
+
+	idle  time.Duration // flush a held-back tail after this much quiet
+	timer *time.Timer
+}
+
+// SetIdleFlush makes the Masker write a held-back tail once no output has
+// come for d: an interactive prompt that happens to end in the first
+// bytes of a value ("Continue? [y/s" …) is not held until the next output.
+// A value split across writes more than d apart is then not masked.
+func (m *Masker) SetIdleFlush(d time.Duration) {
+	m.mu.Lock()
+	m.idle = d
+	m.mu.Unlock()
 }
 
 type maskValue struct {
@@ -54,13 +68,13 @@ var ErrMaskerClosed = errors.New("write to closed masker")
 // before the whole value is compared.
 const maskNeedleLen = 16
 
-// NewMasker returns a Masker writing to w that masks the values of secrets
-// (name → value). Empty values are ignored; a value stored under several
-// names is masked with the first name in sorted order.
 // MinMaskLength is the shortest value the masker replaces; okv scan uses
 // the same floor.
 const MinMaskLength = 8
 
+// NewMasker returns a Masker writing to w that masks the values of secrets
+// (name → value). Values shorter than MinMaskLength are ignored; a value
+// stored under several names is masked with the first name in sorted order.
 func NewMasker(w io.Writer, secrets map[string]string) *Masker {
 	names := make([]string, 0, len(secrets))
 	for n := range secrets {
@@ -153,6 +167,13 @@ func (m *Masker) Write(p []byte) (int, error) {
 		m.err = err
 		return 0, err
 	}
+	if len(m.pend) > 0 && m.idle > 0 {
+		if m.timer == nil {
+			m.timer = time.AfterFunc(m.idle, func() { m.Flush() })
+		} else {
+			m.timer.Reset(m.idle)
+		}
+	}
 	return len(p), nil
 }
 
@@ -187,6 +208,9 @@ func (m *Masker) Close() error {
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil
+	}
+	if m.timer != nil {
+		m.timer.Stop()
 	}
 	err := m.flushLocked()
 	m.closed = true

@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 const maskKey = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tT3BlbkFJuV1wXy4zAb7dEf0hIj3kLm6A"
@@ -289,3 +291,38 @@ func BenchmarkMasker(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// With an idle flush, a prompt ending in a value's first bytes shows once
+// the child goes quiet, and a value written whole is still masked.
+func TestMaskerIdleFlush(t *testing.T) {
+	var mu sync.Mutex
+	var out bytes.Buffer
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	m := NewMasker(w, map[string]string{"KEY": "sk-idle-0123456789"})
+	m.SetIdleFlush(20 * time.Millisecond)
+	m.Write([]byte("Continue? [y/s"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := out.String()
+		mu.Unlock()
+		if got == "Continue? [y/s" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("held-back prompt never written: %q", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	m.Write([]byte("k-idle-0123456789 sk-idle-0123456789\n"))
+	m.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.HasSuffix(out.String(), " <okv:KEY>\n") {
+		t.Errorf("got %q", out.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

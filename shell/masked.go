@@ -2,6 +2,7 @@ package shell
 
 import (
 	"os"
+	"time"
 )
 
 // Masked describes where a masked child's output goes. When Terminal is
@@ -15,6 +16,10 @@ type Masked struct {
 	TermIn   *os.File          // okv's terminal input (stdin), with Terminal
 }
 
+// maskIdleFlush: how long a masked child may stay quiet before a held-back
+// tail (possibly the start of a value) is written anyway, so prompts show.
+const maskIdleFlush = 100 * time.Millisecond
+
 // SuperviseMasked runs c like Supervise, with every vault value it prints
 // replaced by <okv:NAME>.
 func SuperviseMasked(c *Command, m Masked) (int, error) {
@@ -23,6 +28,8 @@ func SuperviseMasked(c *Command, m Masked) (int, error) {
 	}
 	out := NewMasker(c.Stdout, m.Secrets)
 	errw := NewMasker(c.Stderr, m.Secrets)
+	out.SetIdleFlush(maskIdleFlush)
+	errw.SetIdleFlush(maskIdleFlush)
 	cc := *c
 	cc.Stdout, cc.Stderr = out, errw
 	code, err := Supervise(&cc)

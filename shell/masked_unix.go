@@ -61,6 +61,7 @@ func superviseOnPTY(c *Command, m Masked) (int, error) {
 	go io.Copy(ptmx, m.TermIn)
 
 	masker := NewMasker(m.Terminal, m.Secrets)
+	masker.SetIdleFlush(maskIdleFlush)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
