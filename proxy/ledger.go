@@ -66,10 +66,17 @@ type ledgerBatch struct {
 }
 
 // Append writes r as one line.
-func (l *FileLedger) Append(r Record) error {
-	line, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
+func (l *FileLedger) Append(r Record) error { return l.AppendAll([]Record{r}) }
+
+// AppendAll writes records as lines, in order, in one locked write.
+func (l *FileLedger) AppendAll(records []Record) error {
+	var lines []byte
+	for _, r := range records {
+		line, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		lines = append(append(lines, line...), '\n')
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -80,7 +87,7 @@ func (l *FileLedger) Append(r Record) error {
 		l.cur = &ledgerBatch{}
 	}
 	b := l.cur
-	b.buf = append(append(b.buf, line...), '\n')
+	b.buf = append(b.buf, lines...)
 	for !b.done {
 		if l.writing {
 			l.cond.Wait()

@@ -84,7 +84,8 @@ type Proxy struct {
 	rp         *httputil.ReverseProxy
 	srv        *http.Server
 	listenAddr atomic.Pointer[netip.AddrPort]
-	pending    sync.WaitGroup // ledger appends in flight
+	pending    sync.WaitGroup // records not yet handed to the ledger
+	records    chan Record    // to appendLoop; nil without a ledger
 	key        []byte         // the real key, scrubbed from responses
 	errLog     *log.Logger
 }
@@ -164,6 +165,10 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.lim = newLimiter(l, cfg.TokensUsedToday, p.now())
 	p.key = []byte(cfg.APIKey)
+	if cfg.Ledger != nil {
+		p.records = make(chan Record, 4096)
+		go p.appendLoop()
+	}
 
 	tr := cfg.Transport
 	if tr == nil {
@@ -218,7 +223,10 @@ func (p *Proxy) Serve(l net.Listener) error {
 // requests in flight (and their usage records) until ctx ends.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	err := p.srv.Shutdown(ctx)
-	p.pending.Wait()
+	if err == nil {
+		// Every handler has returned, so no record is added any more.
+		p.pending.Wait()
+	}
 	return err
 }
 
@@ -634,25 +642,53 @@ func (p *Proxy) finish(st *reqState, start time.Time) {
 		st.rec.LatencyMS = 0
 	}
 	p.lim.spend(end, st.rec.TotalTokens)
-	if p.cfg.Ledger != nil {
+	if p.records != nil {
 		// Off the request's path: net/http completes a response only when
 		// the handler returns, so a synchronous append would add the
-		// ledger's locked write to every request's latency. Concurrent
-		// appends still share one locked write (FileLedger's group
-		// commit); Shutdown and Wait wait for them.
-		rec := st.rec
+		// ledger's locked write to every request's latency. One appender
+		// keeps the records in the order requests finished and writes
+		// what has queued up in one go; Shutdown and Wait wait for it.
 		p.pending.Add(1)
-		go func() {
-			defer p.pending.Done()
-			if err := p.cfg.Ledger.Append(rec); err != nil {
-				p.errLog.Printf("okv proxy: %v", err)
+		p.records <- st.rec
+	}
+}
+
+// appendLoop hands queued records to the ledger, in batches when the
+// ledger can take them (FileLedger: one locked write per batch).
+func (p *Proxy) appendLoop() {
+	all, batched := p.cfg.Ledger.(interface{ AppendAll([]Record) error })
+	batch := make([]Record, 0, 256)
+	for r := range p.records {
+		batch = append(batch[:0], r)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case r := <-p.records:
+				batch = append(batch, r)
+			default:
+				break more
 			}
-		}()
+		}
+		var err error
+		if batched {
+			err = all.AppendAll(batch)
+		} else {
+			for _, r := range batch {
+				if e := p.cfg.Ledger.Append(r); e != nil && err == nil {
+					err = e
+				}
+			}
+		}
+		if err != nil {
+			p.errLog.Printf("okv proxy: %v", err)
+		}
+		p.pending.Add(-len(batch))
 	}
 }
 
 // Wait blocks until every usage record of a finished request has been
-// handed to the ledger.
+// handed to the ledger. Call it when no request is in flight (after
+// Shutdown, which already does).
 func (p *Proxy) Wait() { p.pending.Wait() }
 
 // bufferPool recycles the reverse proxy's copy buffers.
