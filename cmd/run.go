@@ -191,7 +191,8 @@ func (a *App) runRun(o runOptions, args []string) error {
 		base = shell.WithoutVars(base, "OKV_IDENTITY_FILE")
 	}
 	a.audit(v, op, profile, names, commandName(args))
-	child := &shell.Command{Args: args, Env: shell.ChildEnv(base, vars), Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr}
+	child := &shell.Command{Args: args, Env: shell.ChildEnv(base, vars), Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr,
+		SharesTerminal: shell.InForeground()}
 	var code int
 	if o.mask {
 		m := shell.Masked{Secrets: map[string]string{}}

@@ -5,6 +5,8 @@ package shell
 import (
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 var forwardedSignals = []os.Signal{
@@ -34,3 +36,22 @@ func Exec(args, env []string) error {
 // NoDump marks okv non-dumpable (Linux PR_SET_DUMPABLE 0): no core dump
 // and no same-user ptrace of a process that holds keys in memory.
 func NoDump() error { return noDump() }
+
+// isTerminalSignal: signals a terminal sends to its whole foreground
+// process group.
+func isTerminalSignal(s os.Signal) bool {
+	return s == syscall.SIGINT || s == syscall.SIGQUIT || s == syscall.SIGWINCH
+}
+
+// InForeground reports whether okv belongs to the foreground process group
+// of its controlling terminal: then the terminal's Ctrl-C, Ctrl-\ and
+// resizes reach a child in that group without okv's help.
+func InForeground() bool {
+	tty, err := os.Open("/dev/tty")
+	if err != nil {
+		return false
+	}
+	defer tty.Close()
+	pgrp, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}

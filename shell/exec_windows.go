@@ -22,3 +22,10 @@ func Exec(args, env []string) error {
 
 // NoDump is a no-op on Windows.
 func NoDump() error { return nil }
+
+// isTerminalSignal: a console's Ctrl-C reaches every process attached to
+// it, the child included.
+func isTerminalSignal(s os.Signal) bool { return s == os.Interrupt }
+
+// InForeground: a console's Ctrl-C reaches every process attached to it.
+func InForeground() bool { return true }

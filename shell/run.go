@@ -17,6 +17,13 @@ type Command struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+
+	// SharesTerminal: the child runs in okv's foreground process group on
+	// okv's terminal, so the terminal already sends it Ctrl-C (SIGINT),
+	// Ctrl-\ (SIGQUIT) and resizes (SIGWINCH). okv then catches those
+	// without forwarding them: a second SIGINT makes many programs (npm,
+	// node, Python's asyncio) abandon their cleanup.
+	SharesTerminal bool
 }
 
 // ForwardedSignals are passed from okv to a supervised child.
@@ -57,6 +64,9 @@ func Supervise(c *Command) (int, error) {
 		for {
 			select {
 			case s := <-sigs:
+				if c.SharesTerminal && isTerminalSignal(s) {
+					continue
+				}
 				cmd.Process.Signal(s)
 			case <-done:
 				return
