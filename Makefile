@@ -35,7 +35,7 @@ test-cross:
 	@set -e; for os in darwin windows; do for arch in amd64 arm64; do \
 	  echo "GOOS=$$os GOARCH=$$arch go build + vet"; \
 	  GOOS=$$os GOARCH=$$arch $(GO) build ./... ; \
-	  GOOS=$$os GOARCH=$$arch $(GO) vet ./cmd/... ./vault/... ./shell/... ; \
+	  GOOS=$$os GOARCH=$$arch $(GO) vet ./... ; \
 	done; done
 
 test-go:
