@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -63,22 +64,11 @@ func (a *App) newProfileLsCmd() *cobra.Command {
 					fmt.Fprintf(tw, "%s %s\n", mark, n)
 					continue
 				}
-				fmt.Fprintf(tw, "%s %s\t%s\n", mark, n, joinComma(flags))
+				fmt.Fprintf(tw, "%s %s\t%s\n", mark, n, strings.Join(flags, ","))
 			}
 			return tw.Flush()
 		},
 	}
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += x
-	}
-	return out
 }
 
 func (a *App) newProfileCreateCmd() *cobra.Command {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -131,20 +132,11 @@ func proxyVars(vars map[string]string, names []string, doc *vault.Document, s *p
 	vars["OPENAI_BASE_URL"] = s.baseURL
 	var kept []string
 	for _, n := range names {
-		if !contains(proxiedSecrets, n) {
+		if !slices.Contains(proxiedSecrets, n) {
 			kept = append(kept, n)
 		}
 	}
 	return kept
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *App) newProxyCmd() *cobra.Command {
