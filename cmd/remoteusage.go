@@ -48,9 +48,9 @@ func (a *App) runRemoteUsageWith(profile string, since time.Duration, adm adminO
 	if err != nil {
 		return err
 	}
-	s, ok := doc.Secrets[defaultSecret]
-	if !ok {
-		return &vault.SecretNotFoundError{Profile: profile, Name: defaultSecret}
+	s, err := doc.Secret(defaultSecret)
+	if err != nil {
+		return err
 	}
 	client, err := a.adminClient(v, ids, adm, "okv usage --remote")
 	if err != nil {

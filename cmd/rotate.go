@@ -76,10 +76,9 @@ func (a *App) runRotate(name string, o rotateOptions) error {
 	if err != nil {
 		return err
 	}
-	cur, ok := doc.Secrets[name]
-	if !ok {
-		return withHints(&vault.SecretNotFoundError{Profile: profile, Name: name},
-			fmt.Sprintf("store it first with 'okv set %s -p %s'", name, profile))
+	cur, err := doc.Secret(name)
+	if err != nil {
+		return withHints(err, fmt.Sprintf("store it first with 'okv set %s -p %s'", name, profile))
 	}
 	value, err := a.readValue(fmt.Sprintf("New value for %s (profile %s): ", name, profile))
 	if err != nil {
@@ -308,9 +307,9 @@ func (a *App) runHistory(name string) error {
 	if err != nil {
 		return err
 	}
-	s, ok := doc.Secrets[name]
-	if !ok {
-		return &vault.SecretNotFoundError{Profile: profile, Name: name}
+	s, err := doc.Secret(name)
+	if err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tVALUE\tRETIRED")

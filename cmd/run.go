@@ -95,8 +95,8 @@ func childVars(doc *vault.Document, o runOptions) (map[string]string, []string, 
 			if err := vault.ValidateSecretName(n); err != nil {
 				return nil, nil, err
 			}
-			if _, ok := doc.Secrets[n]; !ok {
-				return nil, nil, &vault.SecretNotFoundError{Profile: doc.Profile, Name: n}
+			if _, err := doc.Secret(n); err != nil {
+				return nil, nil, err
 			}
 			selected = append(selected, n)
 		}
@@ -116,9 +116,9 @@ func childVars(doc *vault.Document, o runOptions) (map[string]string, []string, 
 		if err := vault.ValidateSecretName(name); err != nil {
 			return nil, nil, err
 		}
-		s, ok := doc.Secrets[name]
-		if !ok {
-			return nil, nil, &vault.SecretNotFoundError{Profile: doc.Profile, Name: name}
+		s, err := doc.Secret(name)
+		if err != nil {
+			return nil, nil, err
 		}
 		vars[dest] = s.Value
 		used[name] = true

@@ -141,9 +141,9 @@ func (a *App) runGet(name string, reveal bool) error {
 	if err != nil {
 		return err
 	}
-	s, ok := doc.Secrets[name]
-	if !ok {
-		return &vault.SecretNotFoundError{Profile: profile, Name: name}
+	s, err := doc.Secret(name)
+	if err != nil {
+		return err
 	}
 	a.audit(v, "get", profile, []string{name}, "")
 	_, err = io.WriteString(a.Stdout, s.Value+"\n")

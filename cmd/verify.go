@@ -46,9 +46,9 @@ func (a *App) runVerify(name string) error {
 	if err != nil {
 		return err
 	}
-	s, ok := doc.Secrets[name]
-	if !ok {
-		return &vault.SecretNotFoundError{Profile: profile, Name: name}
+	s, err := doc.Secret(name)
+	if err != nil {
+		return err
 	}
 	a.audit(v, "verify", profile, []string{name}, "")
 	upstream, err := a.upstream(v, profile, doc)

@@ -33,16 +33,25 @@ func (d *Document) SetSecret(name string, value []byte, now time.Time) (replaced
 	return true, nil
 }
 
-// Rotate replaces the value of an existing secret, refusing an unchanged one.
-func (d *Document) Rotate(name string, value []byte, now time.Time) error {
+// Secret returns the secret name, or a *SecretNotFoundError.
+func (d *Document) Secret(name string) (*Secret, error) {
 	s, ok := d.Secrets[name]
 	if !ok {
-		return &SecretNotFoundError{Profile: d.Profile, Name: name}
+		return nil, &SecretNotFoundError{Profile: d.Profile, Name: name}
+	}
+	return s, nil
+}
+
+// Rotate replaces the value of an existing secret, refusing an unchanged one.
+func (d *Document) Rotate(name string, value []byte, now time.Time) error {
+	s, err := d.Secret(name)
+	if err != nil {
+		return err
 	}
 	if s.Value == string(value) {
 		return ErrSameValue
 	}
-	_, err := d.SetSecret(name, value, now)
+	_, err = d.SetSecret(name, value, now)
 	return err
 }
 
@@ -52,9 +61,9 @@ var ErrNoHistory = errors.New("no previous value to roll back to")
 // Rollback restores the most recent retired value; the current value is
 // retired in its place, so a rollback can itself be rolled back.
 func (d *Document) Rollback(name string, now time.Time) error {
-	s, ok := d.Secrets[name]
-	if !ok {
-		return &SecretNotFoundError{Profile: d.Profile, Name: name}
+	s, err := d.Secret(name)
+	if err != nil {
+		return err
 	}
 	if len(s.History) == 0 {
 		return ErrNoHistory
@@ -77,8 +86,8 @@ func (s *Secret) retire(now time.Time) {
 
 // RemoveSecret deletes name from the profile.
 func (d *Document) RemoveSecret(name string) error {
-	if _, ok := d.Secrets[name]; !ok {
-		return &SecretNotFoundError{Profile: d.Profile, Name: name}
+	if _, err := d.Secret(name); err != nil {
+		return err
 	}
 	delete(d.Secrets, name)
 	return nil
