@@ -39,6 +39,7 @@ type limitedBody struct {
 	rc       io.ReadCloser
 	left     int64
 	tooLarge *atomic.Bool
+	eof      *atomic.Bool // set when the body was read to its end
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -52,6 +53,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		return 0, errBodyTooLarge
 	}
 	b.left -= int64(n)
+	if err == io.EOF && b.eof != nil {
+		b.eof.Store(true)
+	}
 	return n, err
 }
 

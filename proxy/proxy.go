@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -12,10 +11,10 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,12 +80,15 @@ type Proxy struct {
 	endpoints  []string
 	now        func() time.Time
 	lim        *limiter
-	rp         *httputil.ReverseProxy
-	srv        *http.Server
+	transport  http.RoundTripper
+	srv        *server
 	listenAddr atomic.Pointer[netip.AddrPort]
 	pending    sync.WaitGroup // records not yet handed to the ledger
-	records    chan Record    // to appendLoop; nil without a ledger
-	key        []byte         // the real key, scrubbed from responses
+	recMu      sync.Mutex
+	recQ       []Record      // records for appendLoop
+	recWake    chan struct{} // a first record was queued; nil without a ledger
+	recFlush   chan struct{} // Wait wants the queue written now
+	key        []byte        // the real key, scrubbed from responses
 	errLog     *log.Logger
 }
 
@@ -166,36 +168,25 @@ func New(cfg Config) (*Proxy, error) {
 	p.lim = newLimiter(l, cfg.TokensUsedToday, p.now())
 	p.key = []byte(cfg.APIKey)
 	if cfg.Ledger != nil {
-		p.records = make(chan Record, 4096)
+		p.recWake = make(chan struct{}, 1)
+		p.recFlush = make(chan struct{}, 1)
 		go p.appendLoop()
 	}
 
-	tr := cfg.Transport
-	if tr == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 256
-		t.MaxIdleConnsPerHost = 128
-		tr = t
+	p.transport = cfg.Transport
+	if p.transport == nil {
+		if u, err := http.ProxyFromEnvironment(&http.Request{URL: up}); err == nil && u != nil {
+			// Through an HTTP(S)_PROXY: http.Transport knows CONNECT,
+			// SOCKS and proxy credentials.
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.MaxIdleConns = 256
+			t.MaxIdleConnsPerHost = 128
+			p.transport = t
+		} else {
+			p.transport = newUpstreamTransport(up.Scheme, up.Host)
+		}
 	}
-	p.rp = &httputil.ReverseProxy{
-		Rewrite:   p.rewrite,
-		Transport: inMemoryBodyTransport{tr},
-		// Event streams and responses of unknown length are flushed after
-		// every write whatever this says (ReverseProxy treats them as
-		// FlushInterval -1); 0 spares responses of known length an extra
-		// write(2) for their headers.
-		FlushInterval:  0,
-		BufferPool:     &bufferPool{},
-		ModifyResponse: p.modifyResponse,
-		ErrorHandler:   p.errorHandler,
-		ErrorLog:       p.errLog,
-	}
-	p.srv = &http.Server{
-		Handler:           p,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          p.errLog,
-	}
+	p.srv = newServer()
 	return p, nil
 }
 
@@ -208,65 +199,31 @@ func badHeaderValue(v string) bool {
 	return false
 }
 
-// Serve accepts connections on l until Shutdown or Close; the Host header
-// must then name l's port. Like http.Server.Serve it returns
-// http.ErrServerClosed after Shutdown or Close.
-func (p *Proxy) Serve(l net.Listener) error {
-	if ta, ok := l.Addr().(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		p.listenAddr.Store(&ap)
-	}
-	return p.srv.Serve(l)
-}
-
-// Shutdown stops the proxy gracefully: it stops accepting, then waits for
-// requests in flight (and their usage records) until ctx ends.
-func (p *Proxy) Shutdown(ctx context.Context) error {
-	err := p.srv.Shutdown(ctx)
-	if err == nil {
-		// Every handler has returned, so no record is added any more.
-		p.pending.Wait()
-	}
-	return err
-}
-
-// Close stops the proxy at once, cutting requests in flight.
-func (p *Proxy) Close() error { return p.srv.Close() }
-
 // reqState follows one request through the reverse proxy.
 type reqState struct {
 	rec      Record
 	parser   usageParser
 	tooLarge atomic.Bool
-	body     []byte // the request body, when admit read it whole
+	body     []byte      // the request body, when admit read it whole
+	bodyEOF  atomic.Bool // a streamed request body was read to its end
 }
 
-// inMemoryBodyTransport hands the transport a body it recognises as in
-// memory when the proxy already read it whole. ReverseProxy wraps every
-// outgoing body in a reader net/http cannot see through, which makes the
-// transport flush the request headers in a write(2) of their own before the
-// body: one extra system call and TCP segment per request.
-type inMemoryBodyTransport struct{ base http.RoundTripper }
-
-func (t inMemoryBodyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if st := stateOf(r.Context()); st != nil && st.body != nil && r.Body != nil && r.ContentLength == int64(len(st.body)) {
-		r2 := *r
-		r2.Body = io.NopCloser(bytes.NewReader(st.body))
-		r.Body.Close()
-		r = &r2
-	}
-	return t.base.RoundTrip(r)
-}
-
-type stateKey struct{}
-
-func stateOf(ctx context.Context) *reqState {
-	st, _ := ctx.Value(stateKey{}).(*reqState)
-	return st
-}
-
-// ServeHTTP checks and forwards one request and records it.
+// ServeHTTP checks and forwards one request and records it. Serve does
+// not go through it: it serves connections itself (see server.go); this
+// serves the proxy from an http.Server or a test.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ci := connInfo{remoteOK: p.clientAllowed(r.RemoteAddr)}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+		ci.local = a.AddrPort()
+	} else if a := p.listenAddr.Load(); a != nil {
+		ci.local = *a
+	}
+	p.serve(w, r, ci, nil)
+}
+
+// serve checks and forwards one request and records it; cc is the client
+// connection when the proxy's own server read the request.
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ci connInfo, cc *clientConn) {
 	start := p.now()
 	st := &reqState{rec: Record{
 		Time:    start.UTC(),
@@ -281,17 +238,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 	}()
-	if e := p.admit(r, st); e != nil {
+	if e := p.admit(r, st, ci); e != nil {
 		st.rec.Status, st.rec.Refused = e.status, e.code
 		e.write(w)
 		return
 	}
-	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	p.forward(w, r, st, cc)
 }
 
 // admit runs every check of a request; on success the request (its body
 // replaced when it was read) is ready to forward.
-func (p *Proxy) admit(r *http.Request, st *reqState) *apiError {
+func (p *Proxy) admit(r *http.Request, st *reqState, ci connInfo) *apiError {
 	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
 		return errInvalidRequest(http.StatusMethodNotAllowed, "method_not_allowed",
 			fmt.Sprintf("method %s is not supported", r.Method))
@@ -301,11 +258,11 @@ func (p *Proxy) admit(r *http.Request, st *reqState) *apiError {
 		return errInvalidRequest(http.StatusBadRequest, "invalid_request_uri",
 			"the request target must be a path such as /v1/chat/completions; this proxy forwards only to its configured upstream")
 	}
-	if !p.clientAllowed(r.RemoteAddr) {
+	if !ci.remoteOK {
 		return &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "client_not_allowed",
 			msg: "requests from this address are not allowed (loopback only unless allowed with --allow)"}
 	}
-	if !p.hostAllowed(r) {
+	if !hostAllowed(r.Host, ci.local) {
 		return errInvalidRequest(http.StatusUnauthorized, "invalid_host",
 			"the Host header must name this proxy's loopback address and port")
 	}
@@ -354,21 +311,16 @@ func (p *Proxy) clientAllowed(remote string) bool {
 // hostAllowed is the DNS-rebinding defence: the Host header must be
 // "localhost", a loopback IP literal or the local IP the connection came in
 // on, with the port the proxy listens on.
-func (p *Proxy) hostAllowed(r *http.Request) bool {
-	var local netip.AddrPort
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
-		local = a.AddrPort()
-	} else if a := p.listenAddr.Load(); a != nil {
-		local = *a
-	}
-	if !local.IsValid() || r.Host == "" {
+func hostAllowed(hostHeader string, local netip.AddrPort) bool {
+	if !local.IsValid() || hostHeader == "" {
 		return false
 	}
-	host, port, err := net.SplitHostPort(r.Host)
+	host, port, err := net.SplitHostPort(hostHeader)
 	if err != nil {
-		host, port = strings.TrimSuffix(strings.TrimPrefix(r.Host, "["), "]"), "80"
+		host, port = strings.TrimSuffix(strings.TrimPrefix(hostHeader, "["), "]"), "80"
 	}
-	if port != fmt.Sprint(local.Port()) {
+	var num [5]byte
+	if port != string(strconv.AppendUint(num[:0], uint64(local.Port()), 10)) {
 		return false
 	}
 	if strings.EqualFold(host, "localhost") {
@@ -499,7 +451,7 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *apiError {
 				st.rec.Model = clip(found[0], 128)
 			}
 		} else {
-			r.Body = &limitedBody{rc: r.Body, left: p.maxBody, tooLarge: &st.tooLarge}
+			r.Body = &limitedBody{rc: r.Body, left: p.maxBody, tooLarge: &st.tooLarge, eof: &st.bodyEOF}
 		}
 	}
 	if st.rec.Model == "" && len(models) > 0 {
@@ -541,95 +493,6 @@ func (p *Proxy) upstreamPath(clientPath string) string {
 	return s
 }
 
-// Request headers never forwarded as the client sent them.
-var dropHeaders = []string{
-	"Authorization", "Openai-Organization", "Openai-Project",
-	"Cookie", "Accept-Encoding", "Proxy-Authorization",
-	"X-Real-Ip", "X-Forwarded-Server", "Via",
-}
-
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	out := pr.Out
-	out.URL.Scheme = p.upstream.Scheme
-	out.URL.Host = p.upstream.Host
-	out.URL.Path = p.upstreamPath(pr.In.URL.Path)
-	out.URL.RawPath = ""
-	out.Host = ""
-	h := out.Header
-	for _, k := range dropHeaders {
-		delete(h, k)
-	}
-	for k, vs := range h {
-		for _, v := range vs {
-			if strings.Contains(v, p.cfg.Token) {
-				delete(h, k)
-				break
-			}
-		}
-	}
-	if p.bearer != "" {
-		h["Authorization"] = []string{p.bearer}
-	}
-	if p.cfg.Organization != "" {
-		h["Openai-Organization"] = []string{p.cfg.Organization}
-	}
-	if p.cfg.Project != "" {
-		h["Openai-Project"] = []string{p.cfg.Project}
-	}
-}
-
-func (p *Proxy) modifyResponse(resp *http.Response) error {
-	st := stateOf(resp.Request.Context())
-	if st == nil {
-		return nil
-	}
-	st.rec.Status = resp.StatusCode
-	scrubHeader(resp.Header, p.key)
-	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols {
-		return nil
-	}
-	// Outermost, so the usage parser sees the upstream's bytes and the
-	// client sees them with the key replaced.
-	defer func() { resp.Body = newScrubBody(resp.Body, p.key) }()
-	kind, _ := classifyBody(resp.Header.Get("Content-Type"))
-	mt := strings.ToLower(strings.TrimSpace(strings.Split(resp.Header.Get("Content-Type"), ";")[0]))
-	switch {
-	case mt == "text/event-stream":
-		st.rec.Streamed = true
-		if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-			return nil // compressed stream: passed through, usage unknown
-		}
-		st.parser = &sseUsage{}
-	case kind == bodyJSON:
-		st.parser = &jsonUsage{encoding: resp.Header.Get("Content-Encoding")}
-	default:
-		return nil
-	}
-	resp.Body = &usageBody{rc: resp.Body, p: st.parser}
-	return nil
-}
-
-func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	st := stateOf(r.Context())
-	if st == nil {
-		st = &reqState{}
-	}
-	switch {
-	case st.tooLarge.Load():
-		e := p.tooLarge()
-		st.rec.Status, st.rec.Refused = e.status, e.code
-		e.write(w)
-	case r.Context().Err() != nil:
-		// The client went away before the upstream answered.
-		st.rec.Status = 499
-	default:
-		e := &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unreachable",
-			msg: "the upstream request failed: " + err.Error()}
-		st.rec.Status = e.status
-		e.write(w)
-	}
-}
-
 func (p *Proxy) finish(st *reqState, start time.Time) {
 	end := p.now()
 	if st.parser != nil {
@@ -642,33 +505,48 @@ func (p *Proxy) finish(st *reqState, start time.Time) {
 		st.rec.LatencyMS = 0
 	}
 	p.lim.spend(end, st.rec.TotalTokens)
-	if p.records != nil {
-		// Off the request's path: net/http completes a response only when
-		// the handler returns, so a synchronous append would add the
-		// ledger's locked write to every request's latency. One appender
-		// keeps the records in the order requests finished and writes
-		// what has queued up in one go; Shutdown and Wait wait for it.
+	if p.recWake != nil {
+		// Off the request's path: one appender writes what queued up,
+		// in the order requests finished, in one locked write at most
+		// every ledgerDelay; Shutdown and Wait wait for it.
 		p.pending.Add(1)
-		p.records <- st.rec
+		p.recMu.Lock()
+		p.recQ = append(p.recQ, st.rec)
+		first := len(p.recQ) == 1
+		p.recMu.Unlock()
+		if first {
+			select {
+			case p.recWake <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
+
+// ledgerDelay is how long a record may wait for others to be written with
+// it. A write per request took a fifth of the proxy's time per request
+// under load; this many milliseconds of records are what a crash of okv
+// (not of the child) can lose.
+const ledgerDelay = 50 * time.Millisecond
 
 // appendLoop hands queued records to the ledger, in batches when the
 // ledger can take them (FileLedger: one locked write per batch).
 func (p *Proxy) appendLoop() {
 	all, batched := p.cfg.Ledger.(interface{ AppendAll([]Record) error })
-	batch := make([]Record, 0, 256)
-	for r := range p.records {
-		batch = append(batch[:0], r)
-	more:
-		for len(batch) < cap(batch) {
-			select {
-			case r := <-p.records:
-				batch = append(batch, r)
-			default:
-				break more
-			}
+	var spare []Record
+	t := time.NewTimer(ledgerDelay)
+	t.Stop()
+	for range p.recWake {
+		t.Reset(ledgerDelay)
+		select {
+		case <-t.C:
+		case <-p.recFlush:
+			t.Stop()
 		}
+		p.recMu.Lock()
+		batch := p.recQ
+		p.recQ = spare[:0]
+		p.recMu.Unlock()
 		var err error
 		if batched {
 			err = all.AppendAll(batch)
@@ -683,22 +561,20 @@ func (p *Proxy) appendLoop() {
 			p.errLog.Printf("okv proxy: %v", err)
 		}
 		p.pending.Add(-len(batch))
+		clear(batch)
+		spare = batch
 	}
 }
 
 // Wait blocks until every usage record of a finished request has been
 // handed to the ledger. Call it when no request is in flight (after
 // Shutdown, which already does).
-func (p *Proxy) Wait() { p.pending.Wait() }
-
-// bufferPool recycles the reverse proxy's copy buffers.
-type bufferPool struct{ p sync.Pool }
-
-func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+func (p *Proxy) Wait() {
+	if p.recFlush != nil {
+		select {
+		case p.recFlush <- struct{}{}:
+		default:
+		}
 	}
-	return make([]byte, 32<<10)
+	p.pending.Wait()
 }
-
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
