@@ -18,6 +18,27 @@ var errBodyTooLarge = errors.New("request body too large")
 
 // readBounded reads all of r, failing with errBodyTooLarge past max bytes.
 func readBounded(r io.Reader, max int64, sizeHint int64) ([]byte, error) {
+	if sizeHint > 0 && sizeHint <= max && sizeHint <= 1<<20 {
+		// The size is known: read it into a buffer of that size.
+		buf := make([]byte, sizeHint)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		var one [1]byte
+		n, err := io.ReadFull(r, one[:])
+		if n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		// Longer than it said: go on as if the size were unknown.
+		rest, err := readBounded(r, max-sizeHint-1, 0)
+		if err != nil {
+			return nil, err
+		}
+		return append(append(buf, one[0]), rest...), nil
+	}
 	n := sizeHint
 	if n <= 0 || n > max {
 		n = 512
@@ -72,6 +93,10 @@ const (
 )
 
 func classifyBody(contentType string) (bodyKind, map[string]string) {
+	switch contentType { // what the SDKs and the API send, without parsing
+	case "application/json", "application/json; charset=utf-8":
+		return bodyJSON, nil
+	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return bodyOpaque, nil

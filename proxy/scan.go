@@ -19,22 +19,33 @@ func eachMember(b []byte, fn func(key, val []byte) bool) bool {
 	if !json.Valid(b) {
 		return false
 	}
-	return eachMemberValid(b, fn)
+	return eachMemberLoose(b, fn)
 }
 
-// eachMemberValid is eachMember for b already known to be valid JSON.
-func eachMemberValid(b []byte, fn func(key, val []byte) bool) bool {
+// eachMemberLoose is eachMember without the validation: on valid JSON it
+// gives what eachMember gives; on anything else it may give wrong members
+// or stop early, but never reads out of b. Usage counting takes it, as a
+// response body's validity does not matter there and validating cost the
+// proxy more than the rest of its reading of the body; the model check of
+// requests, which must see what the upstream will see, does not.
+func eachMemberLoose(b []byte, fn func(key, val []byte) bool) bool {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
 	i = skipSpace(b, i+1)
-	if b[i] == '}' {
+	if i < len(b) && b[i] == '}' {
 		return true
 	}
 	for {
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
 		ks := i
 		i = skipString(b, i)
+		if i-1 <= ks || b[i-1] != '"' {
+			return false
+		}
 		key := b[ks+1 : i-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			var s string
@@ -43,18 +54,31 @@ func eachMemberValid(b []byte, fn func(key, val []byte) bool) bool {
 			}
 			key = []byte(s)
 		}
-		i = skipSpace(b, i) + 1 // ':'
 		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipSpace(b, i+1)
+		if i >= len(b) {
+			return false
+		}
 		vs := i
 		i = skipValue(b, i)
 		if !fn(key, b[vs:i]) {
 			return true
 		}
 		i = skipSpace(b, i)
-		if b[i] == '}' {
-			return true
+		if i >= len(b) {
+			return false
 		}
-		i = skipSpace(b, i+1) // ','
+		switch b[i] {
+		case '}':
+			return true
+		case ',':
+			i = skipSpace(b, i+1)
+		default:
+			return false
+		}
 	}
 }
 

@@ -160,6 +160,7 @@ func (p *Proxy) Close() error {
 	for cc := range s.conns {
 		cc.state.Store(stateClosed)
 		cc.c.Close()
+		cc.ctx.cancel()
 	}
 	s.mu.Unlock()
 	p.closeUpstream()
@@ -191,7 +192,7 @@ type clientConn struct {
 	ci     connInfo
 	state  atomic.Int32
 
-	reqCancel context.CancelFunc // cancels the request being served
+	ctx *connCtx // the context of the connection's requests
 
 	// The watcher: see startWatch.
 	wmu      sync.Mutex
@@ -200,7 +201,6 @@ type clientConn struct {
 	warmed   bool // the timer may start a watch
 	watching bool // a watch is reading
 	aborting bool // stopWatch is interrupting it
-	wcancel  context.CancelFunc
 	wbuf     [1]byte
 }
 
@@ -222,7 +222,59 @@ func (p *Proxy) newClientConn(c net.Conn) *clientConn {
 		cc.ci.local = *a
 	}
 	cc.wcond = sync.NewCond(&cc.wmu)
+	cc.ctx = newConnCtx(p.srv.ctx)
 	return cc
+}
+
+// connCtx is the context of the requests read from one client connection:
+// canceled when the client goes away (see watch) or the proxy closes. The
+// upstream transport registers the connection a request is using with it,
+// to be interrupted on cancel, which costs less than context.AfterFunc.
+type connCtx struct {
+	context.Context
+	cancelCtx context.CancelFunc
+	mu        sync.Mutex
+	up        net.Conn // the upstream connection in use
+}
+
+func newConnCtx(parent context.Context) *connCtx {
+	c := &connCtx{}
+	c.Context, c.cancelCtx = context.WithCancel(parent)
+	return c
+}
+
+func (c *connCtx) cancel() {
+	c.cancelCtx()
+	c.mu.Lock()
+	if c.up != nil {
+		c.up.SetDeadline(aLongTimeAgo)
+		c.up = nil
+	}
+	c.mu.Unlock()
+}
+
+// attach arranges for conn to be interrupted on cancel; it reports false,
+// having interrupted it, when the context is already canceled.
+func (c *connCtx) attach(conn net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Err() != nil {
+		conn.SetDeadline(aLongTimeAgo)
+		return false
+	}
+	c.up = conn
+	return true
+}
+
+// detach undoes attach; it reports false if conn was interrupted.
+func (c *connCtx) detach(conn net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.up == conn {
+		c.up = nil
+		return true
+	}
+	return false
 }
 
 // connReader reads the client connection, giving first the byte a watcher
@@ -260,6 +312,7 @@ func (r *connReader) Read(p []byte) (int, error) {
 var errHeaderTooLarge = errors.New("request header too large")
 
 func (cc *clientConn) close() {
+	cc.ctx.cancel()
 	cc.state.Store(stateClosed)
 	cc.c.Close()
 	s := cc.p.srv
@@ -353,13 +406,9 @@ func (cc *clientConn) serveRequest(req *http.Request) bool {
 		}
 		delete(req.Header, "Expect")
 	}
-	ctx, cancel := context.WithCancel(cc.p.srv.ctx)
-	req = req.WithContext(ctx)
-	cc.reqCancel = cancel
+	req = req.WithContext(cc.ctx)
 	cc.p.serve(w, req, cc.ci, cc)
 	cc.stopWatch()
-	cc.reqCancel = nil
-	cancel()
 	if w.hijacked {
 		return false
 	}
@@ -390,7 +439,6 @@ func (cc *clientConn) startWatch() {
 	}
 	cc.wmu.Lock()
 	cc.warmed = true
-	cc.wcancel = cc.reqCancel
 	cc.wmu.Unlock()
 	if cc.wtimer == nil {
 		cc.wtimer = time.AfterFunc(watchDelay, cc.watch)
@@ -414,7 +462,7 @@ func (cc *clientConn) watch() {
 		cc.r.hasByte, cc.r.b = true, cc.wbuf[0]
 	}
 	if err != nil && !cc.aborting {
-		cc.wcancel() // the client closed its connection or failed
+		cc.ctx.cancel() // the client closed its connection or failed
 	}
 	cc.watching = false
 	cc.wcond.Broadcast()
@@ -439,7 +487,6 @@ func (cc *clientConn) stopWatch() {
 		cc.aborting = false
 		cc.c.SetReadDeadline(time.Time{})
 	}
-	cc.wcancel = nil
 	cc.wmu.Unlock()
 }
 

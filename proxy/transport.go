@@ -195,10 +195,23 @@ func closeBody(req *http.Request) {
 func (t *upstreamTransport) roundTrip(ctx context.Context, uc *upConn, req *http.Request) (resp *http.Response, err error, retry bool) {
 	// Cancelling the request interrupts whatever blocks on the connection.
 	var canceled atomic.Bool
-	stop := context.AfterFunc(ctx, func() {
-		canceled.Store(true)
-		uc.c.SetDeadline(aLongTimeAgo)
-	})
+	var stop func() bool
+	if cc, ok := ctx.(*connCtx); ok {
+		if !cc.attach(uc.c) {
+			canceled.Store(true)
+		}
+		stop = func() bool {
+			if !cc.detach(uc.c) {
+				canceled.Store(true)
+			}
+			return !canceled.Load()
+		}
+	} else {
+		stop = context.AfterFunc(ctx, func() {
+			canceled.Store(true)
+			uc.c.SetDeadline(aLongTimeAgo)
+		})
+	}
 	fail := func(e error) (*http.Response, error, bool) {
 		stop()
 		uc.c.Close()

@@ -22,7 +22,7 @@ func usageOf(v []byte) (tokens, bool) {
 		return tokens{}, false
 	}
 	var prompt, completion, input, output, total int64
-	eachMemberValid(v, func(key, val []byte) bool {
+	eachMemberLoose(v, func(key, val []byte) bool {
 		n, err := strconv.ParseInt(string(val), 10, 64)
 		if err != nil || n < 0 {
 			return true
@@ -60,13 +60,13 @@ func usageOf(v []byte) (tokens, bool) {
 // stream events).
 func parseUsage(b []byte) (tokens, bool) {
 	var top, nested []byte
-	if !eachMember(b, func(key, val []byte) bool {
+	if !eachMemberLoose(b, func(key, val []byte) bool {
 		switch string(key) {
 		case "usage":
 			top = val
 		case "response":
 			nested = nil
-			eachMemberValid(val, func(k, v []byte) bool {
+			eachMemberLoose(val, func(k, v []byte) bool {
 				if string(k) == "usage" {
 					nested = v
 				}

@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// cannedTransport answers every request with the same chat completion,
+// without a network: BenchmarkServe measures the proxy's own work.
+type cannedTransport struct{}
+
+const cannedCompletion = `{"id":"chatcmpl-bench","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini",` +
+	`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],` +
+	`"usage":{"prompt_tokens":19,"completion_tokens":21,"total_tokens":40}}`
+
+func (cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"application/json"}, "Content-Length": {"229"}},
+		ContentLength: int64(len(cannedCompletion)), Body: io.NopCloser(strings.NewReader(cannedCompletion))}, nil
+}
+
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+type nopLedger struct{}
+
+func (nopLedger) Append(Record) error { return nil }
+
+// BenchmarkServe is one chat completion through the checks, the header
+// rewriting, the usage parsing and the record, with no network.
+func BenchmarkServe(b *testing.B) {
+	tok, _ := NewToken()
+	p, err := New(Config{Profile: "bench", APIKey: testKey, Token: tok, Transport: cannedTransport{}, Ledger: nopLedger{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}`)
+	ci := connInfo{remoteOK: true, local: netip.MustParseAddrPort("127.0.0.1:8787")}
+	b.ReportAllocs()
+	for b.Loop() {
+		r, _ := http.NewRequest("POST", "/v1/chat/completions", bytes.NewReader(body))
+		r.Host = "127.0.0.1:8787"
+		r.RequestURI = "/v1/chat/completions"
+		r.Header.Set("Authorization", "Bearer "+tok)
+		r.Header.Set("Content-Type", "application/json")
+		p.serve(&discardWriter{h: http.Header{}}, r, ci, nil)
+	}
+	p.Wait()
+}
