@@ -192,7 +192,8 @@ type clientConn struct {
 	ci     connInfo
 	state  atomic.Int32
 
-	ctx *connCtx // the context of the connection's requests
+	ctx    *connCtx // the context of the connection's requests
+	linger bool     // close with closeWriteAndWait
 
 	// The watcher: see startWatch.
 	wmu      sync.Mutex
@@ -322,7 +323,12 @@ func (cc *clientConn) close() {
 }
 
 func (cc *clientConn) serve() {
-	defer cc.close()
+	defer func() {
+		if cc.linger {
+			cc.closeWriteAndWait()
+		}
+		cc.close()
+	}()
 	defer func() {
 		if v := recover(); v != nil && v != http.ErrAbortHandler {
 			cc.p.errLog.Printf("okv proxy: panic serving %s: %v", cc.remote, v)
@@ -406,6 +412,11 @@ func (cc *clientConn) serveRequest(req *http.Request) bool {
 		}
 		delete(req.Header, "Expect")
 	}
+	var body *reqBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &reqBody{rc: req.Body}
+		req.Body = body
+	}
 	req = req.WithContext(cc.ctx)
 	cc.p.serve(w, req, cc.ci, cc)
 	cc.stopWatch()
@@ -413,21 +424,54 @@ func (cc *clientConn) serveRequest(req *http.Request) bool {
 		return false
 	}
 	w.finish()
-	if w.closeAfter || w.err != nil {
+	// Read what is left of the body, so the next request can be read, or
+	// at least the client reads this answer before the connection closes
+	// (closing with unread input resets it, and the answer can be lost).
+	drained := true
+	if body != nil && !body.eof {
+		if ec, ok := body.rc.(*expectContinue); ok && !ec.sent {
+			return false // the client waits for a 100 Continue that never came; it sends nothing
+		}
+		n, err := io.CopyN(io.Discard, body.rc, 256<<10)
+		drained = err == io.EOF || err == nil && n < 256<<10
+	}
+	if !drained {
+		cc.linger = true
 		return false
 	}
-	// Read what the handler left of the body, so the next request can be
-	// read; a large rest is not worth it.
-	if req.Body != nil {
-		if ec, ok := req.Body.(*expectContinue); ok && !ec.sent {
-			return false // the client waits for a 100 Continue that never came
-		}
-		n, err := io.CopyN(io.Discard, req.Body, 256<<10)
-		if err == nil && n == 256<<10 || err != nil && err != io.EOF {
-			return false
-		}
+	return !w.closeAfter && w.err == nil
+}
+
+// reqBody is a request body as read from the connection. Closing it does
+// not read the rest (net/http's would, however long); serveRequest does,
+// within bounds.
+type reqBody struct {
+	rc  io.ReadCloser
+	eof bool
+}
+
+func (b *reqBody) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
 	}
-	return true
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *reqBody) Close() error { return nil }
+
+// closeWriteAndWait ends a connection that may still hold unread input:
+// it sends FIN, then reads and drops what the client still sends for a
+// while, so the client sees the answer rather than a reset.
+func (cc *clientConn) closeWriteAndWait() {
+	if cw, ok := cc.c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	cc.c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.CopyN(io.Discard, cc.c, 1<<20)
 }
 
 // startWatch arranges for the request to be canceled if the client goes away while
