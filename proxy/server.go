@@ -359,9 +359,11 @@ func (cc *clientConn) serve() {
 // badRequest answers a request that could not be read, when it can.
 func (cc *clientConn) badRequest(err error) {
 	var ne net.Error
-	switch {
-	case errors.Is(err, io.EOF) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed):
+	if errors.Is(err, io.EOF) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
 		return // the client left or idled out
+	}
+	cc.linger = true // the client may still be sending
+	switch {
 	case errors.Is(err, errHeaderTooLarge):
 		cc.writeError(errInvalidRequest(http.StatusRequestHeaderFieldsTooLarge, "header_too_large",
 			"the request header exceeds 1 MiB"))

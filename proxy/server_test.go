@@ -1,0 +1,235 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rawConn dials the harness's proxy for hand-written HTTP.
+func (h *harness) rawConn() (net.Conn, *bufio.Reader) {
+	h.t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+func readResp(t *testing.T, br *bufio.Reader, method string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func TestPipelinedRequestsOnOneConnection(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	c, br := h.rawConn()
+	req := "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + h.port + "\r\nAuthorization: Bearer " + h.token +
+		"\r\nContent-Type: application/json\r\nContent-Length: " + itoa(len(chatBody)) + "\r\n\r\n" + chatBody
+	// Three requests in one write: each answered, in order, on the one connection.
+	if _, err := io.WriteString(c, req+req+req); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		resp, body := readResp(t, br, "POST")
+		if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"chat.completion"`)) || resp.Close {
+			t.Fatalf("answer %d: status %d close %v body %q", i, resp.StatusCode, resp.Close, body)
+		}
+	}
+	if n := len(h.ledger.wait(3)); n != 3 {
+		t.Errorf("%d records", n)
+	}
+}
+
+func TestExpectContinue(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	c, br := h.rawConn()
+	io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:"+h.port+"\r\nAuthorization: Bearer "+h.token+
+		"\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: "+itoa(len(chatBody))+"\r\n\r\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("got %q, %v; want a 100 Continue before the body is sent", line, err)
+	}
+	if l, _ := br.ReadString('\n'); l != "\r\n" {
+		t.Fatalf("after 100 Continue: %q", l)
+	}
+	io.WriteString(c, chatBody)
+	if resp, body := readResp(t, br, "POST"); resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if s := h.up.requests()[0]; s.Header.Get("Expect") != "" || string(s.Body) != chatBody {
+		t.Errorf("upstream got Expect %q body %q", s.Header.Get("Expect"), s.Body)
+	}
+}
+
+func TestMalformedRequests(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	for name, c := range map[string]struct {
+		req    string
+		status int
+	}{
+		"header over 1 MiB": {"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:" + h.port + "\r\nX-Big: " + strings.Repeat("a", 1<<20) + "\r\n\r\n", 431},
+		"not HTTP":          {"hello there\r\n\r\n", 400},
+		"two Host headers":  {"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:" + h.port + "\r\nHost: evil.example\r\nAuthorization: Bearer " + h.token + "\r\n\r\n", 400},
+		"two lengths":       {"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + h.port + "\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", 400},
+		"unknown Expect":    {"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + h.port + "\r\nAuthorization: Bearer " + h.token + "\r\nExpect: magic\r\nContent-Length: 2\r\n\r\n{}", 417},
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, br := h.rawConn()
+			go io.WriteString(conn, c.req)
+			resp, body := readResp(t, br, "GET")
+			if resp.StatusCode != c.status || !resp.Close {
+				t.Fatalf("status %d close %v, want %d and close: %s", resp.StatusCode, resp.Close, c.status, body)
+			}
+		})
+	}
+	if n := len(h.up.requests()); n != 0 {
+		t.Errorf("upstream saw %d requests", n)
+	}
+}
+
+func TestWebSocketUpgrade(t *testing.T) {
+	var gotAuth atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth.Store(r.Header.Get("Authorization"))
+		if r.Header.Get("Upgrade") != "websocket" || !hasToken(r.Header["Connection"], "upgrade") {
+			http.Error(w, "want an upgrade", 400)
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		// Echo upper-cased, and once the key, which must not reach the client.
+		buf := make([]byte, 64)
+		for {
+			n, err := brw.Read(buf)
+			if err != nil {
+				return
+			}
+			out := strings.ToUpper(string(buf[:n]))
+			if out == "KEY" {
+				out = "key=" + testKey
+			}
+			if _, err := io.WriteString(c, out); err != nil {
+				return
+			}
+		}
+	}))
+	defer up.Close()
+	h := newHarness(t, nil, func(c *Config) { c.Upstream, _ = url.Parse(up.URL) })
+	c, br := h.rawConn()
+	io.WriteString(c, "GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: 127.0.0.1:"+h.port+"\r\nAuthorization: Bearer "+h.token+
+		"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "websocket" {
+		t.Fatalf("status %d upgrade %q", resp.StatusCode, resp.Header.Get("Upgrade"))
+	}
+	if a, _ := gotAuth.Load().(string); a != "Bearer "+testKey {
+		t.Errorf("upstream Authorization %q", a)
+	}
+	read := func(n int) string {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(br, b); err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	io.WriteString(c, "hello")
+	if got := read(5); got != "HELLO" {
+		t.Errorf("echo %q", got)
+	}
+	io.WriteString(c, "key")
+	if got := read(len("key=" + testKey)); strings.Contains(got, testKey) {
+		t.Errorf("the key reached the client through the tunnel")
+	}
+	c.Close()
+	if rec := h.ledger.wait(1)[0]; rec.Status != 101 || rec.Path != "/v1/realtime" {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+// TestHTTPSUpstream goes through the proxy's own TLS client, as requests to
+// api.openai.com do, and checks that one kept-alive connection serves them.
+func TestHTTPSUpstream(t *testing.T) {
+	var conns atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+testKey || r.TLS == nil {
+			http.Error(w, "no", 401)
+			return
+		}
+		chatJSON(w, 3, 4)
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.StartTLS()
+	defer up.Close()
+	h := newHarness(t, nil, func(c *Config) { c.Upstream, _ = url.Parse(up.URL) })
+	tr, ok := h.p.transport.(*upstreamTransport)
+	if !ok {
+		t.Fatalf("transport %T, want the proxy's own", h.p.transport)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(up.Certificate())
+	tr.tlsConfig.RootCAs = pool
+	for i := 0; i < 3; i++ {
+		if resp, body := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("upstream saw %d connections for 3 sequential requests, want 1", n)
+	}
+	// A certificate the system does not trust is refused.
+	tr.tlsConfig.RootCAs = x509.NewCertPool()
+	tr.CloseIdleConnections()
+	resp, body := h.post("/v1/chat/completions", chatBody)
+	wantError(t, resp, body, 502, "server_error", "upstream_unreachable")
+}
+
+// TestUpstreamClosedIdleConnection: a kept-alive upstream connection that
+// the upstream closed while it idled is replaced, and the request sent
+// again, without the client noticing.
+func TestUpstreamClosedIdleConnection(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	if resp, _ := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	h.up.srv.CloseClientConnections()
+	time.Sleep(20 * time.Millisecond)
+	resp, body := h.post("/v1/chat/completions", chatBody)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if n := len(h.up.requests()); n != 2 {
+		t.Errorf("upstream saw %d requests, want 2", n)
+	}
+}
