@@ -12,7 +12,10 @@
 # nginx's master and workers) spent per request (warm-up included), and the
 # okv proxy's peak RSS (VmHWM).
 #
-# Knobs (environment): DURATION (10s per case), WARMUP (2s), CONNS (64),
+# The paced case sends RATE requests/s in all (well below what any of the
+# three can serve), so its latencies are each path's own, not queueing.
+#
+# Knobs (environment): DURATION (10s per case), WARMUP (2s), CONNS (64), RATE (2000),
 # CHUNKS (16 stream chunks), CHUNK_DELAY (2ms between stream chunks).
 # Needs go and nginx (Debian package nginx); everything listens on
 # 127.0.0.1 and everything started here is stopped on exit.
@@ -23,6 +26,7 @@ WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-64}
 CHUNKS=${CHUNKS:-16}
 CHUNK_DELAY=${CHUNK_DELAY:-2ms}
+RATE=${RATE:-2000}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -154,9 +158,10 @@ nginx_pids=("$nginx_pid" $(pgrep -P "$nginx_pid" || true))
 hz=$(getconf CLK_TCK)
 
 echo "bench-proxy: upstream $up, okv $okv_addr, nginx 127.0.0.1:$nport; $CONNS connections, $WARMUP warm-up + $DURATION per case" >&2
-for mode in json stream; do
+for mode in json paced stream; do
 	flag=""
 	[[ $mode == stream ]] && flag="-stream"
+	[[ $mode == paced ]] && flag="-rate $RATE"
 	for target in direct okv nginx; do
 		case $target in
 		direct) url="http://$up/v1/chat/completions" tok="" ;;

@@ -82,6 +82,7 @@ func run(args []string) error {
 	dur := fs.Duration("d", 10*time.Second, "measured duration")
 	warm := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up")
 	stream := fs.Bool("stream", false, "ask for a streamed completion")
+	rate := fs.Float64("rate", 0, "pace requests at this many per second in all (0: as fast as answered)")
 	target := fs.String("target", "", "name of the target, for the report")
 	out := fs.String("o", "", "result file")
 	fs.Parse(args)
@@ -93,6 +94,9 @@ func run(args []string) error {
 	if *stream {
 		body = []byte(`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello in one short sentence."}]}`)
 		mode = "stream"
+	}
+	if *rate > 0 {
+		mode = "paced"
 	}
 	tr := &http.Transport{
 		MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns,
@@ -109,12 +113,23 @@ func run(args []string) error {
 	var wg sync.WaitGroup
 	for i := 0; i < *conns; i++ {
 		wg.Add(1)
-		go func() {
+		go func(i int) {
 			defer wg.Done()
 			local := make([]sample, 0, 4096)
 			lerrs, lall := 0, 0
 			buf := make([]byte, 32<<10)
+			var next time.Time
+			if *rate > 0 {
+				next = start.Add(time.Duration(float64(i) * float64(time.Second) / *rate))
+			}
 			for {
+				if *rate > 0 {
+					// Each connection sends every conns/rate seconds.
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					}
+					next = next.Add(time.Duration(float64(*conns) * float64(time.Second) / *rate))
+				}
 				t0 := time.Now()
 				if !t0.Before(end) {
 					break
@@ -155,7 +170,7 @@ func run(args []string) error {
 			errs += lerrs
 			all += lall
 			mu.Unlock()
-		}()
+		}(i)
 	}
 	wg.Wait()
 	tr.CloseIdleConnections()
@@ -225,7 +240,7 @@ func report(args []string) error {
 	fmt.Fprintf(&sb, "%-7s %-7s %9s %8s %8s %9s %9s %5s %11s | %-22s | %-22s\n",
 		"mode", "target", "req/s", "p50 ms", "p99 ms", "ttfb p50", "ttfb p99", "errs", "cpu µs/req",
 		"req/s vs direct/nginx", "p99 vs direct/nginx")
-	for _, mode := range []string{"json", "stream"} {
+	for _, mode := range []string{"json", "paced", "stream"} {
 		m := res[mode]
 		if m == nil {
 			continue
@@ -251,6 +266,15 @@ func report(args []string) error {
 		}
 	}
 	sb.WriteString("(stream rows: the p99 ratios compare time to first byte; cpu: the proxy's CPU time per request)\n")
+	if m := res["paced"]; m != nil {
+		d := m["direct"]
+		for _, t := range []string{"okv", "nginx"} {
+			if r, ok := m[t]; ok {
+				fmt.Fprintf(&sb, "paced at %.0f req/s: %s adds %.2f ms at p50, %.2f ms at p99 over direct\n",
+					r.RPS, t, r.P50MS-d.P50MS, r.P99MS-d.P99MS)
+			}
+		}
+	}
 	if *rss > 0 {
 		fmt.Fprintf(&sb, "okv proxy peak RSS (VmHWM): %.1f MiB\n", float64(*rss)/1024)
 	}
