@@ -382,7 +382,7 @@ func (cc *clientConn) writeError(e *apiError) {
 // serveRequest answers one request and reports whether the connection can
 // take another.
 func (cc *clientConn) serveRequest(req *http.Request) bool {
-	w := &respWriter{cc: cc, req: req, header: make(http.Header, 8),
+	w := &respWriter{cc: cc, header: make(http.Header, 8),
 		proto11: req.ProtoAtLeast(1, 1), head: req.Method == http.MethodHead}
 	w.closeAfter = req.Close || !w.proto11
 	req.RemoteAddr = cc.remote
@@ -563,7 +563,6 @@ func (e *expectContinue) Close() error { return e.rc.Close() }
 // short answer leaves in one write(2).
 type respWriter struct {
 	cc         *clientConn
-	req        *http.Request
 	header     http.Header
 	proto11    bool
 	head       bool
@@ -722,9 +721,9 @@ func (w *respWriter) abort() {
 	w.closeAfter = true
 }
 
-// hijack hands the client connection over, with what is buffered from it;
+// Hijack hands the client connection over, with what is buffered from it;
 // the caller then owns it.
-func (w *respWriter) hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *respWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.err == nil {
 		w.err = w.cc.bw.Flush()
 	}
@@ -734,5 +733,3 @@ func (w *respWriter) hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	return w.cc.c, bufio.NewReadWriter(w.cc.br, w.cc.bw), nil
 }
-
-func (w *respWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) { return w.hijack() }
