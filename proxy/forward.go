@@ -63,15 +63,27 @@ func upgradeType(h http.Header) string {
 // outRequest is the request sent upstream for r: the upstream's URL, the
 // client's end-to-end headers but credentials and those that hold the
 // token, the profile's credentials, and the body as admit left it.
-func (p *Proxy) outRequest(r *http.Request, st *reqState) *http.Request {
-	out := new(http.Request)
+// With cc, the request and its header reuse cc's from the previous
+// request, when nothing can hold them after the exchange (the proxy's own
+// transport, which is done with a request when its answer is).
+func (p *Proxy) outRequest(r *http.Request, st *reqState, cc *clientConn) *http.Request {
+	var out *http.Request
+	var u *url.URL
+	var h http.Header
+	if _, own := p.transport.(*upstreamTransport); own && cc != nil {
+		out, u, h = &cc.out, &cc.outURL, cc.outHeader
+		clear(h)
+	} else {
+		out, u, h = new(http.Request), new(url.URL), make(http.Header, len(r.Header)+3)
+	}
 	*out = *r // and so r's context
-	out.URL = &url.URL{
+	*u = url.URL{
 		Scheme:   p.upstream.Scheme,
 		Host:     p.upstream.Host,
 		Path:     p.upstreamPath(r.URL.Path),
 		RawQuery: r.URL.RawQuery,
 	}
+	out.URL = u
 	out.Host = ""
 	out.RequestURI = ""
 	out.Close = false
@@ -83,7 +95,6 @@ func (p *Proxy) outRequest(r *http.Request, st *reqState) *http.Request {
 	if len(r.Header["Connection"]) > 0 {
 		listed = connectionListed(r.Header)
 	}
-	h := make(http.Header, len(r.Header)+3)
 next:
 	for k, vs := range r.Header {
 		if isHop(k) || dropHeaders[k] {
@@ -130,7 +141,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 
 // forward sends r upstream and its answer back to w.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *reqState, cc *clientConn) {
-	out := p.outRequest(r, st)
+	out := p.outRequest(r, st, cc)
 	// The client's connection is watched for a disconnect once nothing
 	// else reads it: after the request body.
 	bodyRead := func() bool { return out.Body == http.NoBody || st.body != nil || st.bodyEOF.Load() }

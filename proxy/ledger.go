@@ -54,6 +54,7 @@ type FileLedger struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	cur     *ledgerBatch // lines waiting for the next write
+	spare   []byte       // a written batch's buffer, for the next one
 	writing bool         // a goroutine is writing a batch
 	f       *os.File     // used by the writing goroutine only
 	lock    *fileLock
@@ -70,24 +71,25 @@ func (l *FileLedger) Append(r Record) error { return l.AppendAll([]Record{r}) }
 
 // AppendAll writes records as lines, in order, in one locked write.
 func (l *FileLedger) AppendAll(records []Record) error {
-	var lines []byte
-	for _, r := range records {
-		line, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-		lines = append(append(lines, line...), '\n')
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cond == nil {
 		l.cond = sync.NewCond(&l.mu)
 	}
 	if l.cur == nil {
-		l.cur = &ledgerBatch{}
+		l.cur = &ledgerBatch{buf: l.spare}
+		l.spare = nil
 	}
 	b := l.cur
-	b.buf = append(b.buf, lines...)
+	start := len(b.buf)
+	for i := range records {
+		var err error
+		if b.buf, err = appendRecord(b.buf, &records[i]); err != nil {
+			b.buf = b.buf[:start] // none of these records, as if never called
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		b.buf = append(b.buf, '\n')
+	}
 	for !b.done {
 		if l.writing {
 			l.cond.Wait()
@@ -99,6 +101,10 @@ func (l *FileLedger) AppendAll(records []Record) error {
 		err := l.write(b.buf)
 		l.mu.Lock()
 		b.done, b.err, l.writing = true, err, false
+		if cap(b.buf) <= 1<<20 {
+			l.spare = b.buf[:0] // written: the next batch can fill it
+		}
+		b.buf = nil
 		l.cond.Broadcast()
 	}
 	return b.err

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,6 +196,13 @@ type clientConn struct {
 	ctx    *connCtx // the context of the connection's requests
 	linger bool     // close with closeWriteAndWait
 
+	// Reused from one request to the next: the answer's writer and
+	// header, and the request sent upstream (see outRequest).
+	w         respWriter
+	out       http.Request
+	outURL    url.URL
+	outHeader http.Header
+
 	// The watcher: see startWatch.
 	wmu      sync.Mutex
 	wcond    *sync.Cond
@@ -223,6 +231,8 @@ func (p *Proxy) newClientConn(c net.Conn) *clientConn {
 		cc.ci.local = *a
 	}
 	cc.wcond = sync.NewCond(&cc.wmu)
+	cc.w.header = make(http.Header, 8)
+	cc.outHeader = make(http.Header, 8)
 	cc.ctx = newConnCtx(p.srv.ctx)
 	return cc
 }
@@ -382,8 +392,10 @@ func (cc *clientConn) writeError(e *apiError) {
 // serveRequest answers one request and reports whether the connection can
 // take another.
 func (cc *clientConn) serveRequest(req *http.Request) bool {
-	w := &respWriter{cc: cc, header: make(http.Header, 8),
-		proto11: req.ProtoAtLeast(1, 1), head: req.Method == http.MethodHead}
+	h := cc.w.header
+	clear(h)
+	w := &cc.w
+	*w = respWriter{cc: cc, header: h, proto11: req.ProtoAtLeast(1, 1), head: req.Method == http.MethodHead}
 	w.closeAfter = req.Close || !w.proto11
 	req.RemoteAddr = cc.remote
 	if hosts := req.Header["Host"]; len(hosts) > 1 {
