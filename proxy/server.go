@@ -198,6 +198,8 @@ type clientConn struct {
 
 	// Reused from one request to the next: the answer's writer and
 	// header, and the request sent upstream (see outRequest).
+	head      []byte      // the request's head as read
+	reqHeader http.Header // the request's header
 	w         respWriter
 	out       http.Request
 	outURL    url.URL
@@ -233,6 +235,7 @@ func (p *Proxy) newClientConn(c net.Conn) *clientConn {
 	cc.wcond = sync.NewCond(&cc.wmu)
 	cc.w.header = make(http.Header, 8)
 	cc.outHeader = make(http.Header, 8)
+	cc.reqHeader = make(http.Header, 8)
 	cc.ctx = newConnCtx(p.srv.ctx)
 	return cc
 }
@@ -349,7 +352,7 @@ func (cc *clientConn) serve() {
 			cc.c.SetReadDeadline(time.Now().Add(idleTimeout))
 		}
 		cc.r.limit = maxHeaderBytes
-		req, err := http.ReadRequest(cc.br)
+		req, err := readRequest(cc.br, &cc.head, cc.reqHeader)
 		cc.r.limit = -1
 		if err != nil {
 			cc.badRequest(err)
@@ -398,13 +401,6 @@ func (cc *clientConn) serveRequest(req *http.Request) bool {
 	*w = respWriter{cc: cc, header: h, proto11: req.ProtoAtLeast(1, 1), head: req.Method == http.MethodHead}
 	w.closeAfter = req.Close || !w.proto11
 	req.RemoteAddr = cc.remote
-	if hosts := req.Header["Host"]; len(hosts) > 1 {
-		w.closeAfter = true
-		errInvalidRequest(http.StatusBadRequest, "invalid_host", "more than one Host header").write(w)
-		w.finish()
-		return false
-	}
-	delete(req.Header, "Host")
 	if req.RequestURI == "*" && req.Method == http.MethodOptions {
 		// Asks about the server, not a resource: answered here, as
 		// http.Server does, and never forwarded.
