@@ -31,7 +31,11 @@ import (
 //   - Transfer-Encoding other than one "chunked" in HTTP/1.1, and
 //     Transfer-Encoding together with Content-Length;
 //   - trailer lines after a chunked body that do not end in CRLF.
-func readRequest(br *bufio.Reader, scratch *[]byte, h http.Header) (*http.Request, error) {
+//
+// The request returned is req filled in; req must be a zero request but
+// for its context (which is how the connection reuses one). Its URL may be
+// u, overwritten.
+func readRequest(br *bufio.Reader, scratch *[]byte, req *http.Request, u *url.URL, h http.Header) (*http.Request, error) {
 	buf, err := readHead(br, (*scratch)[:0])
 	if cap(buf) <= 64<<10 {
 		*scratch = buf[:0]
@@ -47,7 +51,7 @@ func readRequest(br *bufio.Reader, scratch *[]byte, h http.Header) (*http.Reques
 	if !ok1 || !ok2 || !isToken(method) {
 		return nil, errMalformed
 	}
-	req := &http.Request{Method: method, RequestURI: target, Proto: proto, ProtoMajor: 1, Header: h}
+	req.Method, req.RequestURI, req.Proto, req.ProtoMajor, req.Header = method, target, proto, 1, h
 	switch proto {
 	case "HTTP/1.1":
 		req.ProtoMinor = 1
@@ -61,7 +65,11 @@ func readRequest(br *bufio.Reader, scratch *[]byte, h http.Header) (*http.Reques
 	if justAuthority {
 		rawurl = "http://" + rawurl
 	}
-	if req.URL, err = url.ParseRequestURI(rawurl); err != nil {
+	if plainPath(rawurl) {
+		// What url.ParseRequestURI makes of it, without an allocation.
+		*u = url.URL{Path: rawurl}
+		req.URL = u
+	} else if req.URL, err = url.ParseRequestURI(rawurl); err != nil {
 		return nil, errMalformed
 	}
 	if justAuthority {
@@ -129,6 +137,21 @@ func readRequest(br *bufio.Reader, scratch *[]byte, h http.Header) (*http.Reques
 }
 
 var errMalformed = errors.New("malformed HTTP request")
+
+// plainPath reports whether s is a path of only unreserved characters and
+// slashes: no escapes, no query.
+func plainPath(s string) bool {
+	if s == "" || s[0] != '/' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
 
 // readHead appends the request line and header lines, up to and including
 // the empty line that ends them, to buf.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -54,7 +55,7 @@ func TestReadRequestAsNetHTTP(t *testing.T) {
 func TestReadRequestCanonicalNames(t *testing.T) {
 	var scratch []byte
 	h := http.Header{}
-	r, err := readRequest(bufio.NewReader(strings.NewReader(sdkRequest)), &scratch, h)
+	r, err := readRequest(bufio.NewReader(strings.NewReader(sdkRequest)), &scratch, new(http.Request), new(url.URL), h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestReadRequestRefuses(t *testing.T) {
 		"empty Content-Length": "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \r\n\r\n",
 	} {
 		var scratch []byte
-		if r, err := readRequest(bufio.NewReader(strings.NewReader(s)), &scratch, http.Header{}); err == nil {
+		if r, err := readRequest(bufio.NewReader(strings.NewReader(s)), &scratch, new(http.Request), new(url.URL), http.Header{}); err == nil {
 			t.Errorf("%s: read as %s %s %v", name, r.Method, r.RequestURI, r.Header)
 		}
 	}
@@ -117,7 +118,7 @@ func TestReadRequestBodyEnds(t *testing.T) {
 		"trailer malformed": "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX T\r\n\r\n",
 	} {
 		var scratch []byte
-		r, err := readRequest(bufio.NewReader(strings.NewReader(s)), &scratch, http.Header{})
+		r, err := readRequest(bufio.NewReader(strings.NewReader(s)), &scratch, new(http.Request), new(url.URL), http.Header{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -135,7 +136,7 @@ func compareWithNetHTTP(t *testing.T, data []byte, bufSize int) bool {
 	t.Helper()
 	mbr := bufio.NewReaderSize(bytes.NewReader(data), bufSize)
 	var scratch []byte
-	mine, merr := readRequest(mbr, &scratch, http.Header{})
+	mine, merr := readRequest(mbr, &scratch, new(http.Request), new(url.URL), http.Header{})
 	if merr != nil {
 		return false
 	}
@@ -209,7 +210,7 @@ func BenchmarkReadRequest(b *testing.B) {
 		for b.Loop() {
 			rd.Reset(data)
 			br.Reset(rd)
-			if _, err := readRequest(br, &scratch, h); err != nil {
+			if _, err := readRequest(br, &scratch, new(http.Request), new(url.URL), h); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -198,8 +198,11 @@ type clientConn struct {
 
 	// Reused from one request to the next: the answer's writer and
 	// header, and the request sent upstream (see outRequest).
-	head      []byte      // the request's head as read
-	reqHeader http.Header // the request's header
+	head      []byte       // the request's head as read
+	req       http.Request // the request
+	reqZero   http.Request // a zero request with the connection's context
+	reqURL    url.URL      // the request's URL
+	reqHeader http.Header  // the request's header
 	w         respWriter
 	out       http.Request
 	outURL    url.URL
@@ -237,6 +240,7 @@ func (p *Proxy) newClientConn(c net.Conn) *clientConn {
 	cc.outHeader = make(http.Header, 8)
 	cc.reqHeader = make(http.Header, 8)
 	cc.ctx = newConnCtx(p.srv.ctx)
+	cc.reqZero = *new(http.Request).WithContext(cc.ctx)
 	return cc
 }
 
@@ -352,7 +356,8 @@ func (cc *clientConn) serve() {
 			cc.c.SetReadDeadline(time.Now().Add(idleTimeout))
 		}
 		cc.r.limit = maxHeaderBytes
-		req, err := readRequest(cc.br, &cc.head, cc.reqHeader)
+		cc.req = cc.reqZero
+		req, err := readRequest(cc.br, &cc.head, &cc.req, &cc.reqURL, cc.reqHeader)
 		cc.r.limit = -1
 		if err != nil {
 			cc.badRequest(err)
@@ -427,7 +432,6 @@ func (cc *clientConn) serveRequest(req *http.Request) bool {
 		body = &reqBody{rc: req.Body}
 		req.Body = body
 	}
-	req = req.WithContext(cc.ctx)
 	cc.p.serve(w, req, cc.ci, cc)
 	cc.stopWatch()
 	if w.hijacked {

@@ -15,14 +15,22 @@
 # The paced case sends RATE requests/s in all (well below what any of the
 # three can serve), so its latencies are each path's own, not queueing.
 #
-# Knobs (environment): DURATION (10s per case), WARMUP (2s), CONNS (64), RATE (2000),
+# The machine is noisy (two cores shared by the load generator, the
+# upstream and the proxy, and neighbours): each case runs in ROUNDS rounds
+# with the three targets interleaved, each round starting with another
+# one, and the report gives medians over the rounds and each round's
+# okv/nginx ratio.
+#
+# Knobs (environment): ROUNDS (3), DURATION (5s per target, case and round),
+# WARMUP (1s), CONNS (64), RATE (2000),
 # CHUNKS (16 stream chunks), CHUNK_DELAY (2ms between stream chunks).
 # Needs go and nginx (Debian package nginx); everything listens on
 # 127.0.0.1 and everything started here is stopped on exit.
 set -euo pipefail
 
-DURATION=${DURATION:-10s}
-WARMUP=${WARMUP:-2s}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+WARMUP=${WARMUP:-1s}
 CONNS=${CONNS:-64}
 CHUNKS=${CHUNKS:-16}
 CHUNK_DELAY=${CHUNK_DELAY:-2ms}
@@ -157,28 +165,34 @@ wait_port "$nport"
 nginx_pids=("$nginx_pid" $(pgrep -P "$nginx_pid" || true))
 hz=$(getconf CLK_TCK)
 
-echo "bench-proxy: upstream $up, okv $okv_addr, nginx 127.0.0.1:$nport; $CONNS connections, $WARMUP warm-up + $DURATION per case" >&2
+echo "bench-proxy: upstream $up, okv $okv_addr, nginx 127.0.0.1:$nport; $CONNS connections, $ROUNDS rounds of $WARMUP warm-up + $DURATION per target and case" >&2
+targets=(direct okv nginx)
 for mode in json paced stream; do
 	flag=""
 	[[ $mode == stream ]] && flag="-stream"
 	[[ $mode == paced ]] && flag="-rate $RATE"
-	for target in direct okv nginx; do
-		case $target in
-		direct) url="http://$up/v1/chat/completions" tok="" ;;
-		okv) url="http://$okv_addr/v1/chat/completions" tok=$okv_token ;;
-		nginx) url="http://127.0.0.1:$nport/v1/chat/completions" tok="" ;;
-		esac
-		echo "bench-proxy: $mode via $target" >&2
-		case $target in
-		okv) watched=("$okv_pid") ;;
-		nginx) watched=("${nginx_pids[@]}") ;;
-		*) watched=() ;;
-		esac
-		before=$(cpu_ticks "${watched[@]}")
-		"$bin/loadgen" run -url "$url" -token "$tok" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" \
-			$flag -target "$target" -o "$tmp/results/${mode}_$target.json"
-		after=$(cpu_ticks "${watched[@]}")
-		echo "$((after - before)) $hz" >"$tmp/results/${mode}_$target.cpu"
+	for round in $(seq 1 "$ROUNDS"); do
+		# Each round starts with another target, so none is always first
+		# (or last) while the machine's load drifts.
+		for i in 0 1 2; do
+			target=${targets[$(((i + round - 1) % 3))]}
+			case $target in
+			direct) url="http://$up/v1/chat/completions" tok="" ;;
+			okv) url="http://$okv_addr/v1/chat/completions" tok=$okv_token ;;
+			nginx) url="http://127.0.0.1:$nport/v1/chat/completions" tok="" ;;
+			esac
+			echo "bench-proxy: $mode round $round via $target" >&2
+			case $target in
+			okv) watched=("$okv_pid") ;;
+			nginx) watched=("${nginx_pids[@]}") ;;
+			*) watched=() ;;
+			esac
+			before=$(cpu_ticks "${watched[@]}")
+			"$bin/loadgen" run -url "$url" -token "$tok" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" \
+				$flag -target "$target" -round "$round" -o "$tmp/results/${mode}_${target}_$round.json"
+			after=$(cpu_ticks "${watched[@]}")
+			echo "$((after - before)) $hz" >"$tmp/results/${mode}_${target}_$round.cpu"
+		done
 	done
 done
 

@@ -1,14 +1,14 @@
 // Command loadgen is the load generator of bench/proxy/run.sh.
 //
-//	loadgen run -url URL [-token T] [-c 64] [-d 10s] [-warmup 2s] [-stream] -target NAME -o FILE
+//	loadgen run -url URL [-token T] [-c 64] [-d 10s] [-warmup 2s] [-stream] [-rate R] -target NAME [-round N] -o FILE
 //	    keeps -c connections busy POSTing a chat completion request for
 //	    warmup+d and writes requests/s, latency and time-to-first-byte
 //	    percentiles (of the requests finished after the warm-up) to FILE
 //	loadgen freeport
 //	    prints a free loopback TCP port
 //	loadgen report -dir DIR [-rss-kb N] [-nginx-rss-kb N]
-//	    prints the table of all results in DIR with ratios against direct
-//	    and nginx
+//	    prints the table of all results in DIR (of one or more rounds) with
+//	    ratios against direct and nginx
 package main
 
 import (
@@ -30,7 +30,8 @@ import (
 
 type result struct {
 	Target   string  `json:"target"`
-	Mode     string  `json:"mode"` // "json" or "stream"
+	Mode     string  `json:"mode"` // "json", "paced" or "stream"
+	Round    int     `json:"round"`
 	Conns    int     `json:"conns"`
 	Seconds  float64 `json:"seconds"`
 	Requests int     `json:"requests"`
@@ -84,6 +85,7 @@ func run(args []string) error {
 	stream := fs.Bool("stream", false, "ask for a streamed completion")
 	rate := fs.Float64("rate", 0, "pace requests at this many per second in all (0: as fast as answered)")
 	target := fs.String("target", "", "name of the target, for the report")
+	round := fs.Int("round", 1, "round number, for the report")
 	out := fs.String("o", "", "result file")
 	fs.Parse(args)
 	if *url == "" || *out == "" {
@@ -183,7 +185,7 @@ func run(args []string) error {
 	}
 	sort.Float64s(lat)
 	sort.Float64s(ttfb)
-	r := result{Target: *target, Mode: mode, Conns: *conns, Seconds: dur.Seconds(), Requests: len(samples), Errors: errs,
+	r := result{Target: *target, Mode: mode, Round: *round, Conns: *conns, Seconds: dur.Seconds(), Requests: len(samples), Errors: errs,
 		RPS:   float64(len(samples)) / dur.Seconds(),
 		P50MS: pct(lat, 50), P99MS: pct(lat, 99), TTFB50MS: pct(ttfb, 50), TTFB99MS: pct(ttfb, 99), AllRequests: all}
 	b, _ := json.MarshalIndent(r, "", "  ")
@@ -208,7 +210,9 @@ func report(args []string) error {
 	if err != nil {
 		return err
 	}
-	res := map[string]map[string]result{}
+	// res[mode][target][round]
+	res := map[string]map[string]map[int]result{}
+	rounds := 0
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -226,17 +230,44 @@ func report(args []string) error {
 			}
 		}
 		if res[r.Mode] == nil {
-			res[r.Mode] = map[string]result{}
+			res[r.Mode] = map[string]map[int]result{}
 		}
-		res[r.Mode][r.Target] = r
+		if res[r.Mode][r.Target] == nil {
+			res[r.Mode][r.Target] = map[int]result{}
+		}
+		res[r.Mode][r.Target][r.Round] = r
+		rounds = max(rounds, r.Round)
 	}
-	ratio := func(a, b float64) string {
-		if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
-			return "-"
+	// byRound applies f to the results of targets a and b of each round
+	// that has both, in round order.
+	byRound := func(m map[string]map[int]result, a, b string, f func(x, y result) float64) []float64 {
+		var out []float64
+		for i := 1; i <= rounds; i++ {
+			x, ok1 := m[a][i]
+			y, ok2 := m[b][i]
+			if ok1 && ok2 {
+				out = append(out, f(x, y))
+			}
 		}
-		return fmt.Sprintf("%.2fx", a/b)
+		return out
+	}
+	// over is the median over the rounds of one target of f.
+	over := func(rs map[int]result, f func(result) float64) float64 {
+		var v []float64
+		for _, r := range rs {
+			v = append(v, f(r))
+		}
+		return median(v)
+	}
+	ratio := func(v []float64) string {
+		if m := median(v); !math.IsNaN(m) {
+			return fmt.Sprintf("%.2fx", m)
+		}
+		return "-"
 	}
 	var sb strings.Builder
+	fmt.Fprintf(&sb, "%d round(s), the targets interleaved; a row holds the medians over the rounds, a ratio the\n", rounds)
+	sb.WriteString("median of the ratios measured within each round.\n\n")
 	fmt.Fprintf(&sb, "%-7s %-7s %9s %8s %8s %9s %9s %5s %11s | %-22s | %-22s\n",
 		"mode", "target", "req/s", "p50 ms", "p99 ms", "ttfb p50", "ttfb p99", "errs", "cpu µs/req",
 		"req/s vs direct/nginx", "p99 vs direct/nginx")
@@ -245,33 +276,68 @@ func report(args []string) error {
 		if m == nil {
 			continue
 		}
-		d, n := m["direct"], m["nginx"]
+		p99of := func(r result) float64 {
+			if mode == "stream" { // what matters for a stream is its first byte
+				return r.TTFB99MS
+			}
+			return r.P99MS
+		}
 		for _, t := range []string{"direct", "okv", "nginx"} {
-			r, ok := m[t]
+			rs, ok := m[t]
 			if !ok {
 				continue
 			}
-			p99 := r.P99MS
-			dp99, np99 := d.P99MS, n.P99MS
-			if mode == "stream" { // what matters for a stream is its first byte
-				p99, dp99, np99 = r.TTFB99MS, d.TTFB99MS, n.TTFB99MS
+			errs, all, cpuSec := 0, 0, 0.0
+			for _, r := range rs {
+				errs += r.Errors
+				all += r.AllRequests
+				cpuSec += r.CPUSeconds
 			}
 			cpu := "-"
-			if r.CPUSeconds > 0 && r.AllRequests > 0 {
-				cpu = fmt.Sprintf("%.0f", r.CPUSeconds*1e6/float64(r.AllRequests))
+			if cpuSec > 0 && all > 0 {
+				cpu = fmt.Sprintf("%.0f", cpuSec*1e6/float64(all))
 			}
+			rps := func(x, y result) float64 { return x.RPS / y.RPS }
+			p99 := func(x, y result) float64 { return p99of(x) / p99of(y) }
 			fmt.Fprintf(&sb, "%-7s %-7s %9.0f %8.2f %8.2f %9.2f %9.2f %5d %11s | %-10s %-11s | %-10s %-11s\n",
-				mode, t, r.RPS, r.P50MS, r.P99MS, r.TTFB50MS, r.TTFB99MS, r.Errors, cpu,
-				ratio(r.RPS, d.RPS), ratio(r.RPS, n.RPS), ratio(p99, dp99), ratio(p99, np99))
+				mode, t, over(rs, func(r result) float64 { return r.RPS }),
+				over(rs, func(r result) float64 { return r.P50MS }), over(rs, func(r result) float64 { return r.P99MS }),
+				over(rs, func(r result) float64 { return r.TTFB50MS }), over(rs, func(r result) float64 { return r.TTFB99MS }),
+				errs, cpu,
+				ratio(byRound(m, t, "direct", rps)), ratio(byRound(m, t, "nginx", rps)),
+				ratio(byRound(m, t, "direct", p99)), ratio(byRound(m, t, "nginx", p99)))
 		}
 	}
 	sb.WriteString("(stream rows: the p99 ratios compare time to first byte; cpu: the proxy's CPU time per request)\n")
+	list := func(v []float64, format string) string {
+		var parts []string
+		for _, x := range v {
+			parts = append(parts, fmt.Sprintf(format, x))
+		}
+		return strings.Join(parts, " ")
+	}
+	for _, mode := range []string{"json", "stream"} {
+		if m := res[mode]; m != nil {
+			v := byRound(m, "okv", "nginx", func(x, y result) float64 { return x.RPS / y.RPS })
+			fmt.Fprintf(&sb, "%s req/s, okv/nginx by round: %s (median %.2f)\n", mode, list(v, "%.2f"), median(v))
+		}
+	}
 	if m := res["paced"]; m != nil {
-		d := m["direct"]
 		for _, t := range []string{"okv", "nginx"} {
-			if r, ok := m[t]; ok {
-				fmt.Fprintf(&sb, "paced at %.0f req/s: %s adds %.2f ms at p50, %.2f ms at p99 over direct\n",
-					r.RPS, t, r.P50MS-d.P50MS, r.P99MS-d.P99MS)
+			p50 := byRound(m, t, "direct", func(x, y result) float64 { return x.P50MS - y.P50MS })
+			p99 := byRound(m, t, "direct", func(x, y result) float64 { return x.P99MS - y.P99MS })
+			if len(p50) > 0 {
+				fmt.Fprintf(&sb, "paced at %.0f req/s: %s adds %.2f ms at p50, %.2f ms at p99 over direct (by round, p99: %s)\n",
+					over(m[t], func(r result) float64 { return r.RPS }), t, median(p50), median(p99), list(p99, "%+.2f"))
+			}
+		}
+	}
+	if m := res["stream"]; m != nil {
+		for _, t := range []string{"okv", "nginx"} {
+			d := byRound(m, t, "direct", func(x, y result) float64 { return x.TTFB50MS - y.TTFB50MS })
+			if len(d) > 0 {
+				fmt.Fprintf(&sb, "stream: %s adds %.2f ms to the first byte at p50 over direct (by round: %s)\n",
+					t, median(d), list(d, "%+.2f"))
 			}
 		}
 	}
@@ -283,4 +349,18 @@ func report(args []string) error {
 	}
 	fmt.Print(sb.String())
 	return nil
+}
+
+// median of v; NaN when v is empty.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	} else {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
 }
