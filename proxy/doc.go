@@ -66,14 +66,17 @@
 // away cancels the upstream request.
 //
 // Serve does not use http.Server, nor the upstream http.Transport: one
-// goroutine per client connection reads a request with http.ReadRequest,
-// forwards it on a pooled upstream connection (upstreamTransport, TLS for
-// https) and writes the answer itself. net/http's server and transport
-// cost a goroutine per request and channel hand-offs that made up about a
-// third of the proxy's CPU time per request (see bench/proxy). Parsing is
-// still net/http's. An HTTP(S)_PROXY that applies to the upstream sends
-// requests through http.Transport instead; ServeHTTP serves the proxy from
-// an http.Server.
+// goroutine per client connection reads a request, forwards it on a pooled
+// upstream connection (upstreamTransport, TLS for https) and writes the
+// answer itself. net/http's server and transport cost a goroutine per
+// request and channel hand-offs that made up about a third of the proxy's
+// CPU time per request (see bench/proxy). Requests and responses are read
+// by the proxy's own parser (request.go), which accepts a strict subset of
+// what net/http's does and reads it the same way — FuzzReadRequest and
+// FuzzParseResponse compare the two on arbitrary input — with a fraction
+// of its allocations, reusing each connection's buffers. An HTTP(S)_PROXY
+// that applies to the upstream sends requests through http.Transport
+// instead; ServeHTTP serves the proxy from an http.Server.
 //
 // # Usage records
 //

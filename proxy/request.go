@@ -433,3 +433,136 @@ func (b *chunkedBody) readTrailer() error {
 }
 
 func (b *chunkedBody) Close() error { return nil }
+
+// respBuffers are what parseResponse reuses from one response to the
+// next; a client connection keeps one (see connCtx).
+type respBuffers struct {
+	head   []byte
+	resp   http.Response
+	header http.Header
+}
+
+// parseResponse reads one response to req from br, as http.ReadResponse
+// does, but stricter and with fewer allocations, as readRequest. With bufs
+// the response and its header are bufs' (valid until the next call). It
+// refuses (with errMalformedResponse) what net/http reads but a sound
+// upstream never sends: a protocol other than HTTP/1.0 and HTTP/1.1, a
+// status code other than three digits, folded header lines, names with
+// spaces, more than one Content-Length line, and Transfer-Encoding other
+// than one "chunked" in HTTP/1.1. It drops a chunked body's trailer (the
+// proxy passes none on). FuzzParseResponse holds it to net/http's reading.
+func parseResponse(br *bufio.Reader, req *http.Request, bufs *respBuffers) (*http.Response, error) {
+	var scratch []byte
+	resp, h := new(http.Response), http.Header(nil)
+	if bufs != nil {
+		scratch, resp, h = bufs.head[:0], &bufs.resp, bufs.header
+		*resp = http.Response{}
+		clear(h)
+	}
+	if h == nil {
+		h = make(http.Header, 8)
+		if bufs != nil {
+			bufs.header = h
+		}
+	}
+	buf, err := readHead(br, scratch)
+	if bufs != nil && cap(buf) <= 64<<10 {
+		bufs.head = buf[:0]
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	head := string(buf)
+	line, rest := cutLine(head)
+	proto, status, ok := strings.Cut(line, " ")
+	if !ok {
+		return nil, errMalformedResponse
+	}
+	resp.Request, resp.Proto, resp.ProtoMajor, resp.Header = req, proto, 1, h
+	switch proto {
+	case "HTTP/1.1":
+		resp.ProtoMinor = 1
+	case "HTTP/1.0":
+	default:
+		return nil, errMalformedResponse
+	}
+	resp.Status = strings.TrimLeft(status, " ")
+	code, _, _ := strings.Cut(resp.Status, " ")
+	if len(code) != 3 || code[0] < '0' || code[0] > '9' || code[1] < '0' || code[1] > '9' || code[2] < '0' || code[2] > '9' {
+		return nil, errMalformedResponse
+	}
+	resp.StatusCode = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	if err := parseHeader(rest, h); err != nil {
+		return nil, errMalformedResponse
+	}
+	if p := h["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
+		if _, ok := h["Cache-Control"]; !ok {
+			h["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+	conn := h["Connection"]
+	if resp.ProtoMinor == 0 {
+		resp.Close = hasToken(conn, "close") || !hasToken(conn, "keep-alive")
+	} else if resp.Close = hasToken(conn, "close"); resp.Close {
+		delete(h, "Connection")
+	}
+
+	// The body's framing, as net/http's readTransfer.
+	chunked := false
+	if te, ok := h["Transfer-Encoding"]; ok {
+		delete(h, "Transfer-Encoding")
+		if resp.ProtoMinor == 1 { // HTTP/1.0 has none: ignored
+			if len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
+				return nil, errMalformedResponse
+			}
+			chunked = true
+		}
+	}
+	length := int64(-1)
+	switch cl := h["Content-Length"]; {
+	case len(cl) > 1:
+		return nil, errMalformedResponse
+	case len(cl) == 1:
+		n, ok := parseLength(cl[0])
+		if !ok {
+			return nil, errMalformedResponse
+		}
+		length = n
+	}
+	noBody := req != nil && req.Method == http.MethodHead || resp.StatusCode/100 == 1 ||
+		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
+	switch {
+	case noBody:
+		resp.ContentLength = 0
+		if req != nil && req.Method == http.MethodHead {
+			resp.ContentLength = length
+		}
+		resp.Body = http.NoBody
+		if chunked {
+			resp.TransferEncoding = []string{"chunked"}
+			delete(h, "Trailer")
+		}
+	case chunked:
+		delete(h, "Content-Length")
+		delete(h, "Trailer")
+		resp.ContentLength = -1
+		resp.TransferEncoding = []string{"chunked"}
+		resp.Body = &chunkedBody{br: br, cr: httputil.NewChunkedReader(br)}
+	case length == 0:
+		resp.Body = http.NoBody
+	case length > 0:
+		resp.ContentLength = length
+		resp.Body = &fixedBody{br: br, left: length}
+	default:
+		// The body ends with the connection.
+		resp.ContentLength = -1
+		resp.Close = true
+		resp.Body = io.NopCloser(br)
+	}
+	return resp, nil
+}
+
+var errMalformedResponse = errors.New("malformed HTTP response from the upstream")

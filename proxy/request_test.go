@@ -228,3 +228,113 @@ func BenchmarkReadRequest(b *testing.B) {
 		}
 	})
 }
+
+// responseSeeds are answers as upstreams send them, and some only
+// net/http reads.
+var responseSeeds = []string{
+	"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nDate: Fri, 27 Nov 2026 01:00:00 GMT\r\n\r\n{}",
+	"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n6\r\ndata: \r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n2\r\nab\r\n0\r\nX-T: v\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+	"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+	"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nframes",
+	"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+	"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\nx",
+	"HTTP/1.1 429 \r\nConnection: close\r\nRetry-After: 1\r\nPragma: no-cache\r\nContent-Length: 3\r\n\r\n{}\n",
+	"HTTP/1.1 500\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab",
+	"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+	"HTTP/1.1 +20 OK\r\n\r\n",
+	"HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n",
+}
+
+// compareResponse parses data as the answer to a request of method with
+// parseResponse and http.ReadResponse; when parseResponse accepts it,
+// net/http must too and agree on the answer, its body and where the next
+// one starts. It reports whether parseResponse accepted data.
+func compareResponse(t *testing.T, data []byte, method string, bufSize int, bufs *respBuffers) bool {
+	t.Helper()
+	req := &http.Request{Method: method}
+	mbr := bufio.NewReaderSize(bytes.NewReader(data), bufSize)
+	mine, merr := parseResponse(mbr, req, bufs)
+	if merr != nil {
+		return false
+	}
+	tbr := bufio.NewReader(bytes.NewReader(data))
+	theirs, terr := http.ReadResponse(tbr, req)
+	if terr != nil {
+		t.Fatalf("parseResponse accepted what net/http refuses (%v): %q", terr, data)
+	}
+	type view struct {
+		Status, Proto            string
+		Code, Major, Minor       int
+		Close                    bool
+		ContentLength            int64
+		TransferEncoding         []string
+		Header                   http.Header
+		SameRequest, NoBodyAlike bool
+	}
+	see := func(r *http.Response) view {
+		h := r.Header
+		if len(h) == 0 {
+			h = nil
+		}
+		return view{r.Status, r.Proto, r.StatusCode, r.ProtoMajor, r.ProtoMinor, r.Close, r.ContentLength,
+			r.TransferEncoding, h, r.Request == req, r.Body == http.NoBody}
+	}
+	if m, th := see(mine), see(theirs); !reflect.DeepEqual(m, th) {
+		t.Fatalf("parseResponse and net/http differ on %q:\n mine %+v\n net/http %+v", data, m, th)
+	}
+	mbody, merr := io.ReadAll(io.LimitReader(mine.Body, 1<<20))
+	tbody, terr := io.ReadAll(io.LimitReader(theirs.Body, 1<<20))
+	if merr != nil {
+		return true // stricter about how a body ends: fine
+	}
+	if terr != nil || !bytes.Equal(mbody, tbody) {
+		t.Fatalf("bodies differ on %q: mine %q, net/http %q (%v)", data, mbody, tbody, terr)
+	}
+	mrest, _ := io.ReadAll(mbr)
+	trest, _ := io.ReadAll(tbr)
+	if !bytes.Equal(mrest, trest) {
+		t.Fatalf("the next answer starts elsewhere in %q: mine %q, net/http %q", data, mrest, trest)
+	}
+	return true
+}
+
+// TestParseResponseAsNetHTTP: the upstream's answers are read as net/http
+// reads them, with fresh and with reused buffers.
+func TestParseResponseAsNetHTTP(t *testing.T) {
+	bufs := &respBuffers{}
+	for i, s := range responseSeeds[:11] {
+		for _, method := range []string{"POST", "HEAD"} {
+			if !compareResponse(t, []byte(s), method, 4096, nil) || !compareResponse(t, []byte(s), method, 16, bufs) {
+				t.Errorf("seed %d (%s): refused: %q", i, method, s)
+			}
+		}
+	}
+	for i, s := range responseSeeds[12:] {
+		if _, err := parseResponse(bufio.NewReader(strings.NewReader(s)), &http.Request{Method: "GET"}, nil); err == nil {
+			t.Errorf("seed %d: accepted %q", 12+i, s)
+		}
+	}
+}
+
+// FuzzParseResponse: whatever parseResponse accepts, net/http accepts and
+// reads the same way.
+func FuzzParseResponse(f *testing.F) {
+	for _, s := range responseSeeds {
+		f.Add([]byte(s), false, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, head bool, small uint8) {
+		method, size := "POST", 4096
+		if head {
+			method = "HEAD"
+		}
+		if small%2 == 1 {
+			size = 16
+		}
+		compareResponse(t, data, method, size, &respBuffers{})
+	})
+}

@@ -17,8 +17,7 @@ import (
 )
 
 // The proxy serves its clients itself rather than through http.Server: one
-// goroutine per connection reads a request (net/http's parser,
-// http.ReadRequest), forwards it on the same goroutine and writes the
+// goroutine per connection reads a request (readRequest), forwards it on the same goroutine and writes the
 // answer, with no goroutine started per request. http.Server starts one
 // per request to notice a client that goes away; here a watcher starts
 // only once a request has been upstream for watchDelay, which real OpenAI
@@ -253,6 +252,8 @@ type connCtx struct {
 	cancelCtx context.CancelFunc
 	mu        sync.Mutex
 	up        net.Conn // the upstream connection in use
+
+	resp respBuffers // for the upstream's answers (see readResponse)
 }
 
 func newConnCtx(parent context.Context) *connCtx {

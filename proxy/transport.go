@@ -25,8 +25,8 @@ import (
 // channels for every request; on the proxy's hot path that was a third of
 // its CPU time. This client writes the request and reads the response on
 // the goroutine that serves the client, over a pool of kept-alive
-// connections (TLS for https). Parsing is net/http's own
-// (http.ReadResponse). It asks for gzip and decodes it as http.Transport
+// connections (TLS for https), and reads responses with parseResponse. It
+// asks for gzip and decodes it as http.Transport
 // does. It is used when no HTTP(S)_PROXY applies to the upstream; one that
 // does sends requests through http.Transport instead (see New).
 type upstreamTransport struct {
@@ -253,10 +253,15 @@ func isNothingAnswered(err error) bool {
 }
 
 // readResponse reads a response, skipping informational (1xx) ones but
-// 101 Switching Protocols.
+// 101 Switching Protocols. When req is served on one of the proxy's own
+// client connections, the response reuses that connection's buffers.
 func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	var bufs *respBuffers
+	if cc, ok := req.Context().(*connCtx); ok {
+		bufs = &cc.resp
+	}
 	for {
-		resp, err := http.ReadResponse(br, req)
+		resp, err := parseResponse(br, req, bufs)
 		if err != nil {
 			return nil, err
 		}
