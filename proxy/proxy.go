@@ -238,7 +238,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ci connInfo, cc *c
 			panic(v)
 		}
 	}()
-	if e := p.admit(r, st, ci); e != nil {
+	if e := p.admit(r, st, ci, start); e != nil {
 		st.rec.Status, st.rec.Refused = e.status, e.code
 		e.write(w)
 		return
@@ -246,9 +246,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ci connInfo, cc *c
 	p.forward(w, r, st, cc)
 }
 
-// admit runs every check of a request; on success the request (its body
-// replaced when it was read) is ready to forward.
-func (p *Proxy) admit(r *http.Request, st *reqState, ci connInfo) *apiError {
+// admit runs every check of a request that arrived at now; on success the
+// request (its body replaced when it was read) is ready to forward.
+func (p *Proxy) admit(r *http.Request, st *reqState, ci connInfo, now time.Time) *apiError {
 	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
 		return errInvalidRequest(http.StatusMethodNotAllowed, "method_not_allowed",
 			fmt.Sprintf("method %s is not supported", r.Method))
@@ -288,7 +288,7 @@ func (p *Proxy) admit(r *http.Request, st *reqState, ci connInfo) *apiError {
 	if e := p.checkBody(r, st); e != nil {
 		return e
 	}
-	return p.lim.admit(p.now())
+	return p.lim.admit(now)
 }
 
 func (p *Proxy) clientAllowed(remote string) bool {

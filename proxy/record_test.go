@@ -20,7 +20,8 @@ var recordCases = []Record{
 	{Time: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.FixedZone("x", -7*3600)), Profile: "p\"r\\o<f>&", Method: "GET",
 		Path: "/v1/models/caf\u00e9\u2028\x01\x7f", Model: "\xff\xfe bad utf-8", Status: 429, Refused: "rate_limit_exceeded", Streamed: true},
 	{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, // json: an error
-	{LatencyMS: 1e-7},
+	{Time: time.Date(5, 1, 2, 3, 4, 5, 600, time.UTC), LatencyMS: 1e-7},
+	{Time: time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC)},
 	{Time: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}, // json: an error
 	{LatencyMS: 1e21},
 	{LatencyMS: math.Inf(1)}, // json: an error
