@@ -90,17 +90,7 @@ func readRequest(br *bufio.Reader, scratch *[]byte, req *http.Request, u *url.UR
 		}
 	}
 	delete(h, "Host") // as http.ReadRequest: it is req.Host
-	if p := h["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
-		if _, ok := h["Cache-Control"]; !ok {
-			h["Cache-Control"] = []string{"no-cache"}
-		}
-	}
-	conn := h["Connection"]
-	if req.ProtoMinor == 0 {
-		req.Close = hasToken(conn, "close") || !hasToken(conn, "keep-alive")
-	} else {
-		req.Close = hasToken(conn, "close")
-	}
+	req.Close = fixHeader(h, req.ProtoMinor, false)
 
 	// The body's framing.
 	te, chunked := h["Transfer-Encoding"], false
@@ -117,10 +107,8 @@ func readRequest(br *bufio.Reader, scratch *[]byte, req *http.Request, u *url.UR
 		req.ContentLength = -1
 		req.TransferEncoding = []string{"chunked"}
 		req.Body = &chunkedBody{br: br, cr: httputil.NewChunkedReader(br)}
-	case len(cl) > 1:
-		return nil, errMalformed
-	case len(cl) == 1:
-		n, ok := parseLength(cl[0])
+	case len(cl) > 0:
+		n, ok := contentLength(cl)
 		if !ok {
 			return nil, errMalformed
 		}
@@ -137,6 +125,27 @@ func readRequest(br *bufio.Reader, scratch *[]byte, req *http.Request, u *url.UR
 }
 
 var errMalformed = errors.New("malformed HTTP request")
+
+// fixHeader does what net/http does to a header it has read: "Pragma:
+// no-cache" implies "Cache-Control: no-cache"; and it reports whether the
+// connection closes after this message (HTTP/1.0 unless keep-alive, or
+// "Connection: close", which a response's header then loses).
+func fixHeader(h http.Header, minor int, response bool) (close bool) {
+	if p := h["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
+		if _, ok := h["Cache-Control"]; !ok {
+			h["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+	conn := h["Connection"]
+	if minor == 0 {
+		return hasToken(conn, "close") || !hasToken(conn, "keep-alive")
+	}
+	close = hasToken(conn, "close")
+	if close && response {
+		delete(h, "Connection")
+	}
+	return close
+}
 
 // plainPath reports whether s is a path of only unreserved characters and
 // slashes: no escapes, no query.
@@ -326,6 +335,15 @@ func validValueByte(c byte) bool {
 	return c >= 0x20 && c != 0x7f || c == '\t'
 }
 
+// contentLength parses the values of a Content-Length header: one line of
+// digits only.
+func contentLength(vs []string) (int64, bool) {
+	if len(vs) != 1 {
+		return 0, false
+	}
+	return parseLength(vs[0])
+}
+
 // parseLength parses a Content-Length: digits only.
 func parseLength(s string) (int64, bool) {
 	if s == "" || len(s) > 18 {
@@ -498,17 +516,7 @@ func parseResponse(br *bufio.Reader, req *http.Request, bufs *respBuffers) (*htt
 	if err := parseHeader(rest, h); err != nil {
 		return nil, errMalformedResponse
 	}
-	if p := h["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
-		if _, ok := h["Cache-Control"]; !ok {
-			h["Cache-Control"] = []string{"no-cache"}
-		}
-	}
-	conn := h["Connection"]
-	if resp.ProtoMinor == 0 {
-		resp.Close = hasToken(conn, "close") || !hasToken(conn, "keep-alive")
-	} else if resp.Close = hasToken(conn, "close"); resp.Close {
-		delete(h, "Connection")
-	}
+	resp.Close = fixHeader(h, resp.ProtoMinor, true)
 
 	// The body's framing, as net/http's readTransfer.
 	chunked := false
@@ -522,15 +530,11 @@ func parseResponse(br *bufio.Reader, req *http.Request, bufs *respBuffers) (*htt
 		}
 	}
 	length := int64(-1)
-	switch cl := h["Content-Length"]; {
-	case len(cl) > 1:
-		return nil, errMalformedResponse
-	case len(cl) == 1:
-		n, ok := parseLength(cl[0])
-		if !ok {
+	if cl := h["Content-Length"]; len(cl) > 0 {
+		var ok bool
+		if length, ok = contentLength(cl); !ok {
 			return nil, errMalformedResponse
 		}
-		length = n
 	}
 	noBody := req != nil && req.Method == http.MethodHead || resp.StatusCode/100 == 1 ||
 		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
