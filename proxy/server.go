@@ -211,7 +211,9 @@ type clientConn struct {
 	wmu      sync.Mutex
 	wcond    *sync.Cond
 	wtimer   *time.Timer
-	warmed   bool // the timer may start a watch
+	armed    bool // wtimer will fire
+	inFlight bool // a request may be watched: upstream since wsince
+	wsince   time.Time
 	watching bool // a watch is reading
 	aborting bool // stopWatch is interrupting it
 	wbuf     [1]byte
@@ -492,27 +494,43 @@ func (cc *clientConn) closeWriteAndWait() {
 // startWatch arranges for the request to be canceled if the client goes away while
 // the request is upstream: after watchDelay a goroutine reads the client
 // connection, which nothing else reads until stopWatch.
+//
+// The connection's timer is not stopped when a request ends (stopping and
+// resetting it cost two timer operations per request): one that fires for
+// an earlier request sees that the current one started later and waits
+// out the rest of its delay.
 func (cc *clientConn) startWatch() {
 	if cc.br.Buffered() > 0 || cc.r.hasByte {
 		return // a pipelined request is waiting: the client is there
 	}
+	now := time.Now()
 	cc.wmu.Lock()
-	cc.warmed = true
-	cc.wmu.Unlock()
-	if cc.wtimer == nil {
-		cc.wtimer = time.AfterFunc(watchDelay, cc.watch)
-	} else {
-		cc.wtimer.Reset(watchDelay)
+	cc.inFlight, cc.wsince = true, now
+	if !cc.armed {
+		cc.armed = true
+		if cc.wtimer == nil {
+			cc.wtimer = time.AfterFunc(watchDelay, cc.watch)
+		} else {
+			cc.wtimer.Reset(watchDelay)
+		}
 	}
+	cc.wmu.Unlock()
 }
 
 func (cc *clientConn) watch() {
 	cc.wmu.Lock()
-	if !cc.warmed {
+	cc.armed = false
+	if !cc.inFlight {
 		cc.wmu.Unlock()
 		return
 	}
-	cc.warmed = false
+	if d := watchDelay - time.Since(cc.wsince); d > 0 {
+		cc.armed = true
+		cc.wtimer.Reset(d)
+		cc.wmu.Unlock()
+		return
+	}
+	cc.inFlight = false
 	cc.watching = true
 	cc.wmu.Unlock()
 	n, err := cc.c.Read(cc.wbuf[:])
@@ -531,12 +549,8 @@ func (cc *clientConn) watch() {
 // stopWatch ends the watch of startWatch, if any, before the connection is
 // read again.
 func (cc *clientConn) stopWatch() {
-	if cc.wtimer == nil {
-		return
-	}
-	cc.wtimer.Stop()
 	cc.wmu.Lock()
-	cc.warmed = false
+	cc.inFlight = false
 	if cc.watching {
 		cc.aborting = true
 		cc.c.SetReadDeadline(aLongTimeAgo)

@@ -233,3 +233,43 @@ func TestUpstreamClosedIdleConnection(t *testing.T) {
 		t.Errorf("upstream saw %d requests, want 2", n)
 	}
 }
+
+// TestCancelAfterQuickRequests: on a kept-alive connection whose quick
+// requests left the watch timer armed for an earlier request, a slow
+// request is still watched, and the client leaving cancels it upstream.
+func TestCancelAfterQuickRequests(t *testing.T) {
+	slow := make(chan struct{})
+	canceled := make(chan struct{})
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("slow") == "" {
+			io.WriteString(w, `{"object":"list","data":[]}`)
+			return
+		}
+		close(slow)
+		<-r.Context().Done()
+		close(canceled)
+	}, nil)
+	c, br := h.rawConn()
+	get := func(q string) string {
+		return "GET /v1/models" + q + " HTTP/1.1\r\nHost: 127.0.0.1:" + h.port + "\r\nAuthorization: Bearer " + h.token + "\r\n\r\n"
+	}
+	for i := 0; i < 5; i++ {
+		io.WriteString(c, get(""))
+		if resp, _ := readResp(t, br, "GET"); resp.StatusCode != 200 {
+			t.Fatalf("quick request %d: status %d", i, resp.StatusCode)
+		}
+		time.Sleep(watchDelay / 4) // the first request's timer fires during a later one
+	}
+	io.WriteString(c, get("?slow=1"))
+	<-slow
+	time.Sleep(2 * watchDelay) // the watch has started
+	c.Close()
+	select {
+	case <-canceled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream request was not canceled when the client left")
+	}
+	if rec := h.ledger.wait(6)[5]; rec.Status != 499 {
+		t.Errorf("slow request recorded with status %d, want 499", rec.Status)
+	}
+}
