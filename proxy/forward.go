@@ -116,21 +116,28 @@ next:
 		h["Connection"] = []string{"Upgrade"}
 		h["Upgrade"] = []string{up}
 	}
-	if p.bearer != "" {
-		h["Authorization"] = []string{p.bearer}
+	// The profile's credentials: slices made once, which nothing changes.
+	if p.authVals != nil {
+		h["Authorization"] = p.authVals
 	}
-	if p.cfg.Organization != "" {
-		h["Openai-Organization"] = []string{p.cfg.Organization}
+	if p.orgVals != nil {
+		h["Openai-Organization"] = p.orgVals
 	}
-	if p.cfg.Project != "" {
-		h["Openai-Project"] = []string{p.cfg.Project}
+	if p.projVals != nil {
+		h["Openai-Project"] = p.projVals
 	}
 	out.Header = h
 
 	switch {
 	case st.body != nil:
-		out.Body, out.GetBody = inMemory(st.body)
+		// admit read the body: it is st.mem, which nothing reads but this.
+		st.mem.off = 0
+		out.Body = &st.mem
 		out.ContentLength = int64(len(st.body))
+		if _, own := p.transport.(*upstreamTransport); !own {
+			body := st.body
+			out.GetBody = func() (io.ReadCloser, error) { return &memBody{b: body}, nil }
+		}
 	case r.Body == nil || r.Body == http.NoBody:
 		out.Body, out.ContentLength = http.NoBody, 0
 	}
@@ -229,7 +236,7 @@ func (p *Proxy) inspectResponse(resp *http.Response, st *reqState) bool {
 	}
 	// Outermost, so the usage parser sees the upstream's bytes and the
 	// client sees them with the key replaced.
-	defer func() { resp.Body = newScrubBody(resp.Body, p.key) }()
+	defer func() { resp.Body = st.scrub.wrap(resp.Body, p.key) }()
 	ct := resp.Header.Get("Content-Type")
 	kind, _ := classifyBody(ct)
 	mt, _, _ := strings.Cut(ct, ";")
@@ -239,13 +246,16 @@ func (p *Proxy) inspectResponse(resp *http.Response, st *reqState) bool {
 		if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 			return true // compressed stream: passed through, usage unknown
 		}
-		st.parser = &sseUsage{}
+		st.sse = sseUsage{}
+		st.parser = &st.sse
 	case kind == bodyJSON:
-		st.parser = &jsonUsage{encoding: resp.Header.Get("Content-Encoding")}
+		st.json = jsonUsage{encoding: resp.Header.Get("Content-Encoding")}
+		st.parser = &st.json
 	default:
 		return false
 	}
-	resp.Body = &usageBody{rc: resp.Body, p: st.parser}
+	st.usage = usageBody{rc: resp.Body, p: st.parser}
+	resp.Body = &st.usage
 	return st.rec.Streamed
 }
 

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -69,12 +68,14 @@ type Config struct {
 // Proxy is the loopback OpenAI proxy. It is an http.Handler; Serve runs it
 // on a listener.
 type Proxy struct {
-	cfg        Config
-	upstream   *url.URL
-	upBase     string // upstream path without trailing "/"
-	upHasV1    bool   // upstream path ends in "/v1"
-	tokenHash  [32]byte
-	bearer     string
+	cfg       Config
+	upstream  *url.URL
+	upBase    string // upstream path without trailing "/"
+	upHasV1   bool   // upstream path ends in "/v1"
+	tokenHash [32]byte
+	// The upstream request's credential headers' values (shared, read-only).
+	authVals, orgVals, projVals []string
+
 	maxBody    int64
 	models     []string
 	endpoints  []string
@@ -145,7 +146,13 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.tokenHash = sha256.Sum256([]byte(cfg.Token))
 	if cfg.APIKey != "" {
-		p.bearer = "Bearer " + cfg.APIKey
+		p.authVals = []string{"Bearer " + cfg.APIKey}
+	}
+	if cfg.Organization != "" {
+		p.orgVals = []string{cfg.Organization}
+	}
+	if cfg.Project != "" {
+		p.projVals = []string{cfg.Project}
 	}
 	for _, m := range l.Models {
 		if m = strings.TrimSpace(m); m != "" {
@@ -204,8 +211,15 @@ type reqState struct {
 	rec      Record
 	parser   usageParser
 	tooLarge atomic.Bool
-	body     []byte      // the request body, when admit read it whole
-	bodyEOF  atomic.Bool // a streamed request body was read to its end
+	body     []byte  // the request body, when admit read it whole
+	mem      memBody // body, to replay
+
+	// The response's readers (in one allocation with the state).
+	json    jsonUsage
+	sse     sseUsage
+	usage   usageBody
+	scrub   scrubBody
+	bodyEOF atomic.Bool // a streamed request body was read to its end
 }
 
 // ServeHTTP checks and forwards one request and records it. Serve does
@@ -339,7 +353,8 @@ func (p *Proxy) tokenOK(auth string) bool {
 	if len(auth) <= len(scheme) || !strings.EqualFold(auth[:len(scheme)], scheme) {
 		return false
 	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(auth[len(scheme):])))
+	var buf [128]byte // the token is 47 bytes: no allocation
+	got := sha256.Sum256(append(buf[:0], strings.TrimSpace(auth[len(scheme):])...))
 	return subtle.ConstantTimeCompare(got[:], p.tokenHash[:]) == 1
 }
 
@@ -423,7 +438,8 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *apiError {
 				return errInvalidRequest(http.StatusBadRequest, "invalid_body", "the request body could not be read")
 			}
 			r.Body.Close()
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			st.mem = memBody{b: body}
+			r.Body = &st.mem
 			r.ContentLength = int64(len(body))
 			st.body = body
 			r.TransferEncoding = nil
@@ -446,7 +462,11 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *apiError {
 				}
 				found = nil
 			}
-			models = append(models, found...)
+			if models == nil {
+				models = found
+			} else {
+				models = append(models, found...)
+			}
 			if len(found) > 0 {
 				st.rec.Model = clip(found[0], 128)
 			}

@@ -33,12 +33,17 @@ import (
 //   - trailer lines after a chunked body that do not end in CRLF.
 //
 // The request returned is req filled in; req must be a zero request but
-// for its context (which is how the connection reuses one). Its URL may be
-// u, overwritten.
-func readRequest(br *bufio.Reader, scratch *[]byte, req *http.Request, u *url.URL, h http.Header) (*http.Request, error) {
-	buf, err := readHead(br, (*scratch)[:0])
+// for its context (which is how the connection reuses one). Its URL,
+// header and body reader may be bufs', valid until the next call.
+func readRequest(br *bufio.Reader, req *http.Request, bufs *reqBuffers) (*http.Request, error) {
+	u, h := &bufs.url, bufs.header
+	if h == nil {
+		h = make(http.Header, 8)
+		bufs.header = h
+	}
+	buf, err := readHead(br, bufs.head[:0])
 	if cap(buf) <= 64<<10 {
-		*scratch = buf[:0]
+		bufs.head = buf[:0]
 	}
 	if err != nil {
 		return nil, err
@@ -114,7 +119,8 @@ func readRequest(br *bufio.Reader, scratch *[]byte, req *http.Request, u *url.UR
 		}
 		req.ContentLength = n
 		if n > 0 {
-			req.Body = &fixedBody{br: br, left: n}
+			bufs.body = fixedBody{br: br, left: n}
+			req.Body = &bufs.body
 		} else {
 			req.Body = http.NoBody
 		}
@@ -125,6 +131,15 @@ func readRequest(br *bufio.Reader, scratch *[]byte, req *http.Request, u *url.UR
 }
 
 var errMalformed = errors.New("malformed HTTP request")
+
+// reqBuffers are what readRequest reuses from one request to the next; a
+// client connection keeps one.
+type reqBuffers struct {
+	head   []byte
+	url    url.URL
+	header http.Header
+	body   fixedBody
+}
 
 // fixHeader does what net/http does to a header it has read: "Pragma:
 // no-cache" implies "Cache-Control: no-cache"; and it reports whether the
@@ -458,6 +473,7 @@ type respBuffers struct {
 	head   []byte
 	resp   http.Response
 	header http.Header
+	body   fixedBody
 }
 
 // parseResponse reads one response to req from br, as http.ReadResponse
@@ -471,11 +487,14 @@ type respBuffers struct {
 // proxy passes none on). FuzzParseResponse holds it to net/http's reading.
 func parseResponse(br *bufio.Reader, req *http.Request, bufs *respBuffers) (*http.Response, error) {
 	var scratch []byte
-	resp, h := new(http.Response), http.Header(nil)
+	var resp *http.Response
+	var h http.Header
 	if bufs != nil {
 		scratch, resp, h = bufs.head[:0], &bufs.resp, bufs.header
 		*resp = http.Response{}
 		clear(h)
+	} else {
+		resp = new(http.Response)
 	}
 	if h == nil {
 		h = make(http.Header, 8)
@@ -559,7 +578,12 @@ func parseResponse(br *bufio.Reader, req *http.Request, bufs *respBuffers) (*htt
 		resp.Body = http.NoBody
 	case length > 0:
 		resp.ContentLength = length
-		resp.Body = &fixedBody{br: br, left: length}
+		if bufs != nil {
+			bufs.body = fixedBody{br: br, left: length}
+			resp.Body = &bufs.body
+		} else {
+			resp.Body = &fixedBody{br: br, left: length}
+		}
 	default:
 		// The body ends with the connection.
 		resp.ContentLength = -1

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -53,9 +52,7 @@ func TestReadRequestAsNetHTTP(t *testing.T) {
 // TestReadRequestCanonicalNames: lower-case names (the SDKs') are read as
 // net/http's canonical ones, and the body is the declared bytes.
 func TestReadRequestCanonicalNames(t *testing.T) {
-	var scratch []byte
-	h := http.Header{}
-	r, err := readRequest(bufio.NewReader(strings.NewReader(sdkRequest)), &scratch, new(http.Request), new(url.URL), h)
+	r, err := readRequest(bufio.NewReader(strings.NewReader(sdkRequest)), new(http.Request), &reqBuffers{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +97,7 @@ func TestReadRequestRefuses(t *testing.T) {
 		"huge length":          "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n",
 		"empty Content-Length": "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \r\n\r\n",
 	} {
-		var scratch []byte
-		if r, err := readRequest(bufio.NewReader(strings.NewReader(s)), &scratch, new(http.Request), new(url.URL), http.Header{}); err == nil {
+		if r, err := readRequest(bufio.NewReader(strings.NewReader(s)), new(http.Request), &reqBuffers{}); err == nil {
 			t.Errorf("%s: read as %s %s %v", name, r.Method, r.RequestURI, r.Header)
 		}
 	}
@@ -117,8 +113,7 @@ func TestReadRequestBodyEnds(t *testing.T) {
 		"trailer bare LF":   "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n\n",
 		"trailer malformed": "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX T\r\n\r\n",
 	} {
-		var scratch []byte
-		r, err := readRequest(bufio.NewReader(strings.NewReader(s)), &scratch, new(http.Request), new(url.URL), http.Header{})
+		r, err := readRequest(bufio.NewReader(strings.NewReader(s)), new(http.Request), &reqBuffers{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -135,8 +130,7 @@ func TestReadRequestBodyEnds(t *testing.T) {
 func compareWithNetHTTP(t *testing.T, data []byte, bufSize int) bool {
 	t.Helper()
 	mbr := bufio.NewReaderSize(bytes.NewReader(data), bufSize)
-	var scratch []byte
-	mine, merr := readRequest(mbr, &scratch, new(http.Request), new(url.URL), http.Header{})
+	mine, merr := readRequest(mbr, new(http.Request), &reqBuffers{})
 	if merr != nil {
 		return false
 	}
@@ -210,15 +204,17 @@ func FuzzReadRequest(f *testing.F) {
 func BenchmarkReadRequest(b *testing.B) {
 	data := []byte(sdkRequest)
 	b.Run("okv", func(b *testing.B) {
-		var scratch []byte
-		h := http.Header{}
+		// As a connection reads them: into one request and its buffers.
+		var req http.Request
+		bufs := &reqBuffers{}
 		rd := bytes.NewReader(data)
 		br := bufio.NewReader(rd)
 		b.ReportAllocs()
 		for b.Loop() {
 			rd.Reset(data)
 			br.Reset(rd)
-			if _, err := readRequest(br, &scratch, new(http.Request), new(url.URL), h); err != nil {
+			req = http.Request{}
+			if _, err := readRequest(br, &req, bufs); err != nil {
 				b.Fatal(err)
 			}
 		}

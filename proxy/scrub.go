@@ -69,10 +69,17 @@ type scrubBody struct {
 }
 
 func newScrubBody(rc io.ReadCloser, key []byte) io.ReadCloser {
+	return new(scrubBody).wrap(rc, key)
+}
+
+// wrap makes s the scrubbing reader of rc, and returns it (or rc itself
+// when there is no key to scrub).
+func (s *scrubBody) wrap(rc io.ReadCloser, key []byte) io.ReadCloser {
 	if len(key) == 0 || len(key) > 4<<10 {
 		return rc
 	}
-	return &scrubBody{rc: rc, key: key, mark: keyMarker(len(key))}
+	*s = scrubBody{rc: rc, key: key, mark: keyMarker(len(key))}
+	return s
 }
 
 func (s *scrubBody) Read(p []byte) (int, error) {

@@ -197,11 +197,10 @@ type clientConn struct {
 
 	// Reused from one request to the next: the answer's writer and
 	// header, and the request sent upstream (see outRequest).
-	head      []byte       // the request's head as read
 	req       http.Request // the request
 	reqZero   http.Request // a zero request with the connection's context
-	reqURL    url.URL      // the request's URL
-	reqHeader http.Header  // the request's header
+	reqBufs   reqBuffers   // for reading the request
+	body      reqBody      // the request's body
 	w         respWriter
 	out       http.Request
 	outURL    url.URL
@@ -239,7 +238,6 @@ func (p *Proxy) newClientConn(c net.Conn) *clientConn {
 	cc.wcond = sync.NewCond(&cc.wmu)
 	cc.w.header = make(http.Header, 8)
 	cc.outHeader = make(http.Header, 8)
-	cc.reqHeader = make(http.Header, 8)
 	cc.ctx = newConnCtx(p.srv.ctx)
 	cc.reqZero = *new(http.Request).WithContext(cc.ctx)
 	return cc
@@ -360,7 +358,7 @@ func (cc *clientConn) serve() {
 		}
 		cc.r.limit = maxHeaderBytes
 		cc.req = cc.reqZero
-		req, err := readRequest(cc.br, &cc.head, &cc.req, &cc.reqURL, cc.reqHeader)
+		req, err := readRequest(cc.br, &cc.req, &cc.reqBufs)
 		cc.r.limit = -1
 		if err != nil {
 			cc.badRequest(err)
@@ -432,7 +430,8 @@ func (cc *clientConn) serveRequest(req *http.Request) bool {
 	}
 	var body *reqBody
 	if req.Body != nil && req.Body != http.NoBody {
-		body = &reqBody{rc: req.Body}
+		cc.body = reqBody{rc: req.Body}
+		body = &cc.body
 		req.Body = body
 	}
 	cc.p.serve(w, req, cc.ci, cc)
@@ -628,9 +627,8 @@ func (w *respWriter) WriteHeader(code int) {
 	delete(h, "Connection")
 	w.noBody = w.head || code == http.StatusNoContent || code == http.StatusNotModified || code == http.StatusSwitchingProtocols
 	bw := w.cc.bw
-	var num [20]byte
 	bw.WriteString("HTTP/1.1 ")
-	bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
+	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(code), 10))
 	bw.WriteByte(' ')
 	if text := http.StatusText(code); text != "" {
 		bw.WriteString(text)
@@ -651,7 +649,7 @@ func (w *respWriter) WriteHeader(code int) {
 		bw.WriteString("Connection: Upgrade\r\n")
 	case w.length >= 0 && code != http.StatusNoContent && code != http.StatusNotModified:
 		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(num[:0], w.length, 10))
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), w.length, 10))
 		bw.WriteString("\r\n")
 	case w.noBody && !w.head:
 	case w.proto11 && !w.head:
@@ -687,8 +685,7 @@ func (w *respWriter) Write(b []byte) (int, error) {
 	}
 	bw := w.cc.bw
 	if w.chunked {
-		var num [16]byte
-		bw.Write(strconv.AppendInt(num[:0], int64(len(b)), 16))
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(len(b)), 16))
 		bw.WriteString("\r\n")
 	}
 	n, err := bw.Write(b)

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/tls"
@@ -140,7 +139,8 @@ func (t *upstreamTransport) CloseIdleConnections() { t.closeIdle(false) }
 
 // replayable reports whether req's body can be sent again.
 func replayable(req *http.Request) bool {
-	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	_, mem := req.Body.(*memBody)
+	return req.Body == nil || req.Body == http.NoBody || mem || req.GetBody != nil
 }
 
 // RoundTrip sends req (whose URL names the upstream) and returns the
@@ -165,7 +165,9 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		// before any byte of an answer: send again on a fresh one, as
 		// http.Transport does, when the body can be sent again.
 		if retry && uc.reused && attempt == 0 && replayable(req) && ctx.Err() == nil {
-			if req.GetBody != nil {
+			if mb, ok := req.Body.(*memBody); ok {
+				mb.off = 0
+			} else if req.GetBody != nil {
 				b, gerr := req.GetBody()
 				if gerr != nil {
 					return nil, err
@@ -193,55 +195,47 @@ func closeBody(req *http.Request) {
 // roundTrip runs one exchange on uc. retry reports that the upstream had
 // answered nothing when it failed.
 func (t *upstreamTransport) roundTrip(ctx context.Context, uc *upConn, req *http.Request) (resp *http.Response, err error, retry bool) {
+	// The response body, made now: it holds the exchange's cancellation.
+	b := &pooledBody{t: t, uc: uc}
 	// Cancelling the request interrupts whatever blocks on the connection.
-	var canceled atomic.Bool
-	var stop func() bool
 	if cc, ok := ctx.(*connCtx); ok {
+		b.cc = cc
 		if !cc.attach(uc.c) {
-			canceled.Store(true)
-		}
-		stop = func() bool {
-			if !cc.detach(uc.c) {
-				canceled.Store(true)
-			}
-			return !canceled.Load()
+			b.canceled.Store(true)
 		}
 	} else {
-		stop = context.AfterFunc(ctx, func() {
-			canceled.Store(true)
+		b.stopFunc = context.AfterFunc(ctx, func() {
+			b.canceled.Store(true)
 			uc.c.SetDeadline(aLongTimeAgo)
 		})
-	}
-	fail := func(e error) (*http.Response, error, bool) {
-		stop()
-		uc.c.Close()
-		return nil, e, false
 	}
 	askGzip := req.Header.Get("Accept-Encoding") == "" && req.Header.Get("Range") == "" && req.Method != http.MethodHead
 	if werr := writeRequest(uc.bw, req, askGzip); werr != nil {
 		// The upstream may have answered (and closed) before taking the
 		// whole body, a 413 say: prefer its answer to the write error.
-		if _, ok := werr.(bodyReadError); ok || canceled.Load() {
-			return fail(werr)
+		if _, ok := werr.(bodyReadError); ok || b.canceled.Load() {
+			b.stop()
+			uc.c.Close()
+			return nil, werr, false
 		}
 		uc.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		resp, rerr := readResponse(uc.br, req)
 		if rerr != nil {
-			stop()
+			b.stop()
 			uc.c.Close()
 			return nil, werr, isNothingAnswered(werr)
 		}
 		uc.c.SetReadDeadline(time.Time{})
 		req.Close = true // the connection is not reusable
-		return t.finishResponse(uc, req, resp, stop, askGzip), nil, false
+		return t.finishResponse(b, req, resp, askGzip), nil, false
 	}
 	resp, rerr := readResponse(uc.br, req)
 	if rerr != nil {
-		stop()
+		b.stop()
 		uc.c.Close()
 		return nil, rerr, isNothingAnswered(rerr)
 	}
-	return t.finishResponse(uc, req, resp, stop, askGzip), nil, false
+	return t.finishResponse(b, req, resp, askGzip), nil, false
 }
 
 func isNothingAnswered(err error) bool {
@@ -271,16 +265,16 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	}
 }
 
-func (t *upstreamTransport) finishResponse(uc *upConn, req *http.Request, resp *http.Response, stop func() bool, gz bool) *http.Response {
+func (t *upstreamTransport) finishResponse(b *pooledBody, req *http.Request, resp *http.Response, gz bool) *http.Response {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The connection now belongs to the caller (see upgradeBody).
-		stop()
-		uc.c.SetDeadline(time.Time{})
-		resp.Body = &upgradeBody{uc: uc}
+		b.stop()
+		b.uc.c.SetDeadline(time.Time{})
+		resp.Body = &upgradeBody{uc: b.uc}
 		return resp
 	}
-	reusable := !req.Close && !resp.Close && resp.ProtoAtLeast(1, 1)
-	b := &pooledBody{rc: resp.Body, t: t, uc: uc, stop: stop, reusable: reusable}
+	b.rc = resp.Body
+	b.reusable = !req.Close && !resp.Close && resp.ProtoAtLeast(1, 1)
 	resp.Body = b
 	if gz && resp.Body != http.NoBody && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
 		resp.Header.Del("Content-Encoding")
@@ -298,9 +292,27 @@ type pooledBody struct {
 	rc       io.ReadCloser
 	t        *upstreamTransport
 	uc       *upConn
-	stop     func() bool
 	reusable bool
 	done     bool
+
+	// The exchange's cancellation: through the client connection's
+	// context (cc) or else context.AfterFunc (stopFunc).
+	cc       *connCtx
+	stopFunc func() bool
+	canceled atomic.Bool
+}
+
+// stop ends the exchange's cancellation; it reports false if the exchange
+// was canceled.
+func (b *pooledBody) stop() bool {
+	if b.cc != nil {
+		if !b.cc.detach(b.uc.c) {
+			b.canceled.Store(true)
+		}
+	} else if b.stopFunc != nil && !b.stopFunc() {
+		b.canceled.Store(true) // the context ended: f ran, or runs
+	}
+	return !b.canceled.Load()
 }
 
 func (b *pooledBody) Read(p []byte) (int, error) {
@@ -397,7 +409,15 @@ func writeRequest(bw *bufio.Writer, req *http.Request, askGzip bool) error {
 	}
 	bw.WriteString(req.Method)
 	bw.WriteByte(' ')
-	bw.WriteString(req.URL.RequestURI())
+	if u := req.URL; u.Opaque == "" && u.Path != "" {
+		bw.WriteString(u.EscapedPath()) // RequestURI, without building it
+		if u.ForceQuery || u.RawQuery != "" {
+			bw.WriteByte('?')
+			bw.WriteString(u.RawQuery)
+		}
+	} else {
+		bw.WriteString(u.RequestURI())
+	}
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(host)
 	bw.WriteString("\r\n")
@@ -419,13 +439,12 @@ func writeRequest(bw *bufio.Writer, req *http.Request, askGzip bool) error {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 		chunked = true
 	case hasBody && req.ContentLength >= 0 || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch:
-		var num [20]byte
 		bw.WriteString("Content-Length: ")
 		n := req.ContentLength
 		if !hasBody {
 			n = 0
 		}
-		bw.Write(strconv.AppendInt(num[:0], n, 10))
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), n, 10))
 		bw.WriteString("\r\n")
 	}
 	bw.WriteString("\r\n")
@@ -438,6 +457,9 @@ func writeRequest(bw *bufio.Writer, req *http.Request, askGzip bool) error {
 					_, err = bw.WriteString("\r\n")
 				}
 			}
+		} else if mb, ok := req.Body.(*memBody); ok && int64(len(mb.b)-mb.off) == req.ContentLength {
+			bw.Write(mb.b[mb.off:])
+			mb.off = len(mb.b)
 		} else {
 			var n int64
 			n, err = io.Copy(bw, bodyReader{req.Body})
@@ -455,9 +477,20 @@ func writeRequest(bw *bufio.Writer, req *http.Request, askGzip bool) error {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-// inMemory returns a request body the upstream transport can replay.
-func inMemory(b []byte) (io.ReadCloser, func() (io.ReadCloser, error)) {
-	get := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-	rc, _ := get()
-	return rc, get
+// memBody is a request body held in memory, which the upstream
+// transport writes in one piece and can send again (after a reset of off).
+type memBody struct {
+	b   []byte
+	off int
 }
+
+func (m *memBody) Read(p []byte) (int, error) {
+	if m.off >= len(m.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.b[m.off:])
+	m.off += n
+	return n, nil
+}
+
+func (m *memBody) Close() error { return nil }
