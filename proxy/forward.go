@@ -8,12 +8,25 @@ import (
 	"sync"
 )
 
-// Request headers never forwarded as the client sent them.
-var dropHeaders = map[string]bool{
-	"Authorization": true, "Openai-Organization": true, "Openai-Project": true,
-	"Cookie": true, "Accept-Encoding": true, "Proxy-Authorization": true,
-	"X-Real-Ip": true, "X-Forwarded-Server": true, "Via": true,
-	"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+// dropped reports whether k is a request header never forwarded as the
+// client sent it.
+func dropped(k string) bool {
+	switch k {
+	case "Authorization", "Openai-Organization", "Openai-Project",
+		"Cookie", "Accept-Encoding", "Proxy-Authorization",
+		"X-Real-Ip", "X-Forwarded-Server", "Via",
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return false
+}
+
+// first is h.Get(k) for a canonical name k, without canonicalizing it again.
+func first(h http.Header, k string) string {
+	if v := h[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // isHop reports whether k is a hop-by-hop header (RFC 9110, 7.6.1): about
@@ -57,7 +70,7 @@ func upgradeType(h http.Header) string {
 	if !hasToken(h["Connection"], "upgrade") {
 		return ""
 	}
-	return h.Get("Upgrade")
+	return first(h, "Upgrade")
 }
 
 // outRequest is the request sent upstream for r: the upstream's URL, the
@@ -97,7 +110,7 @@ func (p *Proxy) outRequest(r *http.Request, st *reqState, cc *clientConn) *http.
 	}
 next:
 	for k, vs := range r.Header {
-		if isHop(k) || dropHeaders[k] {
+		if isHop(k) || dropped(k) {
 			continue
 		}
 		for _, l := range listed {
@@ -237,19 +250,19 @@ func (p *Proxy) inspectResponse(resp *http.Response, st *reqState) bool {
 	// Outermost, so the usage parser sees the upstream's bytes and the
 	// client sees them with the key replaced.
 	defer func() { resp.Body = st.scrub.wrap(resp.Body, p.key) }()
-	ct := resp.Header.Get("Content-Type")
+	ct := first(resp.Header, "Content-Type")
 	kind, _ := classifyBody(ct)
 	mt, _, _ := strings.Cut(ct, ";")
 	switch {
 	case strings.EqualFold(strings.TrimSpace(mt), "text/event-stream"):
 		st.rec.Streamed = true
-		if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		if ce := first(resp.Header, "Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 			return true // compressed stream: passed through, usage unknown
 		}
 		st.sse = sseUsage{}
 		st.parser = &st.sse
 	case kind == bodyJSON:
-		st.json = jsonUsage{encoding: resp.Header.Get("Content-Encoding")}
+		st.json = jsonUsage{encoding: first(resp.Header, "Content-Encoding")}
 		st.parser = &st.json
 	default:
 		return false

@@ -280,7 +280,7 @@ func (p *Proxy) admit(r *http.Request, st *reqState, ci connInfo, now time.Time)
 		return errInvalidRequest(http.StatusUnauthorized, "invalid_host",
 			"the Host header must name this proxy's loopback address and port")
 	}
-	if !p.tokenOK(r.Header.Get("Authorization")) {
+	if !p.tokenOK(first(r.Header, "Authorization")) {
 		return errInvalidRequest(http.StatusUnauthorized, "invalid_api_key",
 			"incorrect API key provided: use the okv token this proxy was started with as OPENAI_API_KEY")
 	}
@@ -427,7 +427,7 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *apiError {
 	}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	if hasBody {
-		kind, params := classifyBody(r.Header.Get("Content-Type"))
+		kind, params := classifyBody(first(r.Header, "Content-Type"))
 		if kind == bodyJSON || restricted {
 			// Read it (bounded) to find the model.
 			body, err := readBounded(r.Body, p.maxBody, r.ContentLength)

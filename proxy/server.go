@@ -719,7 +719,7 @@ func (w *respWriter) finish() {
 		return
 	}
 	if !w.wroteHeader {
-		if w.header.Get("Content-Length") == "" {
+		if first(w.header, "Content-Length") == "" {
 			w.header.Set("Content-Length", "0")
 		}
 		w.WriteHeader(http.StatusOK)

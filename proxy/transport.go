@@ -209,7 +209,7 @@ func (t *upstreamTransport) roundTrip(ctx context.Context, uc *upConn, req *http
 			uc.c.SetDeadline(aLongTimeAgo)
 		})
 	}
-	askGzip := req.Header.Get("Accept-Encoding") == "" && req.Header.Get("Range") == "" && req.Method != http.MethodHead
+	askGzip := first(req.Header, "Accept-Encoding") == "" && first(req.Header, "Range") == "" && req.Method != http.MethodHead
 	if werr := writeRequest(uc.bw, req, askGzip); werr != nil {
 		// The upstream may have answered (and closed) before taking the
 		// whole body, a 413 say: prefer its answer to the write error.
@@ -276,7 +276,7 @@ func (t *upstreamTransport) finishResponse(b *pooledBody, req *http.Request, res
 	b.rc = resp.Body
 	b.reusable = !req.Close && !resp.Close && resp.ProtoAtLeast(1, 1)
 	resp.Body = b
-	if gz && resp.Body != http.NoBody && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+	if gz && resp.Body != http.NoBody && strings.EqualFold(first(resp.Header, "Content-Encoding"), "gzip") {
 		resp.Header.Del("Content-Encoding")
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1
