@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -185,22 +186,26 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *reqState, cc
 	}
 	stream := p.inspectResponse(resp, st)
 
-	dst := w.Header()
 	var listed []string
 	if len(resp.Header["Connection"]) > 0 {
 		listed = connectionListed(resp.Header)
 	}
-copyHeaders:
-	for k, vs := range resp.Header {
-		if isHop(k) {
-			continue
-		}
-		for _, l := range listed {
-			if k == l {
-				continue copyHeaders
+	if rw, ok := w.(*respWriter); ok && len(rw.header) == 0 {
+		// The proxy's own writer takes the upstream's header itself, the
+		// hop-by-hop fields deleted, rather than a copy.
+		for k := range resp.Header {
+			if isHop(k) || slices.Contains(listed, k) {
+				delete(resp.Header, k)
 			}
 		}
-		dst[k] = vs
+		rw.header = resp.Header
+	} else {
+		dst := w.Header()
+		for k, vs := range resp.Header {
+			if !isHop(k) && !slices.Contains(listed, k) {
+				dst[k] = vs
+			}
+		}
 	}
 	w.WriteHeader(resp.StatusCode)
 

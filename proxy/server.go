@@ -202,6 +202,7 @@ type clientConn struct {
 	reqBufs   reqBuffers   // for reading the request
 	body      reqBody      // the request's body
 	w         respWriter
+	whdr      http.Header // the answer's header, but where forward sets another
 	out       http.Request
 	outURL    url.URL
 	outHeader http.Header
@@ -236,7 +237,7 @@ func (p *Proxy) newClientConn(c net.Conn) *clientConn {
 		cc.ci.local = *a
 	}
 	cc.wcond = sync.NewCond(&cc.wmu)
-	cc.w.header = make(http.Header, 8)
+	cc.whdr = make(http.Header, 8)
 	cc.outHeader = make(http.Header, 8)
 	cc.ctx = newConnCtx(p.srv.ctx)
 	cc.reqZero = *new(http.Request).WithContext(cc.ctx)
@@ -401,7 +402,7 @@ func (cc *clientConn) writeError(e *apiError) {
 // serveRequest answers one request and reports whether the connection can
 // take another.
 func (cc *clientConn) serveRequest(req *http.Request) bool {
-	h := cc.w.header
+	h := cc.whdr // cc.w.header may be the last response's (see forward)
 	clear(h)
 	w := &cc.w
 	*w = respWriter{cc: cc, header: h, proto11: req.ProtoAtLeast(1, 1), head: req.Method == http.MethodHead}
