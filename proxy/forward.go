@@ -15,6 +15,8 @@ func dropped(k string) bool {
 	switch k {
 	case "Authorization", "Openai-Organization", "Openai-Project",
 		"Cookie", "Accept-Encoding", "Proxy-Authorization",
+		// Framing the proxy writes itself, and what it already did.
+		"Content-Length", "Host", "Expect",
 		"X-Real-Ip", "X-Forwarded-Server", "Via",
 		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
 		return true

@@ -273,3 +273,16 @@ func TestCancelAfterQuickRequests(t *testing.T) {
 		t.Errorf("slow request recorded with status %d, want 499", rec.Status)
 	}
 }
+
+// TestOneContentLengthUpstream: the upstream gets the proxy's own framing
+// only, not the client's Content-Length besides it ("023" and "23" would
+// be two different lengths to it).
+func TestOneContentLengthUpstream(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	c, br := h.rawConn()
+	io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:"+h.port+"\r\nAuthorization: Bearer "+h.token+
+		"\r\nContent-Type: application/json\r\nContent-Length: 0"+itoa(len(chatBody))+"\r\n\r\n"+chatBody)
+	if resp, body := readResp(t, br, "POST"); resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}
