@@ -11,7 +11,7 @@ GORELEASER := github.com/goreleaser/goreleaser/v2@v2.15.1
 # keyring, never the user's.
 HAVE_KEYRING := $(shell command -v dbus-daemon >/dev/null && command -v gnome-keyring-daemon >/dev/null && echo 1)
 
-.PHONY: all build install test test-go test-cross vet completions release-check bench bench-proxy bench-scan fuzz clean
+.PHONY: all build install test test-go test-race test-cross vet completions release-check bench bench-proxy bench-scan fuzz clean
 
 all: build
 
@@ -23,7 +23,7 @@ build:
 install:
 	CGO_ENABLED=0 $(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/okv
 
-test: vet test-cross test-go
+test: vet test-cross test-go test-race
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -41,6 +41,18 @@ test-cross:
 test-go:
 	OKV_REQUIRE_KEYRING=$(HAVE_KEYRING) OKV_REQUIRE_TOOLS=$${OKV_REQUIRE_TOOLS:-$(HAVE_KEYRING)} \
 	  $(GO) test -count=1 -timeout 20m ./...
+
+# The proxy is the most concurrent package: its tests also run under the
+# race detector, which needs a C compiler (cgo). OKV_REQUIRE_RACE=1 (CI)
+# makes a missing one an error rather than a skip.
+test-race:
+	@if command -v cc >/dev/null; then \
+	  CGO_ENABLED=1 $(GO) test -race -count=1 ./proxy/; \
+	elif [ "$${OKV_REQUIRE_RACE:-}" = 1 ]; then \
+	  echo "test-race: no C compiler (apt-get install gcc libc6-dev)"; exit 1; \
+	else \
+	  echo "test-race: skipped, no C compiler for the race detector"; \
+	fi
 
 completions:
 	$(GO) run ./scripts/gencompletions completions

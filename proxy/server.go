@@ -417,9 +417,16 @@ func (cc *clientConn) serveRequest(req *http.Request) bool {
 		w.finish()
 		return !w.closeAfter && w.err == nil
 	}
+	// Another RoundTripper than the proxy's own (http.Transport, for an
+	// HTTPS_PROXY) may still read the body after it answered: see sharedBody.
+	_, own := cc.p.transport.(*upstreamTransport)
 	if ex := req.Header["Expect"]; len(ex) > 0 {
 		if len(ex) == 1 && strings.EqualFold(ex[0], "100-continue") && req.ContentLength != 0 {
-			req.Body = &expectContinue{rc: req.Body, cc: cc}
+			if own {
+				req.Body = &expectContinue{rc: req.Body, cc: cc}
+			} else if (&expectContinue{cc: cc}).send() != nil {
+				return false // its goroutine must not write to the client
+			}
 		} else if len(ex) > 1 || !strings.EqualFold(ex[0], "100-continue") {
 			w.closeAfter = true
 			errInvalidRequest(http.StatusExpectationFailed, "expectation_failed",
@@ -430,10 +437,16 @@ func (cc *clientConn) serveRequest(req *http.Request) bool {
 		delete(req.Header, "Expect")
 	}
 	var body *reqBody
+	var shared *sharedBody
 	if req.Body != nil && req.Body != http.NoBody {
 		cc.body = reqBody{rc: req.Body}
 		body = &cc.body
 		req.Body = body
+		if !own {
+			shared = &sharedBody{rc: body}
+			shared.cond.L = &shared.mu
+			req.Body = shared
+		}
 	}
 	cc.p.serve(w, req, cc.ci, cc)
 	cc.stopWatch()
@@ -441,6 +454,9 @@ func (cc *clientConn) serveRequest(req *http.Request) bool {
 		return false
 	}
 	w.finish()
+	if shared != nil {
+		shared.stop() // after the answer is out: the client may wait for it before it sends more
+	}
 	// Read what is left of the body, so the next request can be read, or
 	// at least the client reads this answer before the connection closes
 	// (closing with unread input resets it, and the answer can be lost).
@@ -572,15 +588,65 @@ type expectContinue struct {
 
 func (e *expectContinue) Read(p []byte) (int, error) {
 	if !e.sent {
-		e.sent = true
-		if _, err := e.cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
-			return 0, err
-		}
-		if err := e.cc.bw.Flush(); err != nil {
+		if err := e.send(); err != nil {
 			return 0, err
 		}
 	}
 	return e.rc.Read(p)
+}
+
+func (e *expectContinue) send() error {
+	e.sent = true
+	if _, err := e.cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+		return err
+	}
+	return e.cc.bw.Flush()
+}
+
+// sharedBody is a request body handed to a RoundTripper that may go on
+// reading it after it answered, on a goroutine of its own (http.Transport
+// does, when the upstream answers before taking the whole body). Once stop
+// returns, no read is under way and none will be, so the connection is the
+// server's alone again: it reads the next request, or the rest of this
+// body, from it.
+type sharedBody struct {
+	rc      io.Reader
+	mu      sync.Mutex
+	cond    sync.Cond
+	reading bool
+	stopped bool
+}
+
+var errBodyStopped = errors.New("proxy: the request is over")
+
+func (b *sharedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		return 0, errBodyStopped
+	}
+	b.reading = true
+	b.mu.Unlock()
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	b.reading = false
+	b.cond.Broadcast()
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *sharedBody) Close() error { return nil }
+
+// stop ends the reads: later ones fail, and it waits for one under way
+// (which takes what the client sends next, as reading the rest of the body
+// would).
+func (b *sharedBody) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stopped = true
+	for b.reading {
+		b.cond.Wait()
+	}
 }
 
 func (e *expectContinue) Close() error { return e.rc.Close() }

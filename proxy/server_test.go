@@ -286,3 +286,72 @@ func TestOneContentLengthUpstream(t *testing.T) {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
 }
+
+// TestForeignTransportBodyRace: a RoundTripper other than the proxy's own
+// (http.Transport, as for an HTTPS_PROXY) can go on reading a request body
+// after the upstream answered without it. The rest of that body and the
+// next request on the connection must still be read by the proxy alone:
+// the next request reaches the upstream whole (and -race sees no race).
+func TestForeignTransportBodyRace(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	chats := make(chan string, 4)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if req.URL.Path == "/v1/files" { // answers at once, never reads the body
+						io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+						time.Sleep(100 * time.Millisecond)
+						return
+					}
+					b, _ := io.ReadAll(req.Body)
+					chats <- string(b)
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+				}
+			}(c)
+		}
+	}()
+	up, _ := url.Parse("http://" + l.Addr().String())
+	h := newHarness(t, nil, func(c *Config) { c.Upstream = up; c.Transport = &http.Transport{} })
+	c, br := h.rawConn()
+	const size = 20000
+	io.WriteString(c, "POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1:"+h.port+"\r\nAuthorization: Bearer "+h.token+
+		"\r\nContent-Type: application/octet-stream\r\nContent-Length: "+itoa(size)+"\r\n\r\n"+strings.Repeat("A", 10))
+	if resp, _ := readResp(t, br, "POST"); resp.StatusCode != 401 {
+		t.Fatalf("first answer %d, want the upstream's 401", resp.StatusCode)
+	}
+	sent := 10
+	for ; sent+999 < size; sent += 999 {
+		io.WriteString(c, strings.Repeat("B", 999))
+		time.Sleep(100 * time.Microsecond)
+	}
+	io.WriteString(c, strings.Repeat("B", size-sent)+
+		"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:"+h.port+"\r\nAuthorization: Bearer "+h.token+
+		"\r\nContent-Type: application/json\r\nContent-Length: "+itoa(len(chatBody))+"\r\n\r\n"+chatBody)
+	resp, body := readResp(t, br, "POST")
+	if resp.StatusCode != 200 {
+		t.Fatalf("second answer %d %s", resp.StatusCode, body)
+	}
+	select {
+	case got := <-chats:
+		if got != chatBody {
+			t.Fatalf("the upstream got the second body %q, want %q", got, chatBody)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second request never reached the upstream")
+	}
+}
