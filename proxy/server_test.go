@@ -208,6 +208,18 @@ func TestHTTPSUpstream(t *testing.T) {
 	if n := conns.Load(); n != 1 {
 		t.Errorf("upstream saw %d connections for 3 sequential requests, want 1", n)
 	}
+	// After an idle spell the connection is checked: still open, it is
+	// used; closed by the upstream, a new one is, and a POST still passes.
+	tr.checkAfter = 10 * time.Millisecond
+	time.Sleep(20 * time.Millisecond)
+	if resp, body := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 || conns.Load() != 1 {
+		t.Fatalf("after idling: status %d (%s), %d connections, want 200 on the first one", resp.StatusCode, body, conns.Load())
+	}
+	up.CloseClientConnections()
+	time.Sleep(20 * time.Millisecond)
+	if resp, body := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 || conns.Load() != 2 {
+		t.Fatalf("after the upstream closed: status %d (%s), %d connections, want 200 on a second", resp.StatusCode, body, conns.Load())
+	}
 	// A certificate the system does not trust is refused.
 	tr.tlsConfig.RootCAs = x509.NewCertPool()
 	tr.CloseIdleConnections()
@@ -216,10 +228,11 @@ func TestHTTPSUpstream(t *testing.T) {
 }
 
 // TestUpstreamClosedIdleConnection: a kept-alive upstream connection that
-// the upstream closed while it idled is replaced, and the request sent
-// again, without the client noticing.
+// the upstream closed while it idled is noticed when it is taken, and a
+// fresh one used, without the client noticing.
 func TestUpstreamClosedIdleConnection(t *testing.T) {
 	h := newHarness(t, nil, nil)
+	h.p.transport.(*upstreamTransport).checkAfter = 10 * time.Millisecond
 	if resp, _ := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 {
 		t.Fatal(resp.StatusCode)
 	}
@@ -353,5 +366,59 @@ func TestForeignTransportBodyRace(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the second request never reached the upstream")
+	}
+}
+
+// TestRetryOnlyIdempotent: when a kept-alive upstream connection fails
+// after the request went out and before any byte of an answer, only a
+// request that may run twice is sent again (as http.Transport does): a
+// GET, or a POST with an Idempotency-Key; a plain POST gets 502, since the
+// upstream may have run it and would charge it twice.
+func TestRetryOnlyIdempotent(t *testing.T) {
+	for _, c := range []struct {
+		name, method, path, key string
+		retried                 bool
+	}{
+		{"GET", "GET", "/v1/models", "", true},
+		{"POST", "POST", "/v1/chat/completions", "", false},
+		{"POST with Idempotency-Key", "POST", "/v1/chat/completions", "k-1", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var n atomic.Int32
+			h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) == 2 { // the second request: taken, then the connection drops
+					conn, _, _ := w.(http.Hijacker).Hijack()
+					conn.Close()
+					return
+				}
+				chatJSON(w, 1, 1)
+			}, nil)
+			send := func() *http.Response {
+				body := ""
+				if c.method == "POST" {
+					body = chatBody
+				}
+				r := h.req(c.method, c.path, body)
+				if c.key != "" {
+					r.Header.Set("Idempotency-Key", c.key)
+				}
+				resp, err := h.client.Do(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return resp
+			}
+			send() // leaves a kept-alive upstream connection
+			resp := send()
+			seen := len(h.up.requests())
+			if c.retried && (resp.StatusCode != 200 || seen != 3) {
+				t.Errorf("status %d, upstream saw %d requests; want 200 after a retry (3)", resp.StatusCode, seen)
+			}
+			if !c.retried && (resp.StatusCode != 502 || seen != 2) {
+				t.Errorf("status %d, upstream saw %d requests; want 502 and no retry (2)", resp.StatusCode, seen)
+			}
+		})
 	}
 }

@@ -34,6 +34,9 @@ type upstreamTransport struct {
 	dialer    net.Dialer
 	idleTTL   time.Duration
 	maxIdle   int
+	// checkAfter is how long a connection may idle before it is checked
+	// (see alive) when taken from the pool.
+	checkAfter time.Duration
 
 	mu     sync.Mutex
 	idle   []*upConn
@@ -50,9 +53,10 @@ type upConn struct {
 
 func newUpstreamTransport(scheme, host string) *upstreamTransport {
 	t := &upstreamTransport{
-		dialer:  net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
-		idleTTL: 60 * time.Second,
-		maxIdle: 128,
+		dialer:     net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		idleTTL:    60 * time.Second,
+		maxIdle:    128,
+		checkAfter: time.Second,
 	}
 	hostname, port, err := net.SplitHostPort(host)
 	if err != nil {
@@ -78,8 +82,13 @@ func (t *upstreamTransport) get(ctx context.Context) (*upConn, error) {
 		uc := t.idle[n-1]
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
-		if now.Sub(uc.idleSince) < t.idleTTL {
+		if idle := now.Sub(uc.idleSince); idle < t.idleTTL {
 			t.mu.Unlock()
+			if idle >= t.checkAfter && !alive(uc) {
+				uc.c.Close()
+				t.mu.Lock()
+				continue
+			}
 			uc.reused = true
 			return uc, nil
 		}
@@ -92,6 +101,46 @@ func (t *upstreamTransport) get(ctx context.Context) (*upConn, error) {
 	}
 	return t.dial(ctx)
 }
+
+// alive reports whether an idle connection is still open: the upstream
+// may have closed it while it idled (http.Transport notices that with a
+// read it keeps going on each idle connection; this looks once, without
+// waiting, when a connection is taken after checkAfter idle).
+func alive(uc *upConn) bool {
+	if uc.br.Buffered() > 0 {
+		return false // bytes nobody asked for: the connection is out of step
+	}
+	raw := uc.c
+	tc, isTLS := raw.(*tls.Conn)
+	if isTLS {
+		raw = tc.NetConn()
+	}
+	switch peekSocket(raw) {
+	case socketClosed:
+		return false
+	case socketIdle, socketUnknown:
+		return true
+	}
+	if !isTLS {
+		return false // an answer to nothing: out of step
+	}
+	// TLS records came while it idled: a session ticket (kept, and the
+	// connection is fine) or a close_notify alert (then it is closed).
+	uc.c.SetReadDeadline(time.Now().Add(time.Millisecond))
+	_, err := uc.br.Peek(1)
+	uc.c.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+type socketState int
+
+const (
+	socketUnknown socketState = iota // cannot tell here
+	socketIdle                       // open, nothing to read
+	socketData                       // bytes wait to be read
+	socketClosed                     // the peer closed it, or it failed
+)
 
 func (t *upstreamTransport) dial(ctx context.Context) (*upConn, error) {
 	var c net.Conn
@@ -137,6 +186,15 @@ func (t *upstreamTransport) closeIdle(shut bool) {
 
 func (t *upstreamTransport) CloseIdleConnections() { t.closeIdle(false) }
 
+// idempotent is http.Transport's rule for a request it may send twice.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return len(req.Header["Idempotency-Key"]) > 0 || len(req.Header["X-Idempotency-Key"]) > 0
+}
+
 // replayable reports whether req's body can be sent again.
 func replayable(req *http.Request) bool {
 	_, mem := req.Body.(*memBody)
@@ -161,10 +219,13 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		if err == nil {
 			return resp, nil
 		}
-		// A kept-alive connection the upstream closed while it idled fails
-		// before any byte of an answer: send again on a fresh one, as
-		// http.Transport does, when the body can be sent again.
-		if retry && uc.reused && attempt == 0 && replayable(req) && ctx.Err() == nil {
+		// A kept-alive connection that failed before any byte of an answer
+		// was most likely closed by the upstream as it was taken: send
+		// again on a fresh one, as http.Transport does, when the request
+		// is idempotent (or says it may be sent twice) and its body can
+		// be sent again. A POST without an Idempotency-Key is not: the
+		// upstream may have run it, and a second run costs a second time.
+		if retry && uc.reused && attempt == 0 && idempotent(req) && replayable(req) && ctx.Err() == nil {
 			if mb, ok := req.Body.(*memBody); ok {
 				mb.off = 0
 			} else if req.GetBody != nil {
@@ -229,11 +290,16 @@ func (t *upstreamTransport) roundTrip(ctx context.Context, uc *upConn, req *http
 		req.Close = true // the connection is not reusable
 		return t.finishResponse(b, req, resp, askGzip), nil, false
 	}
+	if _, perr := uc.br.Peek(1); perr != nil {
+		b.stop()
+		uc.c.Close()
+		return nil, perr, isNothingAnswered(perr)
+	}
 	resp, rerr := readResponse(uc.br, req)
 	if rerr != nil {
 		b.stop()
 		uc.c.Close()
-		return nil, rerr, isNothingAnswered(rerr)
+		return nil, rerr, false // part of an answer came: never sent again
 	}
 	return t.finishResponse(b, req, resp, askGzip), nil, false
 }
