@@ -174,19 +174,35 @@ func formModels(kind bodyKind, params map[string]string, b []byte) ([]string, er
 		}
 		models = q["model"]
 	case bodyMultipart:
+		// Parts are read raw and must name their field plainly: a part
+		// whose Content-Disposition Go cannot parse (FormName would be
+		// empty) or with a Content-Transfer-Encoding (Go decodes
+		// quoted-printable, other parsers may not) could be read as
+		// another model upstream, and is refused.
+		errParse := errors.New("the multipart body cannot be parsed")
 		mr := multipart.NewReader(bytes.NewReader(b), params["boundary"])
 		for {
-			part, err := mr.NextPart()
+			part, err := mr.NextRawPart()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				return nil, errors.New("the multipart body cannot be parsed")
+				return nil, errParse
 			}
-			if part.FormName() == "model" {
-				v, err := io.ReadAll(io.LimitReader(part, 1024))
+			if len(part.Header["Content-Transfer-Encoding"]) > 0 {
+				return nil, errors.New("a multipart part has a Content-Transfer-Encoding")
+			}
+			disp, dp, err := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+			if err != nil || disp != "form-data" || len(part.Header["Content-Disposition"]) != 1 {
+				return nil, errors.New("a multipart part's Content-Disposition cannot be parsed")
+			}
+			if dp["name"] == "model" {
+				v, err := io.ReadAll(io.LimitReader(part, 1025))
 				if err != nil {
-					return nil, errors.New("the multipart body cannot be parsed")
+					return nil, errParse
+				}
+				if len(v) > 1024 {
+					return nil, errors.New("the model field is too long")
 				}
 				models = append(models, string(v))
 			}

@@ -420,7 +420,14 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *apiError {
 	restricted := len(p.models) > 0
 	var models []string
 	if restricted || strings.Contains(r.URL.RawQuery, "model") { // "mod%65l" too when it matters
-		models = r.URL.Query()["model"]
+		// url.Query drops the pairs it cannot parse, which another parser
+		// may read a model from: a restriction refuses them instead.
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil && restricted {
+			return errInvalidRequest(http.StatusBadRequest, "invalid_query",
+				"cannot check the request's model: the query string cannot be parsed")
+		}
+		models = q["model"]
 	}
 	if r.ContentLength > p.maxBody {
 		return p.tooLarge()

@@ -400,6 +400,22 @@ func TestModelsAllowed(t *testing.T) {
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, body = h.do(r)
 	wantError(t, resp, body, 403, "invalid_request_error", "model_not_allowed")
+	// Parts another parser could read a model from where Go reads none: a
+	// Content-Disposition Go cannot parse, a quoted-printable part.
+	for _, part := range []string{
+		"Content-Disposition: form-data; name=\"model\"; x\r\n\r\no1-pro",
+		"Content-Disposition: form-data; name=\"model\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\no1=2Dpro",
+	} {
+		r = h.req("POST", "/v1/audio/transcriptions", "--b\r\n"+part+"\r\n--b--\r\n")
+		r.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+		resp, body = h.do(r)
+		wantError(t, resp, body, 400, "invalid_request_error", "invalid_body")
+	}
+	// Query strings url.Query would drop a pair of.
+	for _, q := range []string{"x=1;model=o1-pro", "model=o1%zzpro"} {
+		resp, body = h.do(h.req("GET", "/v1/realtime?"+q, ""))
+		wantError(t, resp, body, 400, "invalid_request_error", "invalid_query")
+	}
 
 	for _, s := range h.up.requests() {
 		if !bytes.Contains(s.Body, []byte(`"gpt-4o-mini"`)) && !bytes.Contains(s.Body, []byte(`"gpt-5-nano"`)) {
