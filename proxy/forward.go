@@ -49,7 +49,7 @@ func connectionListed(h http.Header) []string {
 	var names []string
 	for _, v := range h["Connection"] {
 		for _, f := range strings.Split(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
+			if f = trimOWS(f); f != "" {
 				names = append(names, http.CanonicalHeaderKey(f))
 			}
 		}
@@ -60,7 +60,7 @@ func connectionListed(h http.Header) []string {
 func hasToken(vs []string, token string) bool {
 	for _, v := range vs {
 		for _, f := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), token) {
+			if asciiEqualFold(trimOWS(f), token) {
 				return true
 			}
 		}

@@ -337,7 +337,7 @@ func hostAllowed(hostHeader string, local netip.AddrPort) bool {
 	if port != string(strconv.AppendUint(num[:0], uint64(local.Port()), 10)) {
 		return false
 	}
-	if strings.EqualFold(host, "localhost") {
+	if asciiEqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)
@@ -350,11 +350,11 @@ func hostAllowed(hostHeader string, local netip.AddrPort) bool {
 
 func (p *Proxy) tokenOK(auth string) bool {
 	const scheme = "Bearer "
-	if len(auth) <= len(scheme) || !strings.EqualFold(auth[:len(scheme)], scheme) {
+	if len(auth) <= len(scheme) || !asciiEqualFold(auth[:len(scheme)], scheme) {
 		return false
 	}
 	var buf [128]byte // the token is 47 bytes: no allocation
-	got := sha256.Sum256(append(buf[:0], strings.TrimSpace(auth[len(scheme):])...))
+	got := sha256.Sum256(append(buf[:0], trimOWS(auth[len(scheme):])...))
 	return subtle.ConstantTimeCompare(got[:], p.tokenHash[:]) == 1
 }
 

@@ -30,7 +30,12 @@ import (
 //   - more than one Content-Length line, even when they agree;
 //   - Transfer-Encoding other than one "chunked" in HTTP/1.1, and
 //     Transfer-Encoding together with Content-Length;
-//   - trailer lines after a chunked body that do not end in CRLF.
+//   - a Trailer header naming Content-Length, Transfer-Encoding or
+//     Trailer (as net/http), and trailer lines after a chunked body that
+//     do not end in CRLF or take over 4 KiB.
+//
+// Tokens (chunked, close, keep-alive) compare in ASCII only, as net/http:
+// no Unicode case folding or spaces.
 //
 // The request returned is req filled in; req must be a zero request but
 // for its context (which is how the connection reuses one). Its URL,
@@ -100,7 +105,7 @@ func readRequest(br *bufio.Reader, req *http.Request, bufs *reqBuffers) (*http.R
 	// The body's framing.
 	te, chunked := h["Transfer-Encoding"], false
 	if te != nil {
-		if req.ProtoMinor == 0 || len(te) != 1 || !strings.EqualFold(te[0], "chunked") || h["Content-Length"] != nil {
+		if req.ProtoMinor == 0 || len(te) != 1 || !asciiEqualFold(te[0], "chunked") || h["Content-Length"] != nil {
 			return nil, errMalformed
 		}
 		delete(h, "Transfer-Encoding")
@@ -108,6 +113,9 @@ func readRequest(br *bufio.Reader, req *http.Request, bufs *reqBuffers) (*http.R
 	}
 	switch cl := h["Content-Length"]; {
 	case chunked:
+		if !trailerNamesOK(h["Trailer"]) {
+			return nil, errMalformed
+		}
 		delete(h, "Trailer") // as net/http; the trailer is read and dropped
 		req.ContentLength = -1
 		req.TransferEncoding = []string{"chunked"}
@@ -334,6 +342,27 @@ var tokenBytes = func() (t [256]bool) {
 	return t
 }()
 
+// asciiEqualFold is strings.EqualFold for ASCII only, as HTTP compares
+// tokens: "chun\u212aed" (a Kelvin sign) is not "chunked" to net/http.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
 // trimOWS trims spaces and tabs from both ends of s.
 func trimOWS(s string) string {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
@@ -412,7 +441,23 @@ type chunkedBody struct {
 	err  error
 }
 
-const maxTrailerBytes = 64 << 10
+// maxTrailerBytes bounds a chunked body's trailer; net/http wants it in
+// its 4 KiB buffer.
+const maxTrailerBytes = 4 << 10
+
+// trailerNamesOK checks the names a Trailer header announces, as net/http
+// does: none may frame the message.
+func trailerNamesOK(vs []string) bool {
+	for _, v := range vs {
+		for _, f := range strings.Split(v, ",") {
+			switch http.CanonicalHeaderKey(trimOWS(f)) {
+			case "Transfer-Encoding", "Trailer", "Content-Length":
+				return false
+			}
+		}
+	}
+	return true
+}
 
 func (b *chunkedBody) Read(p []byte) (int, error) {
 	if b.done {
@@ -483,7 +528,8 @@ type respBuffers struct {
 // upstream never sends: a protocol other than HTTP/1.0 and HTTP/1.1, a
 // status code other than three digits, folded header lines, names with
 // spaces, more than one Content-Length line, and Transfer-Encoding other
-// than one "chunked" in HTTP/1.1. It drops a chunked body's trailer (the
+// than one "chunked" in HTTP/1.1, a status under 100, and a Trailer header
+// that names Content-Length, Transfer-Encoding or Trailer. It drops a chunked body's trailer (the
 // proxy passes none on). FuzzParseResponse holds it to net/http's reading.
 func parseResponse(br *bufio.Reader, req *http.Request, bufs *respBuffers) (*http.Response, error) {
 	var scratch []byte
@@ -532,6 +578,9 @@ func parseResponse(br *bufio.Reader, req *http.Request, bufs *respBuffers) (*htt
 		return nil, errMalformedResponse
 	}
 	resp.StatusCode = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	if resp.StatusCode < 100 {
+		return nil, errMalformedResponse // no such status: it would be passed on as is
+	}
 	if err := parseHeader(rest, h); err != nil {
 		return nil, errMalformedResponse
 	}
@@ -542,11 +591,14 @@ func parseResponse(br *bufio.Reader, req *http.Request, bufs *respBuffers) (*htt
 	if te, ok := h["Transfer-Encoding"]; ok {
 		delete(h, "Transfer-Encoding")
 		if resp.ProtoMinor == 1 { // HTTP/1.0 has none: ignored
-			if len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
+			if len(te) != 1 || !asciiEqualFold(te[0], "chunked") {
 				return nil, errMalformedResponse
 			}
 			chunked = true
 		}
+	}
+	if chunked && !trailerNamesOK(h["Trailer"]) {
+		return nil, errMalformedResponse
 	}
 	length := int64(-1)
 	if cl := h["Content-Length"]; len(cl) > 0 {

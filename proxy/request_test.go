@@ -37,6 +37,10 @@ var requestSeeds = []string{
 	"GET /v1/models HTTP/1.2\r\nHost: h\r\n\r\n",
 	"POST /v1/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab",
 	"GET /v1/models HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX-Obs: caf\xc3\xa9\t\r\n\r\n",
+	// Found in review: Unicode case folding and spaces, trailer names.
+	"POST /v1/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chun\xe2\x84\xaaed\r\n\r\n0\r\n\r\n",
+	"GET /v1/x HTTP/1.1\r\nHost: h\r\nConnection: \xc2\xa0close\r\n\r\n",
+	"POST /v1/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n0\r\n\r\n",
 }
 
 // TestReadRequestAsNetHTTP: the proxy's request parser reads what
@@ -252,6 +256,8 @@ var responseSeeds = []string{
 	"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
 	"HTTP/1.1 +20 OK\r\n\r\n",
 	"HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chun\xe2\x84\xaaed\r\n\r\n0\r\n\r\n",
+	"HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n",
 }
 
 // compareResponse parses data as the answer to a request of method with

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -354,9 +353,9 @@ func (cc *clientConn) serve() {
 		}
 	}()
 	for {
-		if cc.br.Buffered() == 0 {
-			cc.c.SetReadDeadline(time.Now().Add(idleTimeout))
-		}
+		// Also when part of the next request is buffered: the rest of its
+		// head must come within the idle timeout too.
+		cc.c.SetReadDeadline(time.Now().Add(idleTimeout))
 		cc.r.limit = maxHeaderBytes
 		cc.req = cc.reqZero
 		req, err := readRequest(cc.br, &cc.req, &cc.reqBufs)
@@ -421,13 +420,13 @@ func (cc *clientConn) serveRequest(req *http.Request) bool {
 	// HTTPS_PROXY) may still read the body after it answered: see sharedBody.
 	_, own := cc.p.transport.(*upstreamTransport)
 	if ex := req.Header["Expect"]; len(ex) > 0 {
-		if len(ex) == 1 && strings.EqualFold(ex[0], "100-continue") && req.ContentLength != 0 {
+		if len(ex) == 1 && asciiEqualFold(ex[0], "100-continue") && req.ContentLength != 0 {
 			if own {
 				req.Body = &expectContinue{rc: req.Body, cc: cc}
 			} else if (&expectContinue{cc: cc}).send() != nil {
 				return false // its goroutine must not write to the client
 			}
-		} else if len(ex) > 1 || !strings.EqualFold(ex[0], "100-continue") {
+		} else if len(ex) > 1 || !asciiEqualFold(ex[0], "100-continue") {
 			w.closeAfter = true
 			errInvalidRequest(http.StatusExpectationFailed, "expectation_failed",
 				"the only Expect this proxy supports is 100-continue").write(w)
