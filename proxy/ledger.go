@@ -101,7 +101,7 @@ func (l *FileLedger) AppendAll(records []Record) error {
 		err := l.write(b.buf)
 		l.mu.Lock()
 		b.done, b.err, l.writing = true, err, false
-		if cap(b.buf) <= 1<<20 {
+		if cap(b.buf) <= 2<<20 {
 			l.spare = b.buf[:0] // written: the next batch can fill it
 		}
 		b.buf = nil
