@@ -74,7 +74,10 @@
 // by the proxy's own parser (request.go), which accepts a strict subset of
 // what net/http's does and reads it the same way — FuzzReadRequest and
 // FuzzParseResponse compare the two on arbitrary input — with a fraction
-// of its allocations, reusing each connection's buffers. An HTTP(S)_PROXY
+// of its allocations, reusing each connection's buffers. A request is sent
+// again only when a kept-alive upstream connection failed before any byte
+// of an answer and the request may run twice (http.Transport's rule); a
+// connection that idled over a second is checked before it is used. An HTTP(S)_PROXY
 // that applies to the upstream sends requests through http.Transport
 // instead; ServeHTTP serves the proxy from an http.Server.
 //
