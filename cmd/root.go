@@ -208,3 +208,33 @@ func (a *App) openProfile(confirmFor string) (*vault.Vault, string, []ageIdentit
 	}
 	return v, profile, ids, nil
 }
+
+// openedSecret is a secret with the profile and vault it came from.
+type openedSecret struct {
+	v       *vault.Vault
+	profile string
+	ids     []ageIdentity
+	doc     *vault.Document
+	s       *vault.Secret
+}
+
+// openSecret is openProfile followed by loading the profile and finding
+// the secret name in it (a *vault.SecretNotFoundError when it is absent).
+func (a *App) openSecret(name, confirmFor string) (*openedSecret, error) {
+	if err := vault.ValidateSecretName(name); err != nil {
+		return nil, err
+	}
+	v, profile, ids, err := a.openProfile(confirmFor)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := v.Load(profile, ids)
+	if err != nil {
+		return nil, err
+	}
+	o := &openedSecret{v: v, profile: profile, ids: ids, doc: doc}
+	if o.s, err = doc.Secret(name); err != nil {
+		return o, err
+	}
+	return o, nil
+}

@@ -64,22 +64,16 @@ The rotation period is the profile's 'max_age' policy (default 90d, set with
 }
 
 func (a *App) runRotate(name string, o rotateOptions) error {
-	if err := vault.ValidateSecretName(name); err != nil {
-		return err
-	}
-	v, profile, ids, err := a.openProfile("")
-	if err != nil {
-		return err
-	}
 	// Fail on a missing secret before asking for a value.
-	doc, err := v.Load(profile, ids)
+	sec, err := a.openSecret(name, "")
+	var missing *vault.SecretNotFoundError
+	if errors.As(err, &missing) {
+		return withHints(err, fmt.Sprintf("store it first with 'okv set %s -p %s'", name, sec.profile))
+	}
 	if err != nil {
 		return err
 	}
-	cur, err := doc.Secret(name)
-	if err != nil {
-		return withHints(err, fmt.Sprintf("store it first with 'okv set %s -p %s'", name, profile))
-	}
+	v, profile, ids, cur := sec.v, sec.profile, sec.ids, sec.s
 	value, err := a.readValue(fmt.Sprintf("New value for %s (profile %s): ", name, profile))
 	if err != nil {
 		return err
@@ -296,21 +290,11 @@ retired values; 'okv rollback' restores the newest one.`,
 }
 
 func (a *App) runHistory(name string) error {
-	if err := vault.ValidateSecretName(name); err != nil {
-		return err
-	}
-	v, profile, ids, err := a.openProfile("")
+	o, err := a.openSecret(name, "")
 	if err != nil {
 		return err
 	}
-	doc, err := v.Load(profile, ids)
-	if err != nil {
-		return err
-	}
-	s, err := doc.Secret(name)
-	if err != nil {
-		return err
-	}
+	s, profile := o.s, o.profile
 	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tVALUE\tRETIRED")
 	fmt.Fprintf(tw, "current\t%s\tin use since %s\n", vault.Redact(s.Value), stamp(s.RotatedAt))

@@ -133,20 +133,12 @@ func (a *App) runGet(name string, reveal bool) error {
 			"pipe it ('okv get "+name+" | pbcopy'), or pass --reveal to show it",
 			"to use it in a command, prefer 'okv run -- CMD'")
 	}
-	v, profile, ids, err := a.openProfile("okv get " + name)
+	o, err := a.openSecret(name, "okv get "+name)
 	if err != nil {
 		return err
 	}
-	doc, err := v.Load(profile, ids)
-	if err != nil {
-		return err
-	}
-	s, err := doc.Secret(name)
-	if err != nil {
-		return err
-	}
-	a.audit(v, "get", profile, []string{name}, "")
-	_, err = io.WriteString(a.Stdout, s.Value+"\n")
+	a.audit(o.v, "get", o.profile, []string{name}, "")
+	_, err = io.WriteString(a.Stdout, o.s.Value+"\n")
 	return err
 }
 

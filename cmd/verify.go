@@ -35,21 +35,11 @@ OPENAI_API_KEY. Exits 1 when the key is rejected or cannot be checked.`,
 }
 
 func (a *App) runVerify(name string) error {
-	if err := vault.ValidateSecretName(name); err != nil {
-		return err
-	}
-	v, profile, ids, err := a.openProfile("okv verify " + name)
+	o, err := a.openSecret(name, "okv verify "+name)
 	if err != nil {
 		return err
 	}
-	doc, err := v.Load(profile, ids)
-	if err != nil {
-		return err
-	}
-	s, err := doc.Secret(name)
-	if err != nil {
-		return err
-	}
+	v, profile, doc, s := o.v, o.profile, o.doc, o.s
 	a.audit(v, "verify", profile, []string{name}, "")
 	upstream, err := a.upstream(v, profile, doc)
 	if err != nil {
