@@ -225,6 +225,7 @@ type connInfo struct {
 }
 
 func (p *Proxy) newClientConn(c net.Conn) *clientConn {
+	c = wrapConn(c)
 	cc := &clientConn{p: p, c: c, remote: c.RemoteAddr().String()}
 	cc.r.c = c
 	cc.br = bufio.NewReaderSize(&cc.r, 8<<10)

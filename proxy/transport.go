@@ -143,16 +143,18 @@ const (
 )
 
 func (t *upstreamTransport) dial(ctx context.Context) (*upConn, error) {
-	var c net.Conn
-	var err error
-	if t.tlsConfig != nil {
-		d := tls.Dialer{NetDialer: &t.dialer, Config: t.tlsConfig}
-		c, err = d.DialContext(ctx, "tcp", t.addr)
-	} else {
-		c, err = t.dialer.DialContext(ctx, "tcp", t.addr)
-	}
+	c, err := t.dialer.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, err
+	}
+	c = wrapConn(c)
+	if t.tlsConfig != nil {
+		tc := tls.Client(c, t.tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c = tc
 	}
 	return &upConn{c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}, nil
 }

@@ -9,8 +9,8 @@
 # chat completions measures requests/s at $CONNS connections, latency
 # p50/p99 and time-to-first-byte p50/p99 with loadgen, and prints a table
 # with ratios against direct and nginx, the CPU time the proxy (okv, or
-# nginx's master and workers) spent per request (warm-up included), and the
-# okv proxy's peak RSS (VmHWM).
+# nginx's master and workers) spent per request and its context switches
+# per request (warm-up included), and the okv proxy's peak RSS (VmHWM).
 #
 # The paced case sends RATE requests/s in all (well below what any of the
 # three can serve), so its latencies are each path's own, not queueing.
@@ -91,6 +91,17 @@ peak_rss() {
 	local pid sum=0 v
 	for pid in "$@"; do
 		v=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+# ctx_switches PID...: summed context switches (voluntary and not) of the
+# processes' threads.
+ctx_switches() {
+	local pid sum=0 v
+	for pid in "$@"; do
+		v=$(cat /proc/"$pid"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}')
 		sum=$((sum + ${v:-0}))
 	done
 	echo "$sum"
@@ -187,11 +198,11 @@ for mode in json paced stream; do
 			nginx) watched=("${nginx_pids[@]}") ;;
 			*) watched=() ;;
 			esac
-			before=$(cpu_ticks "${watched[@]}")
+			before=$(cpu_ticks "${watched[@]}") sw_before=$(ctx_switches "${watched[@]}")
 			"$bin/loadgen" run -url "$url" -token "$tok" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" \
 				$flag -target "$target" -round "$round" -o "$tmp/results/${mode}_${target}_$round.json"
-			after=$(cpu_ticks "${watched[@]}")
-			echo "$((after - before)) $hz" >"$tmp/results/${mode}_${target}_$round.cpu"
+			after=$(cpu_ticks "${watched[@]}") sw_after=$(ctx_switches "${watched[@]}")
+			echo "$((after - before)) $hz $((sw_after - sw_before))" >"$tmp/results/${mode}_${target}_$round.cpu"
 		done
 	done
 done

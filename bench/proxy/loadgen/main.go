@@ -45,6 +45,8 @@ type result struct {
 	AllRequests int `json:"all_requests"`
 	// CPUSeconds is the proxy's CPU time during the run (from run.sh).
 	CPUSeconds float64 `json:"-"`
+	// Switches is the proxy's context switches during the run (from run.sh).
+	Switches float64 `json:"-"`
 }
 
 func main() {
@@ -222,11 +224,15 @@ func report(args []string) error {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("%s: %v", f, err)
 		}
-		// run.sh leaves "TICKS HZ" in a .cpu file next to the result.
+		// run.sh leaves "TICKS HZ SWITCHES" in a .cpu file next to the result.
 		if c, err := os.ReadFile(strings.TrimSuffix(f, ".json") + ".cpu"); err == nil {
-			var ticks, hz float64
-			if n, _ := fmt.Sscan(string(c), &ticks, &hz); n == 2 && hz > 0 {
+			var ticks, hz, sw float64
+			n, _ := fmt.Sscan(string(c), &ticks, &hz, &sw)
+			if n >= 2 && hz > 0 {
 				r.CPUSeconds = ticks / hz
+			}
+			if n == 3 {
+				r.Switches = sw
 			}
 		}
 		if res[r.Mode] == nil {
@@ -268,8 +274,8 @@ func report(args []string) error {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%d round(s), the targets interleaved; a row holds the medians over the rounds, a ratio the\n", rounds)
 	sb.WriteString("median of the ratios measured within each round.\n\n")
-	fmt.Fprintf(&sb, "%-7s %-7s %9s %8s %8s %9s %9s %5s %11s | %-22s | %-22s\n",
-		"mode", "target", "req/s", "p50 ms", "p99 ms", "ttfb p50", "ttfb p99", "errs", "cpu µs/req",
+	fmt.Fprintf(&sb, "%-7s %-7s %9s %8s %8s %9s %9s %5s %11s %7s | %-22s | %-22s\n",
+		"mode", "target", "req/s", "p50 ms", "p99 ms", "ttfb p50", "ttfb p99", "errs", "cpu µs/req", "cs/req",
 		"req/s vs direct/nginx", "p99 vs direct/nginx")
 	for _, mode := range []string{"json", "paced", "stream"} {
 		m := res[mode]
@@ -287,28 +293,33 @@ func report(args []string) error {
 			if !ok {
 				continue
 			}
-			errs, all, cpuSec := 0, 0, 0.0
+			errs, all, cpuSec, switches := 0, 0, 0.0, 0.0
 			for _, r := range rs {
 				errs += r.Errors
 				all += r.AllRequests
 				cpuSec += r.CPUSeconds
+				switches += r.Switches
 			}
-			cpu := "-"
+			cpu, cs := "-", "-"
 			if cpuSec > 0 && all > 0 {
 				cpu = fmt.Sprintf("%.0f", cpuSec*1e6/float64(all))
 			}
+			if switches > 0 && all > 0 {
+				cs = fmt.Sprintf("%.2f", switches/float64(all))
+			}
 			rps := func(x, y result) float64 { return x.RPS / y.RPS }
 			p99 := func(x, y result) float64 { return p99of(x) / p99of(y) }
-			fmt.Fprintf(&sb, "%-7s %-7s %9.0f %8.2f %8.2f %9.2f %9.2f %5d %11s | %-10s %-11s | %-10s %-11s\n",
+			fmt.Fprintf(&sb, "%-7s %-7s %9.0f %8.2f %8.2f %9.2f %9.2f %5d %11s %7s | %-10s %-11s | %-10s %-11s\n",
 				mode, t, over(rs, func(r result) float64 { return r.RPS }),
 				over(rs, func(r result) float64 { return r.P50MS }), over(rs, func(r result) float64 { return r.P99MS }),
 				over(rs, func(r result) float64 { return r.TTFB50MS }), over(rs, func(r result) float64 { return r.TTFB99MS }),
-				errs, cpu,
+				errs, cpu, cs,
 				ratio(byRound(m, t, "direct", rps)), ratio(byRound(m, t, "nginx", rps)),
 				ratio(byRound(m, t, "direct", p99)), ratio(byRound(m, t, "nginx", p99)))
 		}
 	}
-	sb.WriteString("(stream rows: the p99 ratios compare time to first byte; cpu: the proxy's CPU time per request)\n")
+	sb.WriteString("(stream rows: the p99 ratios compare time to first byte; cpu and cs: the proxy's CPU time and\n")
+	sb.WriteString("context switches per request)\n")
 	list := func(v []float64, format string) string {
 		var parts []string
 		for _, x := range v {
