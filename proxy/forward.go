@@ -269,7 +269,7 @@ func (p *Proxy) inspectResponse(resp *http.Response, st *reqState) bool {
 		st.sse = sseUsage{}
 		st.parser = &st.sse
 	case kind == bodyJSON:
-		st.json = jsonUsage{encoding: first(resp.Header, "Content-Encoding")}
+		st.json = jsonUsage{head: st.json.head[:0], encoding: first(resp.Header, "Content-Encoding")}
 		st.parser = &st.json
 	default:
 		return false

@@ -239,12 +239,28 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // connection when the proxy's own server read the request.
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ci connInfo, cc *clientConn) {
 	start := p.now()
-	st := &reqState{rec: Record{
+	rec := Record{
 		Time:    start.UTC(),
 		Profile: p.cfg.Profile,
 		Method:  r.Method,
 		Path:    p.recordPath(r.URL.Path),
-	}}
+	}
+	var st *reqState
+	if _, own := p.transport.(*upstreamTransport); own && cc != nil {
+		// The proxy's own transport is done with a request when its
+		// answer is: the connection's state serves the next one, and
+		// the buffer for a JSON answer is kept (up to 64 KiB).
+		st = &cc.st
+		*st = reqState{rec: rec}
+		st.json.head = cc.jsonHead[:0]
+		defer func() {
+			if cap(st.json.head) <= 64<<10 {
+				cc.jsonHead = st.json.head[:0]
+			}
+		}()
+	} else {
+		st = &reqState{rec: rec}
+	}
 	defer func() {
 		v := recover()
 		p.finish(st, start)

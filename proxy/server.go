@@ -205,6 +205,10 @@ type clientConn struct {
 	out       http.Request
 	outURL    url.URL
 	outHeader http.Header
+	// The request's state, and the buffer that collected the last JSON
+	// answer for its usage (see Proxy.serve).
+	st       reqState
+	jsonHead []byte
 
 	// The watcher: see startWatch.
 	wmu      sync.Mutex
