@@ -292,9 +292,14 @@ func (p *Proxy) admit(r *http.Request, st *reqState, ci connInfo, now time.Time)
 		return &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "client_not_allowed",
 			msg: "requests from this address are not allowed (loopback only unless allowed with --allow)"}
 	}
-	if !hostAllowed(r.Host, ci.local) {
-		return errInvalidRequest(http.StatusUnauthorized, "invalid_host",
-			"the Host header must name this proxy's loopback address and port")
+	if ci.okHost == nil || r.Host != *ci.okHost || r.Host == "" {
+		if !hostAllowed(r.Host, ci.local) {
+			return errInvalidRequest(http.StatusUnauthorized, "invalid_host",
+				"the Host header must name this proxy's loopback address and port")
+		}
+		if ci.okHost != nil {
+			*ci.okHost = r.Host
+		}
 	}
 	if !p.tokenOK(first(r.Header, "Authorization")) {
 		return errInvalidRequest(http.StatusUnauthorized, "invalid_api_key",

@@ -816,3 +816,31 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("request after Shutdown succeeded")
 	}
 }
+
+// TestHostCheckedOnEveryRequest: on one kept-alive connection, a Host
+// accepted before does not let a foreign one through after it.
+func TestHostCheckedOnEveryRequest(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i, host := range []string{"127.0.0.1:" + h.port, "evil.example:" + h.port, "127.0.0.1:" + h.port, "localhost:" + h.port, ""} {
+		fmt.Fprintf(c, "GET /v1/models HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", host, h.token)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		want := 200
+		if host == "" || strings.HasPrefix(host, "evil") {
+			want = 401
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("request %d with Host %q: status %d, want %d", i, host, resp.StatusCode, want)
+		}
+	}
+}

@@ -226,6 +226,9 @@ type clientConn struct {
 type connInfo struct {
 	remoteOK bool           // loopback or an allowed network
 	local    netip.AddrPort // where the connection came in
+	// okHost, when set, holds the last Host header accepted on the
+	// connection: the same one again needs no new check.
+	okHost *string
 }
 
 func (p *Proxy) newClientConn(c net.Conn) *clientConn {
@@ -240,6 +243,7 @@ func (p *Proxy) newClientConn(c net.Conn) *clientConn {
 	} else if a := p.listenAddr.Load(); a != nil {
 		cc.ci.local = *a
 	}
+	cc.ci.okHost = new(string)
 	cc.wcond = sync.NewCond(&cc.wmu)
 	cc.whdr = make(http.Header, 8)
 	cc.outHeader = make(http.Header, 8)
