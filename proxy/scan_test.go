@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -112,6 +113,9 @@ var scanSeeds = []string{
 	`{"usage":{"total_tokens":-1,"prompt_tokens":1e3}}`,
 	`{"choices":[{"delta":{"content":"\"usage\":{\"total_tokens\":99}"}}],"usage":{"total_tokens":7}}`,
 	"{\"model\":\"a\xffb\"}",
+	`[1,-0,0.5,-1.25e+10,2E-3,1e5,true,false,null,"\u00e9\"\\\/\b\f\n\r\t"]`,
+	`[01]`, `[1.]`, `[.5]`, `[-]`, `[1e]`, `[+1]`, `[tru]`, `[nulll]`, `["\x"]`, `["\u12G4"]`,
+	"[\"a\tb\"]", `{"a":1,}`, `[1,]`, `{"a" 1}`, `{1:2}`, `[[[]]]`, `{"a":{"b":[{}]}}`, ` `, `"x"`, `1 2`,
 }
 
 func TestScanMatchesEncodingJSON(t *testing.T) {
@@ -122,6 +126,9 @@ func TestScanMatchesEncodingJSON(t *testing.T) {
 
 func checkScan(t *testing.T, b []byte) {
 	t.Helper()
+	if v, rv := validJSON(b), json.Valid(b); v != rv {
+		t.Fatalf("validJSON(%q) = %v; json.Valid: %v", b, v, rv)
+	}
 	m, err := jsonModels(b)
 	rm, rerr := refJSONModels(b)
 	if err != rerr || !slices.Equal(m, rm) {
@@ -134,10 +141,42 @@ func checkScan(t *testing.T, b []byte) {
 	}
 }
 
+// validJSON stops at encoding/json's nesting limit, as json.Valid does.
+func TestValidJSONNesting(t *testing.T) {
+	for _, n := range []int{maxNesting - 1, maxNesting, maxNesting + 1} {
+		for _, open := range []string{"[", "{\"a\":"} {
+			closer := "]"
+			if open != "[" {
+				closer = "}"
+			}
+			b := []byte(strings.Repeat(open, n) + "1" + strings.Repeat(closer, n))
+			e := []byte(strings.Repeat(open, n-1) + "[]" + strings.Repeat(closer, n-1))
+			for _, x := range [][]byte{b, e} {
+				if v, rv := validJSON(x), json.Valid(x); v != rv {
+					t.Errorf("depth %d of %q: validJSON %v, json.Valid %v", n, open, v, rv)
+				}
+			}
+		}
+	}
+}
+
 // FuzzScan checks the top-level JSON scanner against encoding/json.
 func FuzzScan(f *testing.F) {
 	for _, s := range scanSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkScan(t, b) })
+}
+
+// BenchmarkJSONModels reads the model of a chat request with a 4 KB
+// prompt, as the model restriction and the ledger do for every request.
+func BenchmarkJSONModels(b *testing.B) {
+	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"` +
+		strings.Repeat(`Summarize this: \"quoted\" text, a path C:\\tmp and more words. `, 64) + `"}],"temperature":0.2}`)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if m, err := jsonModels(body); err != nil || len(m) != 1 {
+			b.Fatal(m, err)
+		}
+	}
 }
