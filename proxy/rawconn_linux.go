@@ -67,7 +67,7 @@ func (o *rawOp) read(fd uintptr) bool {
 		case syscall.EAGAIN:
 			return false
 		case 0:
-			o.n = int(n)
+			o.n = n
 		default:
 			o.errno = e
 		}
