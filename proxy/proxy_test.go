@@ -844,3 +844,65 @@ func TestHostCheckedOnEveryRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionReuseStartsClean: requests on one kept-alive connection
+// share its request state (see Proxy.serve); none may inherit another's
+// body, model, token counts or answer buffer.
+func TestConnectionReuseStartsClean(t *testing.T) {
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/chat/completions":
+			var n int
+			fmt.Sscan(r.URL.Query().Get("n"), &n)
+			chatJSON(w, n, n+1)
+		default:
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, "plain")
+		}
+	}, nil)
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	send := func(method, target, body string) {
+		t.Helper()
+		fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nAuthorization: Bearer %s\r\n", method, target, h.port, h.token)
+		if body != "" {
+			fmt.Fprintf(c, "Content-Type: application/json\r\nContent-Length: %d\r\n", len(body))
+		}
+		fmt.Fprintf(c, "\r\n%s", body)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s: status %d", method, target, resp.StatusCode)
+		}
+	}
+	send("POST", "/v1/chat/completions?n=3", chatBody)
+	send("POST", "/v1/chat/completions?n=5", `{"model":"gpt-4o","messages":[]}`)
+	send("GET", "/v1/files/x/content", "")
+
+	recs := h.ledger.wait(3)
+	want := []struct {
+		model         string
+		prompt, total int64
+	}{{"gpt-4o-mini", 3, 7}, {"gpt-4o", 5, 11}, {"", 0, 0}}
+	for i, w := range want {
+		if r := recs[i]; r.Model != w.model || r.PromptTokens != w.prompt || r.TotalTokens != w.total {
+			t.Errorf("record %d: model %q, prompt %d, total %d tokens; want %q, %d, %d",
+				i, r.Model, r.PromptTokens, r.TotalTokens, w.model, w.prompt, w.total)
+		}
+	}
+	seen := h.up.requests()
+	if len(seen) != 3 {
+		t.Fatalf("upstream saw %d requests, want 3", len(seen))
+	}
+	if string(seen[1].Body) != `{"model":"gpt-4o","messages":[]}` || len(seen[2].Body) != 0 {
+		t.Errorf("upstream bodies %q and %q: a request carried another's", seen[1].Body, seen[2].Body)
+	}
+}
