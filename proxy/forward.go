@@ -79,14 +79,12 @@ func upgradeType(h http.Header) string {
 // outRequest is the request sent upstream for r: the upstream's URL, the
 // client's end-to-end headers but credentials and those that hold the
 // token, the profile's credentials, and the body as admit left it.
-// With cc, the request and its header reuse cc's from the previous
-// request, when nothing can hold them after the exchange (the proxy's own
-// transport, which is done with a request when its answer is).
+// The request and its header are cc's, reused, when p.reuses(cc).
 func (p *Proxy) outRequest(r *http.Request, st *reqState, cc *clientConn) *http.Request {
 	var out *http.Request
 	var u *url.URL
 	var h http.Header
-	if _, own := p.transport.(*upstreamTransport); own && cc != nil {
+	if p.reuses(cc) {
 		out, u, h = &cc.out, &cc.outURL, cc.outHeader
 		clear(h)
 	} else {

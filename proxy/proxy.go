@@ -246,10 +246,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ci connInfo, cc *c
 		Path:    p.recordPath(r.URL.Path),
 	}
 	var st *reqState
-	if _, own := p.transport.(*upstreamTransport); own && cc != nil {
-		// The proxy's own transport is done with a request when its
-		// answer is: the connection's state serves the next one, and
-		// the buffer for a JSON answer is kept (up to 64 KiB).
+	if p.reuses(cc) {
+		// The connection's state serves each of its requests, and the
+		// buffer for a JSON answer is kept (up to 64 KiB).
 		st = &cc.st
 		*st = reqState{rec: rec}
 		st.json.head = cc.jsonHead[:0]
@@ -274,6 +273,15 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ci connInfo, cc *c
 		return
 	}
 	p.forward(w, r, st, cc)
+}
+
+// reuses reports whether a request served on cc may use objects of cc
+// that its next request reuses (see outRequest and serve): with the proxy's
+// own transport, which is done with a request when its answer is; not with
+// http.Transport, which may still read a request's body after it answered.
+func (p *Proxy) reuses(cc *clientConn) bool {
+	_, own := p.transport.(*upstreamTransport)
+	return own && cc != nil
 }
 
 // admit runs every check of a request that arrived at now; on success the
