@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"sort"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -115,6 +116,12 @@ func dedupe(hits []hit) []hit {
 		if h.known < 0 {
 			r += 10
 		}
+		if isUTF16(h.enc) && h.start%2 == 1 {
+			// An ASCII value in UTF-16 matches in both byte orders, one
+			// byte apart; the code units of a UTF-16 file start at even
+			// offsets, which tells the real one.
+			r += 5
+		}
 		return r
 	}
 	sort.SliceStable(hits, func(i, j int) bool {
@@ -187,24 +194,36 @@ func (e *engine) toFindings(data []byte, hits []hit, d docInfo, out []Finding) [
 	pos := position{data: data}
 	for _, h := range hits {
 		line, col := pos.at(h.start)
-		f := Finding{
-			File:   d.file,
-			Line:   line + d.baseLine - 1,
-			Column: col,
-			Rule:   h.rule,
-			Commit: d.commit,
+		if isUTF16(h.enc) {
+			col = (h.start-pos.lineStart)/2 + 1 // in UTF-16 code units
 		}
-		secret := h.secret
-		if h.known >= 0 {
-			k := e.known[h.known]
-			secret = k.Value
-			f.Profile, f.Name, f.Encoding = k.Profile, k.Name, h.enc
-		}
-		f.Redacted = Redact(secret)
-		f.Fingerprint = fingerprint(d.key, h.rule, secret)
-		out = append(out, f)
+		out = append(out, e.finding(h, d, line+d.baseLine-1, col))
 	}
 	return out
+}
+
+func isUTF16(enc string) bool { return enc == EncUTF16LE || enc == EncUTF16BE }
+
+// finding turns one hit at line and col into a Finding.
+func (e *engine) finding(h hit, d docInfo, line, col int) Finding {
+	f := Finding{File: d.file, Line: line, Column: col, Rule: h.rule, Commit: d.commit}
+	secret := h.secret
+	if h.known >= 0 {
+		k := e.known[h.known]
+		secret = k.Value
+		f.Vault, f.Profile, f.Name, f.Encoding = k.Vault, k.Profile, k.Name, h.enc
+	}
+	f.Redacted = Redact(secret)
+	f.Fingerprint = fingerprint(d.key, h.rule, secret)
+	return f
+}
+
+// hitKey says which secret a hit is, whatever its position and encoding.
+func hitKey(h hit) string {
+	if h.known >= 0 {
+		return "known\x00" + strconv.Itoa(h.known)
+	}
+	return h.rule + "\x00" + h.secret
 }
 
 func fingerprint(path, rule, secret string) string {

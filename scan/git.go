@@ -15,14 +15,6 @@ import (
 	"sync"
 )
 
-// ScanStaged scans the lines added by the staged changes of the git
-// repository holding repoDir (`git diff --cached`), as a pre-commit hook
-// does. Line numbers are those of the staged file. Options.Paths is not
-// used.
-func ScanStaged(ctx context.Context, repoDir string, opts Options) (Result, error) {
-	return scanGit(ctx, repoDir, opts, false, "diff", "--cached")
-}
-
 // ScanHistory scans the lines added by every commit reachable from any ref
 // (`git log -p --all`). Findings carry the commit; line numbers are those
 // of the file in that commit. Merge commits add no lines of their own and
@@ -65,7 +57,7 @@ func scanGit(ctx context.Context, repoDir string, opts Options, history bool, su
 		return Result{}, fmt.Errorf("not inside a git work tree: %s", repoDir)
 	}
 	eng := newEngine(opts.Known)
-	col := &collector{allow: map[string]bool{}}
+	col := &collector{allow: map[string]bool{}, notSearched: eng.notSearched}
 	if err := loadAllowlist(filepath.Join(top, AllowlistFile), col.allow); err != nil {
 		return Result{}, err
 	}

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"sort"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Known is a value stored in the vault, to be found wherever it appears.
 type Known struct {
+	// Vault names the vault the value comes from ("personal", "project").
+	Vault   string `json:"vault,omitempty"`
 	Profile string `json:"profile"`
 	Name    string `json:"name"`
 	Value   string `json:"value"`
@@ -18,6 +22,15 @@ type Known struct {
 // are skipped.
 const MinKnownLength = 8
 
+// NotSearched is a vault value that is not looked for, and why (see
+// [Searched]). It holds no value.
+type NotSearched struct {
+	Vault   string `json:"vault,omitempty"`
+	Profile string `json:"profile"`
+	Name    string `json:"name"`
+	Reason  string `json:"reason"`
+}
+
 // Encodings of a vault value in a finding.
 const (
 	EncPlain       = "plain"
@@ -25,20 +38,27 @@ const (
 	EncBase64      = "base64"       // standard alphabet, any of the 3 alignments
 	EncBase64URL   = "base64url"    // URL-safe alphabet, any of the 3 alignments
 	EncWrapped     = "wrapped"      // broken across lines (indentation, `\` continuation, comment markers)
+	EncUTF16LE     = "utf-16le"     // what PowerShell 5's > and Windows Notepad write
+	EncUTF16BE     = "utf-16be"
 )
 
 // engine holds everything needed to scan one document; it is shared,
 // read-only, by all workers.
 type engine struct {
-	known  []Known
-	plain  *multiMatcher // raw values and their base64 forms
-	joined *multiMatcher // the same, with values normalised as the joined view is
+	known       []Known
+	notSearched []NotSearched
+	plain       *multiMatcher // raw values and their base64 forms
+	joined      *multiMatcher // the same, with values normalised as the joined view is
 }
 
 func newEngine(ks []Known) *engine {
-	// Deduplicate by value; the first (by profile, name) names the finding.
+	// Deduplicate by value; the first (by vault, profile, name) names the
+	// finding.
 	sorted := append([]Known(nil), ks...)
 	sort.SliceStable(sorted, func(i, j int) bool {
+		if sorted[i].Vault != sorted[j].Vault {
+			return sorted[i].Vault < sorted[j].Vault
+		}
 		if sorted[i].Profile != sorted[j].Profile {
 			return sorted[i].Profile < sorted[j].Profile
 		}
@@ -47,7 +67,11 @@ func newEngine(ks []Known) *engine {
 	seen := map[string]bool{}
 	e := &engine{}
 	for _, k := range sorted {
-		if len(k.Value) < MinKnownLength || seen[k.Value] {
+		if ok, why := Searched(k); !ok {
+			e.notSearched = append(e.notSearched, NotSearched{Vault: k.Vault, Profile: k.Profile, Name: k.Name, Reason: why})
+			continue
+		}
+		if seen[k.Value] {
 			continue
 		}
 		seen[k.Value] = true
@@ -60,6 +84,7 @@ func newEngine(ks []Known) *engine {
 		plain = append(plain, pattern{text: v, known: i, enc: EncPlain})
 		b64 := base64Patterns(v, i)
 		plain = append(plain, b64...)
+		plain = append(plain, utf16Patterns(v, i)...)
 		n := normaliseValue(v)
 		if len(n) >= gramLen {
 			joined = append(joined, pattern{text: n, known: i, enc: EncPlain})
@@ -104,6 +129,22 @@ func base64Patterns(v []byte, known int) []pattern {
 		}
 	}
 	return out
+}
+
+// utf16Patterns returns v in UTF-16, little- and big-endian, as Windows
+// tools write text files; none if v is not UTF-8.
+func utf16Patterns(v []byte, known int) []pattern {
+	if !utf8.Valid(v) {
+		return nil
+	}
+	units := utf16.Encode([]rune(string(v)))
+	le := make([]byte, 0, 2*len(units))
+	be := make([]byte, 0, 2*len(units))
+	for _, u := range units {
+		le = append(le, byte(u), byte(u>>8))
+		be = append(be, byte(u>>8), byte(u))
+	}
+	return []pattern{{text: le, known: known, enc: EncUTF16LE}, {text: be, known: known, enc: EncUTF16BE}}
 }
 
 // normaliseValue applies the joined view's rules to a value, so that a

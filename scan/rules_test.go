@@ -125,7 +125,7 @@ func FuzzScanDoc(f *testing.F) {
 	f.Add([]byte(`{"k": "sk\u002dproj\u002d` + rep("a_", 37) + `T3BlbkFJ` + rep("\\u002db", 37) + `"}`))
 	f.Add([]byte("  # " + key[:50] + " \\\r\n  # " + key[50:] + "\n"))
 	f.Add([]byte("\\ud83d\\ude00\\x4\\u12\\"))
-	eng := newEngine([]Known{{"dev", "K", key}, {"dev", "P", "pa$$w0rd/\"x"}, {"dev", "M", "line1\n  line2"}})
+	eng := newEngine([]Known{{Profile: "dev", Name: "K", Value: key}, {Profile: "dev", Name: "P_PASSWORD", Value: "pa$$w0rd/\"x"}, {Profile: "dev", Name: "M_KEY", Value: "line1\n  line2"}})
 	sc := &scratch{}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, h := range eng.scanDoc(data, sc) {

@@ -48,7 +48,9 @@ type Finding struct {
 	Column   int    `json:"column"` // 1-based, in Unicode code points
 	Rule     string `json:"rule"`
 	Redacted string `json:"redacted"`
-	// Profile and Name say which vault key was found (rule vault-value).
+	// Vault, Profile and Name say which vault key was found (rule
+	// vault-value).
+	Vault    string `json:"vault,omitempty"`
 	Profile  string `json:"profile,omitempty"`
 	Name     string `json:"name,omitempty"`
 	Encoding string `json:"encoding,omitempty"` // how the vault value appeared: plain, base64, json-escaped, wrapped, …
@@ -64,8 +66,12 @@ type Summary struct {
 	Commits       int   `json:"commits,omitempty"` // history scans only
 	SkippedBinary int   `json:"skipped_binary"`
 	SkippedLarge  int   `json:"skipped_large"`
-	Allowlisted   int   `json:"allowlisted"`
-	Findings      int   `json:"findings"`
+	// ExactOnly counts staged files larger than MaxFileSize, searched in
+	// chunks for exact vault values (and their UTF-16 and base64 forms)
+	// and key shapes, but not for escaped or wrapped forms.
+	ExactOnly   int `json:"exact_only,omitempty"`
+	Allowlisted int `json:"allowlisted"`
+	Findings    int `json:"findings"`
 }
 
 // FileError is a file that could not be scanned.
@@ -80,21 +86,32 @@ type Result struct {
 	Findings []Finding   `json:"findings"`
 	Summary  Summary     `json:"summary"`
 	Errors   []FileError `json:"errors,omitempty"`
+	// NotSearched lists the vault values that were not looked for.
+	NotSearched []NotSearched `json:"not_searched,omitempty"`
 }
 
-// ExitCode is the exit status policy of `okv scan`: 2 if err is not nil,
-// else 1 if there are findings, else 2 if some file could not be read,
-// else 0.
+// Exit codes of `okv scan`. ExitFailed is distinct from okv's usage error
+// (2) and locked vault (3), so a CI job can tell a leak from a scan that
+// could not be done.
+const (
+	ExitClean    = 0
+	ExitFindings = 1
+	ExitFailed   = 4
+)
+
+// ExitCode is the exit status policy of `okv scan`: ExitFailed if err is
+// not nil, else ExitFindings if there are findings, else ExitFailed if
+// some file could not be read, else ExitClean.
 func ExitCode(r Result, err error) int {
 	switch {
 	case err != nil:
-		return 2
+		return ExitFailed
 	case len(r.Findings) > 0:
-		return 1
+		return ExitFindings
 	case len(r.Errors) > 0:
-		return 2
+		return ExitFailed
 	}
-	return 0
+	return ExitClean
 }
 
 func (o Options) maxSize() int64 {
@@ -132,6 +149,8 @@ type collector struct {
 	errs     []FileError
 	sum      Summary
 	allow    map[string]bool
+	// notSearched is copied into the result.
+	notSearched []NotSearched
 }
 
 func (c *collector) add(fs []Finding, files int, bytes int64, binary, large int) {
@@ -170,7 +189,7 @@ func (c *collector) result() Result {
 	sort.SliceStable(c.findings, func(i, j int) bool { return findingLess(c.findings[i], c.findings[j]) })
 	sort.Slice(c.errs, func(i, j int) bool { return c.errs[i].File < c.errs[j].File })
 	c.sum.Findings = len(c.findings)
-	r := Result{Findings: c.findings, Summary: c.sum, Errors: c.errs}
+	r := Result{Findings: c.findings, Summary: c.sum, Errors: c.errs, NotSearched: c.notSearched}
 	if r.Findings == nil {
 		r.Findings = []Finding{}
 	}
@@ -198,7 +217,7 @@ func Scan(ctx context.Context, opts Options) (Result, error) {
 		paths = []string{"."}
 	}
 	eng := newEngine(opts.Known)
-	col := &collector{allow: map[string]bool{}}
+	col := &collector{allow: map[string]bool{}, notSearched: eng.notSearched}
 	type root struct {
 		path   string
 		isDir  bool

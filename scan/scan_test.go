@@ -281,7 +281,7 @@ func TestMissingPath(t *testing.T) {
 	if err == nil {
 		t.Fatal("want error")
 	}
-	if got := scan.ExitCode(scan.Result{}, err); got != 2 {
+	if got := scan.ExitCode(scan.Result{}, err); got != scan.ExitFailed {
 		t.Errorf("exit code %d", got)
 	}
 }
@@ -296,7 +296,7 @@ func TestUnreadableFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := scanDir(t, scan.Options{Paths: []string{dir}})
-	if len(res.Errors) != 1 || scan.ExitCode(res, nil) != 2 {
+	if len(res.Errors) != 1 || scan.ExitCode(res, nil) != scan.ExitFailed {
 		t.Errorf("errors %v", res.Errors)
 	}
 }
@@ -311,9 +311,9 @@ func TestExitCode(t *testing.T) {
 	}{
 		{scan.Result{}, nil, 0},
 		{scan.Result{Findings: f}, nil, 1},
-		{scan.Result{Errors: e}, nil, 2},
+		{scan.Result{Errors: e}, nil, 4},
 		{scan.Result{Findings: f, Errors: e}, nil, 1},
-		{scan.Result{}, context.Canceled, 2},
+		{scan.Result{}, context.Canceled, 4},
 	} {
 		if got := scan.ExitCode(c.r, c.err); got != c.want {
 			t.Errorf("ExitCode(%+v, %v) = %d, want %d", c.r, c.err, got, c.want)
@@ -349,11 +349,13 @@ func TestScanStaged(t *testing.T) {
 	for _, f := range res.Findings {
 		gotLines = append(gotLines, f.File+":"+itoa(f.Line)+":"+itoa(f.Column)+" "+f.Name+" "+f.Encoding)
 	}
+	// A binary file is searched too: the hook reads every staged blob.
 	equal(t, gotLines, []string{
 		"app/config.py:3:8 DB_PASSWORD plain",
+		"image.bin:1:3 OPENAI_API_KEY plain",
 		"new file.json:1:8 OPENAI_API_KEY json-escaped",
 	})
-	if res.Summary.SkippedBinary != 1 {
+	if s := res.Summary; s.SkippedBinary != 0 || s.SkippedLarge != 0 || s.Files != 3 {
 		t.Errorf("summary %+v", res.Summary)
 	}
 	if _, err := scan.ScanStaged(context.Background(), t.TempDir(), scan.Options{}); err == nil {
