@@ -15,12 +15,19 @@ import (
 	"sync"
 )
 
-// ScanHistory scans the lines added by every commit reachable from any ref
-// (`git log -p --all`). Findings carry the commit; line numbers are those
-// of the file in that commit. Merge commits add no lines of their own and
-// are not scanned. Options.Paths is not used.
+// CommitMessageFile is the File of a finding in a commit message.
+const CommitMessageFile = "(commit message)"
+
+// ScanHistory scans every commit reachable from any ref (`git log -p --cc
+// --all`): the lines each commit adds, its message (findings in
+// [CommitMessageFile]), and in a merge the lines its conflict resolution
+// adds, that is, lines of the merge result found in none of its parents
+// (the combined diff's "++" lines; lines taken from a parent were scanned
+// in that parent's commit). Findings carry the commit; line numbers are
+// those of the file in that commit, or of the message. Options.Paths is not
+// used.
 func ScanHistory(ctx context.Context, repoDir string, opts Options) (Result, error) {
-	return scanGit(ctx, repoDir, opts, true, "log", "-p", "--all", "--format=%x00%H", "--no-show-signature")
+	return scanGit(ctx, repoDir, opts, true, "log", "-p", "--cc", "--all", "--format=%x00%H%n%B%x00", "--no-show-signature")
 }
 
 // gitDiffConfig pins the settings that change what git diff prints.
@@ -150,8 +157,9 @@ func scanDiffFile(eng *engine, f *diffFile, maxSize int64, sc *scratch, col *col
 	col.add(out, 1, f.size, 0, 0)
 }
 
-// parseDiff reads unified diffs with zero context (and, for git log, commit
-// lines "\x00<sha>"), calling file for each file's added lines.
+// parseDiff reads unified and combined diffs with zero context (and, for
+// git log, a commit line "\x00<sha>" followed by the message and a line
+// "\x00"), calling file for each file's added lines and each message.
 func parseDiff(r io.Reader, file func(*diffFile), commitFn func(string)) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var (
@@ -160,6 +168,10 @@ func parseDiff(r io.Reader, file func(*diffFile), commitFn func(string)) error {
 		inHunk      bool
 		left, right int // lines of the current hunk still to read
 		hunk        *diffHunk
+		msg         *diffFile // the commit message being read
+		parents     int       // of a combined diff's current hunk; 0 in a plain diff
+		next        int       // combined: the result's line number of the next line
+		hunkEnd     int       // combined: the line after the current hunk's last
 	)
 	flush := func() {
 		if cur != nil && cur.path != "" {
@@ -185,6 +197,51 @@ func parseDiff(r io.Reader, file func(*diffFile), commitFn func(string)) error {
 			return err
 		}
 		line = bytes.TrimSuffix(line, []byte("\n"))
+
+		if msg != nil {
+			if len(line) == 1 && line[0] == 0 {
+				if msg.size > 0 {
+					file(msg)
+				}
+				msg = nil
+			} else {
+				msg.hunks[0].data = append(append(msg.hunks[0].data, line...), '\n')
+				msg.size += int64(len(line)) + 1
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				return err
+			}
+			continue
+		}
+
+		if inHunk && parents > 0 {
+			if p, ok := combinedPrefix(line, parents); ok {
+				switch {
+				case p == '+': // in the result and in no parent: the merge added it
+					if hunk == nil || hunkEnd != next {
+						cur.hunks = append(cur.hunks, diffHunk{line: next})
+						hunk = &cur.hunks[len(cur.hunks)-1]
+					}
+					hunk.data = append(append(hunk.data, line[parents:]...), '\n')
+					cur.size += int64(len(line) - parents)
+					next++
+					hunkEnd = next
+				case p == ' ': // in the result, from a parent
+					next++
+				}
+				if err != nil {
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					return err
+				}
+				continue
+			}
+			inHunk = false
+		}
 
 		if inHunk {
 			switch {
@@ -221,7 +278,8 @@ func parseDiff(r io.Reader, file func(*diffFile), commitFn func(string)) error {
 			flush()
 			commit = string(bytes.TrimSpace(line[1:]))
 			commitFn(commit)
-		case bytes.HasPrefix(line, []byte("diff --git ")):
+			msg = &diffFile{path: CommitMessageFile, commit: commit, hunks: []diffHunk{{line: 1}}}
+		case bytes.HasPrefix(line, []byte("diff --git ")), bytes.HasPrefix(line, []byte("diff --cc ")):
 			flush()
 			cur = &diffFile{commit: commit}
 		case cur == nil:
@@ -232,12 +290,18 @@ func parseDiff(r io.Reader, file func(*diffFile), commitFn func(string)) error {
 			if cur.path == "" {
 				cur.path = binaryDiffPath(line)
 			}
+		case bytes.HasPrefix(line, []byte("@@@")):
+			n, start, ok := parseCombinedHunkHeader(line)
+			if !ok {
+				return fmt.Errorf("malformed hunk header")
+			}
+			parents, next, hunk, inHunk = n, start, nil, true
 		case bytes.HasPrefix(line, []byte("@@ ")):
 			l, r, start, ok := parseHunkHeader(line)
 			if !ok {
 				return fmt.Errorf("malformed hunk header")
 			}
-			left, right = l, r
+			left, right, parents = l, r, 0
 			cur.hunks = append(cur.hunks, diffHunk{line: start})
 			hunk = &cur.hunks[len(cur.hunks)-1]
 			inHunk = left > 0 || right > 0
@@ -274,6 +338,50 @@ func binaryDiffPath(line []byte) string {
 		return diffPath([]byte(s[i+5:]))
 	}
 	return ""
+}
+
+// combinedPrefix reads the first parents columns of a combined diff line:
+// '+' when every column is '+' (a line no parent has), '-' when some
+// column is '-' (not in the result), ' ' otherwise; ok is false when the
+// line is not a hunk line.
+func combinedPrefix(line []byte, parents int) (p byte, ok bool) {
+	if len(line) < parents {
+		return 0, false
+	}
+	p = '+'
+	for _, c := range line[:parents] {
+		switch c {
+		case '-':
+			p = '-'
+		case ' ':
+			if p == '+' {
+				p = ' '
+			}
+		case '+':
+		default:
+			return 0, false
+		}
+	}
+	return p, true
+}
+
+// parseCombinedHunkHeader reads "@@@ -a,b -c,d +e,f @@@" (one "-" range
+// per parent): the number of parents and the first line of the result.
+func parseCombinedHunkHeader(line []byte) (parents, start int, ok bool) {
+	f := strings.Fields(string(line))
+	if len(f) < 4 {
+		return 0, 0, false
+	}
+	parents = len(f[0]) - 1
+	if parents < 2 || len(f) < parents+2 || !strings.HasPrefix(f[parents+1], "+") {
+		return 0, 0, false
+	}
+	a, _, _ := strings.Cut(f[parents+1][1:], ",")
+	start, err := strconv.Atoi(a)
+	if err != nil {
+		return 0, 0, false
+	}
+	return parents, start, true
 }
 
 // parseHunkHeader reads "@@ -a[,b] +c[,d] @@": the number of removed and

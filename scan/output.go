@@ -12,13 +12,17 @@ import (
 
 // WriteText writes one line per finding:
 //
-//	FILE:LINE:COLUMN: RULE REDACTED [PROFILE/NAME] [(ENCODING)] [commit SHA] fingerprint FP
+//	FILE:LINE:COLUMN: RULE REDACTED [[VAULT:]PROFILE/NAME] [(ENCODING)] [commit SHA] fingerprint FP
 func WriteText(w io.Writer, r Result) error {
 	bw := bufio.NewWriter(w)
 	for _, f := range r.Findings {
 		fmt.Fprintf(bw, "%s:%d:%d: %s %s", f.File, f.Line, f.Column, f.Rule, f.Redacted)
 		if f.Name != "" {
-			fmt.Fprintf(bw, " %s/%s", f.Profile, f.Name)
+			bw.WriteByte(' ')
+			if f.Vault != "" {
+				fmt.Fprintf(bw, "%s:", f.Vault)
+			}
+			fmt.Fprintf(bw, "%s/%s", f.Profile, f.Name)
 		}
 		if f.Encoding != "" && f.Encoding != EncPlain {
 			fmt.Fprintf(bw, " (%s)", f.Encoding)
@@ -45,6 +49,9 @@ func WriteSummary(w io.Writer, r Result) error {
 	}
 	if s.SkippedLarge > 0 {
 		fmt.Fprintf(&b, ", %d too large skipped", s.SkippedLarge)
+	}
+	if s.ExactOnly > 0 {
+		fmt.Fprintf(&b, ", %d over the size limit searched for exact values only", s.ExactOnly)
 	}
 	if s.Allowlisted > 0 {
 		fmt.Fprintf(&b, ", %d allowlisted", s.Allowlisted)
@@ -173,6 +180,10 @@ func WriteSARIF(w io.Writer, r Result) error {
 		props := map[string]string{}
 		if f.Name != "" {
 			msg = fmt.Sprintf("Vault key %s/%s found: %s", f.Profile, f.Name, f.Redacted)
+			if f.Vault != "" {
+				msg = fmt.Sprintf("Vault key %s/%s of the %s vault found: %s", f.Profile, f.Name, f.Vault, f.Redacted)
+				props["vault"] = f.Vault
+			}
 			props["profile"], props["name"], props["encoding"] = f.Profile, f.Name, f.Encoding
 		}
 		if f.Commit != "" {

@@ -3,8 +3,10 @@ package scan_test
 import (
 	"context"
 	"encoding/binary"
+	"os/exec"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -127,4 +129,48 @@ func TestStagedReportsWhatIsAdded(t *testing.T) {
 		"big.log:602:1 vault-value dev/OPENAI_API_KEY plain",
 		"renamed.env:3:4 vault-value prod/DB_PASSWORD plain",
 	})
+}
+
+// okv scan --git finds keys in commit messages and in what a merge's
+// conflict resolution adds (gitleaks misses both), and does not report
+// again, on the merge, the lines it took from a parent.
+func TestHistoryMessagesAndMerges(t *testing.T) {
+	dir := newRepo(t)
+	write(t, dir, "f.txt", "a\nb\nc\n")
+	git(t, dir, "add", ".")
+	git(t, dir, "commit", "-q", "-m", "base")
+	git(t, dir, "checkout", "-q", "-b", "side")
+	write(t, dir, "f.txt", "a\nSIDE "+otherPass+"\nc\n")
+	git(t, dir, "commit", "-q", "-am", "side")
+	side := git(t, dir, "rev-parse", "HEAD")
+	git(t, dir, "checkout", "-q", "main")
+	write(t, dir, "f.txt", "a\nMAIN\nc\n")
+	git(t, dir, "commit", "-q", "-am", "main\n\ndebugging with OPENAI_API_KEY="+projKey+" for now")
+	withMsg := git(t, dir, "rev-parse", "HEAD")
+	cmd := exec.Command("git", "-C", dir, "merge", "-q", "side")
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("want a conflict: %s", out)
+	}
+	// The resolution keeps both sides and adds a key of its own.
+	write(t, dir, "f.txt", "a\nSIDE "+otherPass+"\nkey: "+projKey+"\nMAIN\nc\n")
+	git(t, dir, "add", "f.txt")
+	git(t, dir, "commit", "-q", "--no-edit")
+	merge := git(t, dir, "rev-parse", "HEAD")
+
+	res, err := scan.ScanHistory(context.Background(), dir, scan.Options{Known: known})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, f := range res.Findings {
+		lines = append(lines, f.Commit+" "+f.File+":"+itoa(f.Line)+":"+itoa(f.Column)+" "+f.Name)
+	}
+	want := []string{
+		merge + " f.txt:3:6 OPENAI_API_KEY",
+		withMsg + " (commit message):3:31 OPENAI_API_KEY",
+		side + " f.txt:2:6 DB_PASSWORD",
+	}
+	sort.Strings(lines) // commits made in the same second come in any order
+	sort.Strings(want)
+	equal(t, lines, want)
 }
