@@ -435,7 +435,7 @@ func TestWriters(t *testing.T) {
 	if !strings.Contains(text.String(), "k.env:1:3: vault-value sk-proj-…7wXA dev/OPENAI_API_KEY commit 0123456789abcdef0123456789abcdef01234567 fingerprint ") {
 		t.Errorf("text:\n%s", text.String())
 	}
-	if !strings.Contains(text.String(), "k.env:2:4: vault-value …staple project:prod/DB_PASSWORD fingerprint ") {
+	if !strings.Contains(text.String(), "k.env:2:4: vault-value …aple project:prod/DB_PASSWORD fingerprint ") {
 		t.Errorf("text does not name the vault:\n%s", text.String())
 	}
 	if !strings.HasPrefix(sum.String(), "2 findings in 1 file (") {
