@@ -22,7 +22,8 @@ const (
 
 func hookBlock(okvPath string) string {
 	return hookBegin + "\n" +
-		"# Blocks a commit that adds an OpenAI key or a value from your okv vault.\n" +
+		"# Blocks a commit that adds an OpenAI key or a value from your okv vaults.\n" +
+		"# It runs first, so that no exit or exec further down can skip it.\n" +
 		"# Remove with: okv hook uninstall\n" +
 		fmt.Sprintf("%s scan --staged --quiet || exit $?\n", shellQuoteArg(okvPath)) +
 		hookEnd + "\n"
@@ -50,9 +51,11 @@ func (a *App) newHookCmd() *cobra.Command {
 		Use:   "install",
 		Short: "Add okv scan --staged to this repository's pre-commit hook",
 		Long: `Add a block running 'okv scan --staged' to the repository's pre-commit hook
-(core.hooksPath is honoured). An existing shell hook is kept and okv's block is
-appended to it; a hook in another language is left alone and okv refuses, with
-a hint.`,
+(core.hooksPath is honoured). An existing shell hook is kept: okv's block goes
+right after its #! line, so it runs first, whatever the rest does (an exit 0,
+an exec, a failing command); a block left lower down by an older okv is moved
+to the top. A hook in another language, or a symbolic link, is left alone and
+okv refuses, with a hint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.hookInstall() },
 	}, &cobra.Command{
@@ -86,9 +89,14 @@ func (a *App) hookInstall() error {
 		}
 	}
 	block := hookBlock(exe)
+	fi, err := os.Lstat(path)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return withHints(fmt.Errorf("%s is a symbolic link; okv will not edit it", path),
+			"call 'okv scan --staged' first thing in the hook it points to, or from your hook manager (pre-commit, husky, lefthook)")
+	}
 	old, err := os.ReadFile(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist) || (err == nil && len(bytes.TrimSpace(old)) == 0):
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
@@ -100,28 +108,41 @@ func (a *App) hookInstall() error {
 	case err != nil:
 		return err
 	}
-	if bytes.Contains(old, []byte(hookBegin)) {
-		updated := replaceHookBlock(old, block)
-		if !bytes.Equal(updated, old) {
-			if err := writeHook(path, updated); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(a.Stderr, "okv: the pre-commit hook already runs okv scan (%s)\n", path)
-		return nil
-	}
-	first, _, _ := bytes.Cut(old, []byte("\n"))
+	first, rest, _ := bytes.Cut(old, []byte("\n"))
 	if !isShellShebang(string(first)) {
 		return withHints(fmt.Errorf("%s is not a shell script; okv will not edit it", path),
-			"call 'okv scan --staged' from it yourself, or from your hook manager (pre-commit, husky, lefthook)")
+			"call 'okv scan --staged' from it yourself, first thing, or from your hook manager (pre-commit, husky, lefthook)")
 	}
-	updated := append(bytes.TrimRight(old, "\n"), '\n', '\n')
-	updated = append(updated, block...)
-	if err := writeHook(path, updated); err != nil {
-		return err
+	had := bytes.Contains(old, []byte(hookBegin))
+	if had {
+		rest = replaceHookBlock(rest, "")
 	}
-	fmt.Fprintf(a.Stderr, "okv: added okv scan to the existing pre-commit hook %s\n", path)
+	updated := append(append(append([]byte{}, first...), '\n'), block...)
+	updated = append(updated, bytes.TrimLeft(rest, "\n")...)
+	wasExec := fi.Mode()&0o111 != 0
+	if !bytes.Equal(updated, old) || !wasExec {
+		if err := writeHook(path, updated); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !had:
+		fmt.Fprintf(a.Stderr, "okv: added okv scan to the top of the existing pre-commit hook %s, so it runs first\n", path)
+	case !hookBlockFirst(old):
+		fmt.Fprintf(a.Stderr, "okv: moved okv scan to the top of the pre-commit hook %s, where nothing before it can skip it\n", path)
+	default:
+		fmt.Fprintf(a.Stderr, "okv: the pre-commit hook already runs okv scan first (%s)\n", path)
+	}
+	if !wasExec {
+		fmt.Fprintln(a.Stderr, "okv: note: the hook was not executable, so git did not run it; it is now, and its other commands run too")
+	}
 	return nil
+}
+
+// hookBlockFirst: okv's block starts right after the #! line.
+func hookBlockFirst(hook []byte) bool {
+	_, rest, _ := bytes.Cut(hook, []byte("\n"))
+	return bytes.HasPrefix(rest, []byte(hookBegin+"\n"))
 }
 
 func (a *App) hookUninstall() error {

@@ -195,7 +195,7 @@ func (e *engine) toFindings(data []byte, hits []hit, d docInfo, out []Finding) [
 	for _, h := range hits {
 		line, col := pos.at(h.start)
 		if isUTF16(h.enc) {
-			col = (h.start-pos.lineStart)/2 + 1 // in UTF-16 code units
+			col = utf16Column(h.start-pos.lineStart, line == 1 && hasBOM(data))
 		}
 		out = append(out, e.finding(h, d, line+d.baseLine-1, col))
 	}
@@ -203,6 +203,19 @@ func (e *engine) toFindings(data []byte, hits []hit, d docInfo, out []Finding) [
 }
 
 func isUTF16(enc string) bool { return enc == EncUTF16LE || enc == EncUTF16BE }
+
+// utf16Column is the 1-based column, in UTF-16 code units, of a match off
+// bytes into its line; a byte order mark does not count.
+func utf16Column(off int, bom bool) int {
+	if bom {
+		off -= 2
+	}
+	return off/2 + 1
+}
+
+func hasBOM(data []byte) bool {
+	return len(data) >= 2 && (data[0] == 0xFF && data[1] == 0xFE || data[0] == 0xFE && data[1] == 0xFF)
+}
 
 // finding turns one hit at line and col into a Finding.
 func (e *engine) finding(h hit, d docInfo, line, col int) Finding {

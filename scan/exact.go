@@ -39,6 +39,7 @@ func (e *engine) scanExact(r io.Reader, d docInfo, sc *scratch) ([]Finding, []st
 		line    = 1
 		lineAt  int64 // offset where the current line starts
 		lastEnd int64 // end of the last reported hit
+		bom     bool  // the document starts with a UTF-16 byte order mark
 	)
 	for eof := false; !eof; {
 		m, err := io.ReadFull(r, buf[len(buf):cap(buf)])
@@ -54,6 +55,9 @@ func (e *engine) scanExact(r io.Reader, d docInfo, sc *scratch) ([]Finding, []st
 		// looked for again with the next chunk.
 		// limit is even, so that buf[0] stays at an even offset of the
 		// document (UTF-16 code units start there; see dedupe).
+		if base == 0 {
+			bom = hasBOM(buf)
+		}
 		limit := (len(buf) - ov) &^ 1
 		if eof {
 			limit = len(buf)
@@ -89,7 +93,7 @@ func (e *engine) scanExact(r io.Reader, d docInfo, sc *scratch) ([]Finding, []st
 			var col int
 			switch s := int(lineAt - base); {
 			case isUTF16(h.enc):
-				col = int(base+int64(h.start)-lineAt)/2 + 1
+				col = utf16Column(int(base+int64(h.start)-lineAt), line == 1 && bom)
 			case s >= 0:
 				col = utf8.RuneCount(buf[s:h.start]) + 1
 			default: // the line began in an earlier chunk: count bytes
