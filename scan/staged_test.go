@@ -3,8 +3,8 @@ package scan_test
 import (
 	"context"
 	"encoding/binary"
-	"os/exec"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
