@@ -35,7 +35,7 @@ func (e *engine) scanChunks(r io.Reader, d docInfo, sc *scratch, chunk int) ([]F
 	if cap(sc.buf) < chunk+ov {
 		sc.buf = make([]byte, 0, chunk+ov)
 	}
-	buf := sc.buf[:0:chunk+ov]
+	buf := sc.buf[: 0 : chunk+ov]
 	var (
 		out   []Finding
 		keys  []string

@@ -39,7 +39,7 @@ func TestScanExactChunkBoundaries(t *testing.T) {
 func FuzzScanChunks(f *testing.F) {
 	key := "sk-proj-" + rep("a_", 37) + "T3BlbkFJ" + rep("-b", 37)
 	pw := "pa$$w0rd/\"x-é"
-	f.Add([]byte("K=" + key + "\n" + pw + "\n"), uint8(3))
+	f.Add([]byte("K="+key+"\n"+pw+"\n"), uint8(3))
 	f.Add([]byte("\xff\xfeK\x00=\x00p\x00a\x00$\x00$\x00w\x000\x00r\x00d\x00/\x00\"\x00x\x00-\x00\xe9\x00"), uint8(1))
 	f.Add([]byte(rep("é", 40)+pw+rep("\n", 3)+pw+pw), uint8(0))
 	eng := newEngine([]Known{{Profile: "dev", Name: "K", Value: key}, {Profile: "dev", Name: "P_PASSWORD", Value: pw}})
