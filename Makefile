@@ -70,6 +70,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./proxy/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenAIRule$$' -fuzztime $(FUZZTIME) ./scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzScanDoc$$' -fuzztime $(FUZZTIME) ./scan/
+	$(GO) test -run '^$$' -fuzz '^FuzzScanChunks$$' -fuzztime $(FUZZTIME) ./scan/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDiff$$' -fuzztime $(FUZZTIME) ./scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzMaskSplits$$' -fuzztime $(FUZZTIME) ./shell/
 	$(GO) test -run '^$$' -fuzz '^FuzzMaskIdentity$$' -fuzztime $(FUZZTIME) ./shell/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./dotenv/
