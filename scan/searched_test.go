@@ -19,6 +19,7 @@ func TestSearchedRule(t *testing.T) {
 		{"APIKEY", "abc-123-def-456", true},
 		{"SENTRY_DSN", "https://abc123@o1.ingest.sentry.io/42", true},
 		{"DATABASE_URL", "postgres://app:s3cret-pw@db:5432/app", true},
+		{"DATABASE_URL", "postgres://app:pw@db/app", true},
 		{"STORAGE_URL", "https://x.blob.core.windows.net/c?sv=2024&sig=AbC123", true},
 		{"SLACK_URL", "https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/xYz0123456789AbCdEfGhIj", true},
 		{"BUILD_ID", "aB3dE5gH7jK9mN1pQ", true}, // random-looking
