@@ -12,10 +12,12 @@
 // values passed as [Known] are found as they are, with JSON/JavaScript
 // string escapes (\/, \u002d, \", \xHH), base64-encoded in the standard and
 // URL alphabets at any of the three alignments inside a larger encoded
-// document, and hard-wrapped across lines (with indentation, a trailing `\`
-// continuation or a leading comment marker on the continuation lines),
-// base64 forms included. Values shorter than [MinKnownLength] are not
-// looked for.
+// document, in UTF-16 (either byte order), and hard-wrapped across lines
+// (with indentation, a trailing `\` continuation or a leading comment
+// marker on the continuation lines), base64 forms included. Values that
+// would match everywhere (short ones, words, values neither named nor
+// shaped like a secret) are not looked for: see [Searched]; the result
+// lists them in NotSearched.
 //
 // # Which files
 //
@@ -31,6 +33,12 @@
 // whose first 8 KiB hold a NUL byte (binary) and files larger than
 // MaxFileSize are skipped; the last two are counted in the summary.
 //
+// [ScanStaged] reads the staged blobs (`git cat-file --batch`) and skips
+// none: binary files are searched like text, and files over MaxFileSize are
+// searched in chunks for exact values and key shapes. [ScanHistory] reads
+// `git log -p --cc --all`: added lines, commit messages, and the lines a
+// merge's conflict resolution adds.
+//
 // # Allowlist
 //
 // A `.okvignore` file at the top of the git work tree (or in the scanned
@@ -43,8 +51,10 @@
 //
 // # Exit codes
 //
-// The CLI maps a scan to an exit code with [ExitCode]: 2 when the scan
-// failed, else 1 when there is any finding that is not allowlisted, else 2
-// when some file could not be read (a clean result would be incomplete),
-// else 0. A known leak is reported as a leak even if other files failed.
+// The CLI maps a scan to an exit code with [ExitCode]: 4 ([ExitFailed])
+// when the scan failed, else 1 when there is any finding that is not
+// allowlisted, else 4 when some file could not be read (a clean result
+// would be incomplete), else 0. A known leak is reported as a leak even if
+// other files failed. 4 is distinct from okv's usage error (2) and locked
+// vault (3).
 package scan
