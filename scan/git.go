@@ -154,7 +154,11 @@ func scanDiffFile(eng *engine, f *diffFile, maxSize int64, sc *scratch, col *col
 			out = eng.toFindings(h.data, hits, docInfo{file: f.path, key: f.path, commit: f.commit, baseLine: h.line}, out)
 		}
 	}
-	col.add(out, 1, f.size, 0, 0)
+	files := 1
+	if f.path == CommitMessageFile {
+		files = 0 // counted in Summary.Commits
+	}
+	col.add(out, files, f.size, 0, 0)
 }
 
 // parseDiff reads unified and combined diffs with zero context (and, for
