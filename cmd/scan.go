@@ -169,6 +169,10 @@ func (a *App) scanTail(o scanOptions, r scan.Result, vaults []scanVault) error {
 	for _, h := range found {
 		fmt.Fprintf(a.Stderr, "okv: hint: %s\n", h)
 	}
+	if len(r.Findings) > 0 && o.staged {
+		fmt.Fprintf(a.Stderr, "okv: error: the staged changes add %d secret(s): a commit would publish them\n", len(r.Findings))
+		fmt.Fprintln(a.Stderr, "okv: hint: take them out of the staged files (edit, then git add; or git rm --cached FILE) and commit again")
+	}
 	if len(r.Findings) > 0 {
 		fmt.Fprintln(a.Stderr, "okv: hint: after review, silence a finding by adding its fingerprint to .okvignore")
 	}

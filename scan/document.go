@@ -26,6 +26,7 @@ type scratch struct {
 	joined []byte
 	segs   []segment
 	buf    []byte
+	chunk  []byte // scanExact's read buffer
 }
 
 func combineEnc(enc, view string) string {

@@ -32,10 +32,10 @@ func (e *engine) scanExact(r io.Reader, d docInfo, sc *scratch) ([]Finding, []st
 // scanChunks is scanExact reading chunk bytes at a time.
 func (e *engine) scanChunks(r io.Reader, d docInfo, sc *scratch, chunk int) ([]Finding, []string, int64, error) {
 	ov := e.overlap()
-	if cap(sc.buf) < chunk+ov {
-		sc.buf = make([]byte, 0, chunk+ov)
+	if cap(sc.chunk) < chunk+ov {
+		sc.chunk = make([]byte, 0, chunk+ov)
 	}
-	buf := sc.buf[: 0 : chunk+ov]
+	buf := sc.chunk[: 0 : chunk+ov]
 	var (
 		out   []Finding
 		keys  []string
