@@ -399,6 +399,18 @@ func scanFile(eng *engine, j job, maxSize int64, sc *scratch, col *collector) {
 	}
 	data := buf[:n]
 	if isBinary(data) {
+		if hasBOM(data) {
+			// UTF-16 text (PowerShell 5's >, Notepad's "Unicode"): its NUL
+			// bytes do not make it binary. Its vault values are found in
+			// their UTF-16 forms.
+			fs, _, _, err := eng.scanChunks(bytes.NewReader(data), j.info, sc, len(data)+1)
+			if err != nil {
+				col.fail(j.info.file, err)
+				return
+			}
+			col.add(fs, 1, int64(n), 0, 0)
+			return
+		}
 		col.add(nil, 0, 0, 1, 0)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -236,6 +237,22 @@ func TestBinaryAndLargeFilesSkipped(t *testing.T) {
 	res := scanDir(t, scan.Options{Paths: []string{dir}, MaxFileSize: 1000})
 	equal(t, got(t, dir, res), []string{"small.txt:1:1 vault-value dev/OPENAI_API_KEY plain"})
 	if s := res.Summary; s.SkippedBinary != 1 || s.SkippedLarge != 1 || s.Files != 1 {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+// A UTF-16 file with a byte order mark is text, not binary: what
+// PowerShell 5 writes for `echo "KEY=…" > .env`.
+func TestUTF16FilesScanned(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "ps.env", utf16Text("# keys\r\nOPENAI_API_KEY="+projKey+"\r\n", binary.LittleEndian, true))
+	write(t, dir, "be.txt", utf16Text("pw: "+otherPass, binary.BigEndian, true))
+	res := scanDir(t, scan.Options{Paths: []string{dir}})
+	equal(t, got(t, dir, res), []string{
+		"be.txt:1:5 vault-value prod/DB_PASSWORD utf-16be",
+		"ps.env:2:16 vault-value dev/OPENAI_API_KEY utf-16le",
+	})
+	if s := res.Summary; s.SkippedBinary != 0 || s.Files != 2 {
 		t.Errorf("summary %+v", s)
 	}
 }
