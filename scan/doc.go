@@ -30,8 +30,9 @@
 // the tree is walked and every file is scanned: like ripgrep, .gitignore
 // files are honoured only where git would honour them. A path named
 // explicitly is always scanned. The `.git` folder, symbolic links, files
-// whose first 8 KiB hold a NUL byte (binary) and files larger than
-// MaxFileSize are skipped; the last two are counted in the summary.
+// whose first 8 KiB hold a NUL byte (binary, unless the file starts with a
+// UTF-16 byte order mark) and files larger than MaxFileSize are skipped;
+// the last two are counted in the summary.
 //
 // [ScanStaged] reads the staged blobs (`git cat-file --batch`) and skips
 // none: binary files are searched like text, and files over MaxFileSize are
