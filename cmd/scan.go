@@ -57,8 +57,8 @@ could not be read (2 is a usage error).`,
 		},
 	}
 	f := c.Flags()
-	f.BoolVar(&o.staged, "staged", false, "scan the staged changes (git index)")
-	f.BoolVar(&o.git, "git", false, "scan every commit's added lines in the whole history")
+	f.BoolVar(&o.staged, "staged", false, "scan the staged files (the git index), as the pre-commit hook does")
+	f.BoolVar(&o.git, "git", false, "scan the whole history: added lines, commit messages, merge resolutions")
 	f.BoolVar(&o.noIgnore, "no-ignore", false, "also scan files .gitignore excludes")
 	f.StringVar(&o.format, "format", "text", "output: text, json or sarif")
 	f.Int64Var(&o.maxSize, "max-size", scan.DefaultMaxFileSize, "skip files larger than this many bytes (--staged: search them for exact values only)")
@@ -157,7 +157,7 @@ func (a *App) scanTail(o scanOptions, r scan.Result, vaults []scanVault) error {
 	if s.SkippedBinary+s.SkippedLarge > 0 {
 		fmt.Fprintf(a.Stderr, "okv: warning: %d binary file(s) and %d file(s) over --max-size were not searched; --staged searches every staged file\n", s.SkippedBinary, s.SkippedLarge)
 	}
-	if n := len(r.NotSearched); n > 0 && !o.quiet {
+	if n := len(r.NotSearched); n > 0 && (!o.quiet || o.verbose) {
 		if o.verbose {
 			for _, ns := range r.NotSearched {
 				fmt.Fprintf(a.Stderr, "okv: note: %s %s %s not searched for: %s\n", ns.Vault, ns.Profile, ns.Name, ns.Reason)
@@ -166,12 +166,12 @@ func (a *App) scanTail(o scanOptions, r scan.Result, vaults []scanVault) error {
 			fmt.Fprintf(a.Stderr, "okv: note: %d vault value(s) not searched for (too short, words, or not secret-like); --verbose/-v lists them\n", n)
 		}
 	}
-	for _, h := range found {
-		fmt.Fprintf(a.Stderr, "okv: hint: %s\n", h)
-	}
 	if len(r.Findings) > 0 && o.staged {
 		fmt.Fprintf(a.Stderr, "okv: error: the staged changes add %d secret(s): a commit would publish them\n", len(r.Findings))
 		fmt.Fprintln(a.Stderr, "okv: hint: take them out of the staged files (edit, then git add; or git rm --cached FILE) and commit again")
+	}
+	for _, h := range found {
+		fmt.Fprintf(a.Stderr, "okv: hint: %s\n", h)
 	}
 	if len(r.Findings) > 0 {
 		fmt.Fprintln(a.Stderr, "okv: hint: after review, silence a finding by adding its fingerprint to .okvignore")
