@@ -192,11 +192,28 @@ func (a *App) confirmUse(v *vault.Vault, profile, what string) error {
 }
 
 // audit appends a record; a failure is reported but does not stop the
-// command, so a full disk does not lock a user out of their keys.
+// command, so a full disk does not lock a user out of their keys. The
+// record is keyed with the vault's identity: commands that did not unlock
+// yet unlock here (the keychain answers silently; a passphrase vault asks
+// once).
 func (a *App) audit(v *vault.Vault, op, profile string, secrets []string, command string) {
 	cwd, _ := a.Getwd()
-	err := v.Audit(vault.AuditRecord{Time: a.Now(), Op: op, Profile: profile, Secrets: secrets, Command: command, Dir: cwd, PID: os.Getpid()})
-	if err != nil {
+	rec := vault.AuditRecord{Time: a.Now(), Op: op, Profile: profile, Secrets: secrets, Command: command, Dir: cwd, PID: os.Getpid()}
+	var key *vault.AuditKey
+	ids, err := a.unlock(v)
+	if keys := v.AuditKeys(ids); len(keys) > 0 {
+		key = keys[0]
+	} else {
+		why := "no identity to key it with (a plugin identity cannot key it)"
+		if err != nil {
+			why, _, _ = a.explain(err)
+		}
+		fmt.Fprintf(a.Stderr, "okv: warning: this audit record is not authenticated: %s; 'okv log --verify' will report it\n", why)
+	}
+	var hm *vault.AuditHeadMismatchError
+	if err := v.Audit(rec, key); errors.As(err, &hm) {
+		fmt.Fprintf(a.Stderr, "okv: warning: %v\n", err)
+	} else if err != nil {
 		fmt.Fprintf(a.Stderr, "okv: warning: could not write the audit log: %v\n", err)
 	}
 }

@@ -84,7 +84,11 @@ func runHelper(mode string) error {
 	case "audit":
 		for i := range n {
 			rec := vault.AuditRecord{Op: "run", Profile: "dev", Command: fmt.Sprintf("%s_%d", prefix, i), PID: os.Getpid()}
-			if err := v.Audit(rec); err != nil {
+			var key *vault.AuditKey
+			if k := v.AuditKeys(ids); len(k) > 0 {
+				key = k[0]
+			}
+			if err := v.Audit(rec, key); err != nil {
 				return err
 			}
 		}
