@@ -132,7 +132,7 @@ func setFn(name, value string) func(*vault.Document) error {
 
 // fileVault creates a vault unlocked by an X25519 identity file (the fast
 // backend: no keychain, no scrypt).
-func fileVault(t *testing.T) (*vault.Vault, *age.X25519Identity) {
+func fileVault(t testing.TB) (*vault.Vault, *age.X25519Identity) {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
