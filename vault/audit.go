@@ -286,6 +286,11 @@ func (v *Vault) moveHead(key *AuditKey, prev AuditRecord, hadPrev bool, r AuditR
 		if hadPrev && prev.Keyed() {
 			return &AuditHeadMismatchError{"audit.head is missing"}
 		}
+		if v.Config.IsProject() {
+			if err := v.gitignoreHead(); err != nil {
+				return err
+			}
+		}
 	case err != nil:
 		return &AuditHeadMismatchError{err.Error()}
 	case old.Key != key.ID:
@@ -332,6 +337,30 @@ func replaceFile(path string, data []byte) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// gitignoreHead adds audit.head to a project vault's .gitignore written
+// by an okv that did not know it: the anchor is per checkout (keyed with
+// its owner's identity), and a teammate's committed one would stop
+// everyone else's from moving.
+func (v *Vault) gitignoreHead() error {
+	path := filepath.Join(v.Dir, ".gitignore")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, l := range bytes.Split(data, []byte("\n")) {
+		if string(bytes.TrimSpace(l)) == auditHeadFile {
+			return nil
+		}
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		data = append(data, '\n')
+	}
+	return WriteFileAtomic(path, append(data, "# okv: the audit log's anchor, per checkout\n"+auditHeadFile+"\n"...))
 }
 
 func (v *Vault) readHead() (auditHead, error) {
