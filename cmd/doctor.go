@@ -119,6 +119,9 @@ func (a *App) runDoctor() error {
 		bad("", "audit log: %v", err)
 	} else if len(c.Breaks) > 0 {
 		bad("inspect it with 'okv log --verify'", "audit log: %s", auditBreaks(c))
+	} else if c.Records > 0 && c.Keyed == 0 {
+		// Not broken, but not authenticated either: it does not fail doctor.
+		fmt.Fprintf(a.Stdout, "warn  audit log: %d record(s), %s\n", c.Records, auditSummary(c))
 	} else {
 		ok("audit log: %d record(s), %s", c.Records, auditSummary(c))
 	}
