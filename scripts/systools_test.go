@@ -66,3 +66,30 @@ func TestSystoolsNamesMissingPackages(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeListsSystools: the README's apt-get line names exactly the
+// packages systools.sh checks for.
+func TestReadmeListsSystools(t *testing.T) {
+	out, err := exec.Command("bash", "systools.sh", "packages").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "apt-get install git ") {
+			line = strings.TrimSpace(l)
+		}
+	}
+	if line == "" {
+		t.Fatal("README.md has no 'apt-get install git …' line")
+	}
+	want := strings.Join(strings.Fields(string(out)), " ")
+	got := strings.TrimPrefix(line, "apt-get install ")
+	if got != want {
+		t.Errorf("README lists\n  %s\nsystools.sh checks\n  %s", got, want)
+	}
+}
