@@ -11,7 +11,7 @@ GORELEASER := github.com/goreleaser/goreleaser/v2@v2.15.1
 # keyring, never the user's.
 HAVE_KEYRING := $(shell command -v dbus-daemon >/dev/null && command -v gnome-keyring-daemon >/dev/null && echo 1)
 
-.PHONY: all build install test test-go test-race test-cross vet completions release-check bench bench-proxy bench-scan fuzz clean
+.PHONY: all build install test tools e2e-deps test-go test-race test-cross vet completions release-check bench bench-proxy bench-scan fuzz fuzz-short clean
 
 all: build
 
@@ -23,7 +23,22 @@ build:
 install:
 	CGO_ENABLED=0 $(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/okv
 
-test: vet test-cross test-go test-race
+# The full suite, on a fresh clone too: it checks the system tools first
+# (naming the Debian packages of missing ones), installs the proxy test's
+# npm packages when they are missing or older than package-lock.json, and
+# then requires every tool, so no test skips silently.
+test: export OKV_REQUIRE_TOOLS = 1
+test: export OKV_REQUIRE_RACE = 1
+test: tools e2e-deps vet test-cross test-go test-race
+
+tools:
+	@./scripts/systools.sh check
+
+E2E := proxy/e2e
+e2e-deps: $(E2E)/node_modules/.package-lock.json
+$(E2E)/node_modules/.package-lock.json: $(E2E)/package-lock.json $(E2E)/package.json
+	cd $(E2E) && npm ci --no-audit --no-fund
+	@touch $@
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -60,22 +75,31 @@ completions:
 release-check:
 	$(GO) run $(GORELEASER) check
 
-# Each target for FUZZTIME (go test takes one -fuzz target per run).
+# Each target for FUZZTIME (go test takes one -fuzz target per run), as
+# package:Target, one a line (removing a target is removing its line).
+FUZZ_TARGETS += vault:FuzzDecodeDocument
+FUZZ_TARGETS += proxy:FuzzSSEUsage
+FUZZ_TARGETS += proxy:FuzzScan
+FUZZ_TARGETS += proxy:FuzzRecord
+FUZZ_TARGETS += proxy:FuzzReadRequest
+FUZZ_TARGETS += scan:FuzzOpenAIRule
+FUZZ_TARGETS += scan:FuzzScanDoc
+FUZZ_TARGETS += scan:FuzzScanChunks
+FUZZ_TARGETS += scan:FuzzParseDiff
+FUZZ_TARGETS += shell:FuzzMaskSplits
+FUZZ_TARGETS += shell:FuzzMaskIdentity
+FUZZ_TARGETS += dotenv:FuzzParse
+FUZZ_TARGETS += dotenv:FuzzRoundTrip
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeDocument$$' -fuzztime $(FUZZTIME) ./vault/
-	$(GO) test -run '^$$' -fuzz '^FuzzSSEUsage$$' -fuzztime $(FUZZTIME) ./proxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) ./proxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzRecord$$' -fuzztime $(FUZZTIME) ./proxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./proxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzOpenAIRule$$' -fuzztime $(FUZZTIME) ./scan/
-	$(GO) test -run '^$$' -fuzz '^FuzzScanDoc$$' -fuzztime $(FUZZTIME) ./scan/
-	$(GO) test -run '^$$' -fuzz '^FuzzScanChunks$$' -fuzztime $(FUZZTIME) ./scan/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseDiff$$' -fuzztime $(FUZZTIME) ./scan/
-	$(GO) test -run '^$$' -fuzz '^FuzzMaskSplits$$' -fuzztime $(FUZZTIME) ./shell/
-	$(GO) test -run '^$$' -fuzz '^FuzzMaskIdentity$$' -fuzztime $(FUZZTIME) ./shell/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./dotenv/
-	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./dotenv/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} (./$${t%%:*}/) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$${t%%:*}/; \
+	done
+
+# What CI runs after make test: every fuzz target, briefly (about 3 min).
+fuzz-short:
+	$(MAKE) fuzz FUZZTIME=10s
 
 bench:
 	./scripts/bench.sh

@@ -4,10 +4,14 @@
 package cmd
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/okvault/okv/vault"
 )
@@ -71,24 +75,51 @@ func (a *App) Run(args []string) int {
 	root.SetIn(a.Stdin)
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
-	err := root.Execute()
+	c, err := root.ExecuteC()
 	if err == nil {
 		return 0
 	}
-	// cobra reports unknown commands as plain errors; they are usage errors.
-	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") {
-		first, rest, _ := strings.Cut(msg, "\n")
-		ue := &usageError{msg: strings.TrimSpace(first)}
-		var alts []string
-		for _, l := range strings.Split(rest, "\n") {
-			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "Did you mean") {
-				alts = append(alts, "okv "+l)
-			}
-		}
-		if len(alts) > 0 {
-			ue.hints = []string{"did you mean " + strings.Join(alts, ", ") + "?"}
-		}
-		err = ue
-	}
-	return a.report(err)
+	return a.report(usageHints(c, err))
 }
+
+// usageHints points a usage error at the help of the command that failed
+// (c, from cobra's ExecuteC), and turns cobra's plain "unknown command"
+// errors into usage errors with suggestions named by their full path.
+func usageHints(c *cobra.Command, err error) error {
+	if c == nil {
+		return err
+	}
+	var ue *usageError
+	if errors.As(err, &ue) && !strings.HasPrefix(ue.msg, "unknown command") {
+		if len(ue.hints) == 0 {
+			ue.hints = []string{helpHint(c)}
+		}
+		return err
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "unknown command") {
+		return err
+	}
+	first, _, _ := strings.Cut(msg, "\n")
+	ue = &usageError{msg: strings.TrimSpace(first)}
+	// cobra suggests only at the root; ask the command that failed.
+	var word string
+	if i := strings.Index(first, `"`); i >= 0 {
+		word, _, _ = strings.Cut(first[i+1:], `"`)
+	}
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, set only at the root
+	}
+	var alts []string
+	for _, s := range c.SuggestionsFor(word) {
+		alts = append(alts, "'"+c.CommandPath()+" "+s+"'")
+	}
+	if len(alts) > 0 {
+		ue.hints = []string{"did you mean " + strings.Join(alts, " or ") + "?"}
+	}
+	ue.hints = append(ue.hints, helpHint(c))
+	return ue
+}
+
+// helpHint is the hint line that points at c's help.
+func helpHint(c *cobra.Command) string { return fmt.Sprintf("see '%s --help'", c.CommandPath()) }

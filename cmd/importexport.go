@@ -19,10 +19,12 @@ func (a *App) newImportCmd() *cobra.Command {
 		Use:   "import FILE.env [-p P] [--force] [--delete]",
 		Short: "Move the keys of a .env file into the vault",
 		Long: `Read a dotenv file (quotes, escapes, 'export ' prefixes, comments and
-multi-line values as dotenv and dotenvx accept them) and store every entry in
-the profile. Secrets that already exist are not overwritten without --force;
-nothing is stored unless every entry is valid. The report names what was
-imported, never a value.
+multi-line values as dotenv and dotenvx accept them; a '#' starts a comment
+after a blank, as in docker compose; ${VAR} is never expanded) and store every
+entry in the profile. A name assigned twice keeps its last value; empty values
+are skipped, with a notice. Secrets that already exist are not overwritten
+without --force; nothing is stored unless every entry is valid. The report
+names what was imported, never a value.
 
 Afterwards okv offers, on a terminal, to delete the file; --delete deletes it
 without asking. (Deleting removes the file; copies in backups, editors' swap
@@ -57,9 +59,34 @@ func (a *App) runImport(path string, force, del bool) error {
 		if err := vault.ValidateSecretName(e.Key); err != nil {
 			return withHints(fmt.Errorf("%s line %d: %w", path, e.Line, err))
 		}
+	}
+	// A name assigned twice: the last assignment wins, as dotenv, docker
+	// compose and a shell read it.
+	entries, dups := dotenv.Last(entries)
+	var notices []string
+	var kept []dotenv.Entry
+	for _, e := range entries {
+		if lines := dups[e.Key]; len(lines) > 0 {
+			notices = append(notices, fmt.Sprintf("warning: %s is assigned on lines %s: the last one (line %d) is imported", e.Key, joinLines(lines), e.Line))
+		}
+		if e.Value == "" {
+			notices = append(notices, fmt.Sprintf("skipped %s (line %d): its value is empty, and okv stores no empty values", e.Key, e.Line))
+			continue
+		}
 		if err := vault.ValidateValue([]byte(e.Value)); err != nil {
 			return &usageError{msg: fmt.Sprintf("%s line %d (%s): %v", path, e.Line, e.Key, err)}
 		}
+		if e.AmbiguousHash() {
+			notices = append(notices, fmt.Sprintf("warning: %s (line %d): the '#' in its unquoted value is kept, as docker compose reads it (node's dotenv cuts the value there): quote the value to be sure", e.Key, e.Line))
+		}
+		kept = append(kept, e)
+	}
+	entries = kept
+	if len(entries) == 0 {
+		for _, n := range notices {
+			fmt.Fprintf(a.Stderr, "okv: %s\n", n)
+		}
+		return fmt.Errorf("%s holds no value to import: every entry is empty", path)
 	}
 	v, profile, ids, err := a.openProfile("")
 	if err != nil {
@@ -89,6 +116,9 @@ func (a *App) runImport(path string, force, del bool) error {
 		return err
 	}
 	a.audit(v, "import", profile, names, "")
+	for _, n := range notices {
+		fmt.Fprintf(a.Stderr, "okv: %s\n", n)
+	}
 	fmt.Fprintf(a.Stderr, "okv: imported %d secret(s) into profile %s: %s\n", len(names), profile, strings.Join(names, ", "))
 
 	if !del {
@@ -160,4 +190,16 @@ func (a *App) runExport(format string) error {
 	}
 	_, err = a.Stdout.Write(dotenv.Format(entries))
 	return err
+}
+
+// joinLines says "2 and 6" or "2, 4 and 6".
+func joinLines(lines []int) string {
+	s := make([]string, len(lines))
+	for i, l := range lines {
+		s[i] = fmt.Sprint(l)
+	}
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }

@@ -29,8 +29,10 @@ func (a *App) newLogCmd() *cobra.Command {
 from which folder. It never holds a value. Filter with -p/--profile, --op and
 --since; --json prints one JSON record per line.
 
-Every record carries the hash of the one before it. --verify checks that chain
-and names each line that was edited, deleted, inserted or reordered.`,
+Every record carries a MAC keyed by your identity over itself and the record
+before it, and audit.head anchors the log's end. --verify (which unlocks)
+checks both, and names each line that was edited, forged, deleted, inserted or
+reordered, and records cut from the end.`,
 		Example: `  okv log --since 24h
   okv log -p prod --op run,get --json
   okv log --verify`,
@@ -48,7 +50,7 @@ and names each line that was edited, deleted, inserted or reordered.`,
 	c.Flags().StringVar(&o.since, "since", "", "only records newer than this (like 24h, 7d)")
 	c.Flags().StringSliceVar(&o.ops, "op", nil, "only these operations (comma-separated: run, get, set, rm, rotate, rollback, verify, admin, profile-…)")
 	c.Flags().BoolVar(&o.json, "json", false, "print JSON lines")
-	c.Flags().BoolVar(&o.verify, "verify", false, "check the hash chain; exit 1 when it is broken")
+	c.Flags().BoolVar(&o.verify, "verify", false, "check the MAC chain and its head anchor; exit 1 when broken")
 	return c
 }
 
@@ -125,20 +127,50 @@ func (a *App) runLogVerify() error {
 	if err != nil {
 		return err
 	}
-	n, breaks, err := v.VerifyAudit()
+	ids, err := a.unlock(v)
+	if err != nil {
+		return withHints(err, "the log is keyed with your identity: checking it needs the vault unlocked")
+	}
+	c, err := v.VerifyAudit(v.AuditKeys(ids))
 	if err != nil {
 		return err
 	}
-	if len(breaks) == 0 {
-		fmt.Fprintf(a.Stdout, "audit log intact: %d record(s), hash chain verified\n", n)
+	if len(c.Breaks) == 0 {
+		fmt.Fprintf(a.Stdout, "audit log intact: %d record(s), %s\n", c.Records, auditSummary(c))
 		return nil
 	}
-	for _, b := range breaks {
+	for _, b := range c.Breaks {
+		if b.Line == 0 {
+			fmt.Fprintf(a.Stdout, "end: %s\n", b.Reason)
+			continue
+		}
 		fmt.Fprintf(a.Stdout, "line %d: %s\n", b.Line, b.Reason)
 	}
-	return withHints(fmt.Errorf("the audit log %s is not intact: %d break(s) in the hash chain, first at line %d", v.AuditPath(), len(breaks), breaks[0].Line),
+	return withHints(fmt.Errorf("the audit log %s is not intact: %s", v.AuditPath(), auditBreaks(c)),
 		"someone or something changed the file outside okv: compare it with a backup",
-		"new records keep being chained to the last line")
+		"to start a new log once you know why, move audit.jsonl and audit.head aside")
+}
+
+// auditSummary says how much of an intact log is authenticated.
+func auditSummary(c vault.AuditCheck) string {
+	switch {
+	case c.Records == 0:
+		return "nothing to check"
+	case c.Keyed == 0:
+		return fmt.Sprintf("hash chain verified, but none is authenticated yet: %d legacy record(s) from an older okv, which anyone can rewrite (the next record okv writes is keyed)", c.Legacy)
+	case c.Legacy > 0:
+		return fmt.Sprintf("MAC chain verified, head anchored; the first %d are legacy records from an older okv, covered by the chain from the first keyed record on", c.Legacy)
+	}
+	return "MAC chain verified, head anchored"
+}
+
+// auditBreaks says how many breaks and where the first is.
+func auditBreaks(c vault.AuditCheck) string {
+	first := "at its end"
+	if l := c.Breaks[0].Line; l > 0 {
+		first = fmt.Sprintf("first at line %d", l)
+	}
+	return fmt.Sprintf("%d break(s), %s", len(c.Breaks), first)
 }
 
 // auditOps are the operations okv writes to the audit log.

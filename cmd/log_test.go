@@ -43,7 +43,7 @@ func TestLogFilters(t *testing.T) {
 		if err := json.Unmarshal([]byte(lines[i]), &r); err != nil {
 			t.Fatalf("line %d is not JSON: %v", i+1, err)
 		}
-		if r.Op != want || r.Profile != "prod" || r.Hash == "" {
+		if r.Op != want || r.Profile != "prod" || r.MAC == "" || r.Key == "" {
 			t.Errorf("line %d: %+v, want op %s on prod", i+1, r, want)
 		}
 	}
@@ -78,8 +78,8 @@ func TestLogVerify(t *testing.T) {
 	edited[2] = strings.Replace(edited[2], `"profile":"prod"`, `"profile":"dev"`, 1)
 	write(edited)
 	out, errs := e.fail(1, "", "log", "--verify")
-	mustContain(t, "edited", out, "line 3: the record was edited")
-	mustContain(t, "edited", errs, "okv: error: the audit log", "not intact: 1 break(s) in the hash chain, first at line 3")
+	mustContain(t, "edited", out, "line 3: the record was edited or forged (its MAC does not match)")
+	mustContain(t, "edited", errs, "okv: error: the audit log", "not intact: 1 break(s), first at line 3")
 
 	// Deleted: line 2 removed.
 	write(append(append([]string(nil), lines[0]), lines[2:]...))
@@ -97,7 +97,13 @@ func TestLogVerify(t *testing.T) {
 	mustContain(t, "reordered", out, "line 2: the record does not follow", "line 3: the record does not follow")
 	mustNotContain(t, "reordered", out, "line 1")
 
+	// Cut: the last line removed.
+	write(lines[:3])
+	out, errs = e.fail(1, "", "log", "--verify")
+	mustContain(t, "cut", out, "end: 1 record(s) were cut from the end: audit.head counts 4, the log holds 3")
+	mustContain(t, "cut", errs, "not intact: 1 break(s), at its end")
+
 	write(lines)
 	out, _ = e.ok("", "log", "--verify")
-	mustContain(t, "restored", out, "intact")
+	mustContain(t, "restored", out, "audit log intact: 4 record(s), MAC chain verified, head anchored")
 }

@@ -76,7 +76,7 @@ func TestNoSecretInAnyMessage(t *testing.T) {
 	os.WriteFile(env, []byte("A=1\nB=\""+key+"\n"), 0o600)
 	e.fail(2, "", "import", env)
 
-	for _, f := range []string{"audit.jsonl", "usage.jsonl", "config.toml", "state.json"} {
+	for _, f := range []string{"audit.jsonl", "audit.head", "usage.jsonl", "config.toml", "state.json"} {
 		b, err := os.ReadFile(filepath.Join(e.dir, f))
 		if err != nil {
 			continue

@@ -39,7 +39,7 @@ plaintext file.`,
 		// pflag quotes the whole argument of an unknown shorthand ("in
 		// -sk-abc…"): cut it, it may be a pasted secret.
 		msg, _, _ := strings.Cut(err.Error(), " in -")
-		return &usageError{msg: msg, hints: []string{fmt.Sprintf("see 'okv %s --help'", strings.TrimPrefix(c.CommandPath(), "okv "))}}
+		return &usageError{msg: msg, hints: []string{helpHint(c)}}
 	})
 
 	root.AddCommand(
@@ -74,7 +74,32 @@ plaintext file.`,
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
+	strictHelp(root)
 	return root
+}
+
+// strictHelp makes 'okv help TOPIC' of an unknown topic a usage error
+// (exit 2) instead of cobra's usage text on stdout with exit 0.
+func strictHelp(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	for _, h := range root.Commands() {
+		if h.Name() != "help" || h.Run == nil {
+			continue
+		}
+		run := h.Run
+		h.Run = nil
+		h.RunE = func(c *cobra.Command, args []string) error {
+			if t, rest, err := root.Find(args); t == nil || err != nil || len(rest) > 0 {
+				topic := strings.Join(args, " ")
+				if len(topic) > 64 {
+					topic = topic[:64] + "…"
+				}
+				return &usageError{msg: fmt.Sprintf("unknown help topic %q", topic), hints: []string{"see 'okv --help' for the commands"}}
+			}
+			run(c, args)
+			return nil
+		}
+	}
 }
 
 // wrapArgs turns cobra's argument-count errors into usage errors (exit 2).
@@ -86,7 +111,7 @@ func wrapArgs(c *cobra.Command) {
 				// pflag quotes the whole argument of an unknown shorthand ("in
 				// -sk-abc…"): cut it, it may be a pasted secret.
 				msg, _, _ := strings.Cut(err.Error(), " in -")
-				return &usageError{msg: msg, hints: []string{fmt.Sprintf("see '%s --help'", cmd.CommandPath())}}
+				return &usageError{msg: msg, hints: []string{helpHint(cmd)}}
 			}
 			return nil
 		}
@@ -167,11 +192,28 @@ func (a *App) confirmUse(v *vault.Vault, profile, what string) error {
 }
 
 // audit appends a record; a failure is reported but does not stop the
-// command, so a full disk does not lock a user out of their keys.
+// command, so a full disk does not lock a user out of their keys. The
+// record is keyed with the vault's identity: commands that did not unlock
+// yet unlock here (the keychain answers silently; a passphrase vault asks
+// once).
 func (a *App) audit(v *vault.Vault, op, profile string, secrets []string, command string) {
 	cwd, _ := a.Getwd()
-	err := v.Audit(vault.AuditRecord{Time: a.Now(), Op: op, Profile: profile, Secrets: secrets, Command: command, Dir: cwd, PID: os.Getpid()})
-	if err != nil {
+	rec := vault.AuditRecord{Time: a.Now(), Op: op, Profile: profile, Secrets: secrets, Command: command, Dir: cwd, PID: os.Getpid()}
+	var key *vault.AuditKey
+	ids, err := a.unlock(v)
+	if keys := v.AuditKeys(ids); len(keys) > 0 {
+		key = keys[0]
+	} else {
+		why := "no identity to key it with (a plugin identity cannot key it)"
+		if err != nil {
+			why, _, _ = a.explain(err)
+		}
+		fmt.Fprintf(a.Stderr, "okv: warning: this audit record is not authenticated: %s; 'okv log --verify' will report it\n", why)
+	}
+	var hm *vault.AuditHeadMismatchError
+	if err := v.Audit(rec, key); errors.As(err, &hm) {
+		fmt.Fprintf(a.Stderr, "okv: warning: %v\n", err)
+	} else if err != nil {
 		fmt.Fprintf(a.Stderr, "okv: warning: could not write the audit log: %v\n", err)
 	}
 }

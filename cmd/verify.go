@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/okvault/okv/openai"
+	"github.com/okvault/okv/scan"
 	"github.com/okvault/okv/vault"
 )
 
@@ -23,7 +24,12 @@ func (a *App) newVerifyCmd() *cobra.Command {
 		Long: `Check that a stored key works: okv sends it to the profile's upstream
 (the policy's 'upstream', else OKV_OPENAI_BASE_URL, else https://api.openai.com)
 with GET /v1/models, the cheapest authenticated call. NAME defaults to
-OPENAI_API_KEY. Exits 1 when the key is rejected or cannot be checked.`,
+OPENAI_API_KEY. Exits 1 when the key is rejected or cannot be checked.
+
+Only OpenAI keys are checked: a secret named like one (OPENAI_API_KEY,
+OPENAI_ADMIN_KEY, …) or shaped like one (sk-…T3BlbkFJ…). Any other secret, and
+a value that looks like another provider's key (sk-ant-…), is refused before
+anything is sent (exit 2).`,
 		Example: `  okv verify -p prod
   okv verify OPENAI_API_KEY -p dev`,
 		Args:              cobra.MaximumNArgs(1),
@@ -40,6 +46,9 @@ func (a *App) runVerify(name string) error {
 		return err
 	}
 	v, profile, doc, s := o.v, o.profile, o.doc, o.s
+	if err := checkOpenAIKey(name, []byte(s.Value), false); err != nil {
+		return err
+	}
 	a.audit(v, "verify", profile, []string{name}, "")
 	upstream, err := a.upstream(v, profile, doc)
 	if err != nil {
@@ -104,6 +113,9 @@ func (a *App) checkKey(ctx context.Context, upstream string, key []byte) error {
 
 // verifyNew checks a new value before it is stored (set/rotate --verify).
 func (a *App) verifyNew(v *vault.Vault, profile, name string, value []byte) error {
+	if err := checkOpenAIKey(name, value, true); err != nil {
+		return err
+	}
 	upstream, err := a.upstream(v, profile, nil)
 	if err != nil {
 		return err
@@ -112,6 +124,52 @@ func (a *App) verifyNew(v *vault.Vault, profile, name string, value []byte) erro
 		return &keyCheckError{Name: name, Profile: profile, New: true, Err: err}
 	}
 	return nil
+}
+
+// otherProviders are key prefixes of providers okv cannot check yet: such
+// a value is never sent to OpenAI, whatever its name.
+var otherProviders = []struct{ prefix, name string }{
+	{"sk-ant-", "an Anthropic key"},
+	{"AIza", "a Google (Gemini) API key"},
+	{"gsk_", "a Groq key"},
+	{"xai-", "an xAI key"},
+}
+
+// checkOpenAIKey refuses, before anything is sent, a secret that is not an
+// OpenAI key: only OpenAI keys can be checked until okv supports other
+// providers. An OpenAI key is named like one (OPENAI in the name, ending
+// in KEY: OPENAI_API_KEY, OPENAI_ADMIN_KEY) or has OpenAI's sk-…T3BlbkFJ…
+// shape, and does not start like another provider's key. The refusal is
+// a usage error (exit 2); isNew: the value is a new one, for set or
+// rotate --verify (and was not stored).
+func checkOpenAIKey(name string, value []byte, isNew bool) error {
+	why := notOpenAIKey(name, value)
+	if why == "" {
+		return nil
+	}
+	msg := fmt.Sprintf("okv can check OpenAI keys only, and %s is not one: %s; nothing was sent", name, why)
+	last := "other providers are not supported yet"
+	if isNew {
+		msg = fmt.Sprintf("the new value of %s was not stored: okv can check OpenAI keys only, and it is not one: %s; nothing was sent", name, why)
+		last += ": store the key without --verify"
+	}
+	return &usageError{msg: msg, hints: []string{
+		"--verify and okv verify check a secret named like OPENAI_API_KEY or OPENAI_ADMIN_KEY, or shaped like an OpenAI key (sk-…T3BlbkFJ…)",
+		last,
+	}}
+}
+
+// notOpenAIKey says why name and value are not an OpenAI key, or "".
+func notOpenAIKey(name string, value []byte) string {
+	for _, p := range otherProviders {
+		if strings.HasPrefix(string(value), p.prefix) {
+			return "its value looks like " + p.name + " (" + p.prefix + "…)"
+		}
+	}
+	if upper := strings.ToUpper(name); scan.OpenAIKeyRule(value) != "" || strings.Contains(upper, "OPENAI") && strings.HasSuffix(upper, "KEY") {
+		return ""
+	}
+	return "neither its name nor its value is an OpenAI key's"
 }
 
 // keyCheckError: a key failed its upstream check. New means it was a new

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/okvault/okv/vault"
@@ -138,4 +139,78 @@ func TestSetAndRotateVerify(t *testing.T) {
 	e.updateConfig(func(c *vault.Config) { c.Profiles["dev"] = &vault.Policy{Upstream: closedURL(t)} })
 	_, errs = e.fail(1, "", "verify")
 	mustContain(t, "verify with upstream policy", errs, "okv: error: OPENAI_API_KEY in profile dev did not pass the check: could not reach")
+}
+
+// TestVerifyOnlyOpenAIKeys: okv verify and set/rotate --verify send only
+// OpenAI keys (by name or by shape) to the OpenAI upstream. Any other
+// secret is refused before a request is made: the recording upstream
+// receives none, and a refused new value is not stored.
+func TestVerifyOnlyOpenAIKeys(t *testing.T) {
+	e := newTestEnv(t)
+	var mu sync.Mutex
+	var got []string // the Authorization headers the upstream received
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"object":"list","data":[]}`))
+	}))
+	t.Cleanup(srv.Close)
+	e.env["OKV_OPENAI_BASE_URL"] = srv.URL
+	requests := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got)
+	}
+
+	anthropic := "sk-ant-api03-" + strings.Repeat("Qw7e", 20) + "AA"
+	e.values = append(e.values, anthropic)
+	shaped := "sk-proj-" + strings.Repeat("Ab3d", 10) + "T3BlbkFJ" + strings.Repeat("x9Yz", 10)
+	e.values = append(e.values, shaped)
+
+	// Another provider's key, by name: refused, nothing sent, not stored.
+	_, errs := e.fail(2, anthropic+"\n", "set", "ANTHROPIC_API_KEY", "--verify")
+	mustContain(t, "set --verify ANTHROPIC_API_KEY", errs,
+		"okv: error: the new value of ANTHROPIC_API_KEY was not stored: okv can check OpenAI keys only, and it is not one: its value looks like an Anthropic key (sk-ant-…); nothing was sent",
+		"okv: hint: other providers are not supported yet: store the key without --verify")
+	if _, ok := e.load("dev").Secrets["ANTHROPIC_API_KEY"]; ok {
+		t.Fatal("a refused value was stored")
+	}
+	e.ok(anthropic+"\n", "set", "ANTHROPIC_API_KEY")
+	_, errs = e.fail(2, "", "verify", "ANTHROPIC_API_KEY")
+	mustContain(t, "verify ANTHROPIC_API_KEY", errs,
+		"okv: error: okv can check OpenAI keys only, and ANTHROPIC_API_KEY is not one", "nothing was sent")
+
+	// Under an OpenAI name, an Anthropic-shaped value is still refused.
+	e.ok(anthropic+"\n", "set", "OPENAI_API_KEY")
+	_, errs = e.fail(2, "", "verify")
+	mustContain(t, "verify OPENAI_API_KEY=sk-ant-…", errs, "its value looks like an Anthropic key")
+
+	// Neither name nor shape: refused.
+	e.ok("some-token-0123456789\n", "set", "GITHUB_TOKEN")
+	_, errs = e.fail(2, "", "verify", "GITHUB_TOKEN")
+	mustContain(t, "verify GITHUB_TOKEN", errs, "neither its name nor its value is an OpenAI key's")
+	anthropic2 := "sk-ant-api03-" + strings.Repeat("Zx8c", 20) + "AA"
+	e.values = append(e.values, anthropic2)
+	_, errs = e.fail(2, anthropic2+"\n", "rotate", "ANTHROPIC_API_KEY", "--verify")
+	mustContain(t, "rotate --verify ANTHROPIC_API_KEY", errs, "was not stored", "nothing was sent")
+	if e.value("dev", "ANTHROPIC_API_KEY") != anthropic {
+		t.Fatal("a refused rotate changed the value")
+	}
+
+	if n := requests(); n != 0 {
+		t.Fatalf("the upstream received %d request(s) for keys okv must not send", n)
+	}
+	out, _ := e.ok("", "log", "--op", "verify")
+	mustNotContain(t, "log --op verify", out, "ANTHROPIC_API_KEY", "GITHUB_TOKEN")
+
+	// OpenAI keys are checked: by shape under any name, and by name.
+	e.ok(shaped+"\n", "set", "MY_SERVICE_KEY")
+	out, _ = e.ok("", "verify", "MY_SERVICE_KEY")
+	mustContain(t, "verify by shape", out, "ok  MY_SERVICE_KEY (profile dev) works")
+	e.ok(e.key("byname")+"\n", "set", "OPENAI_ADMIN_KEY", "--verify")
+	if n := requests(); n != 2 || got[0] != "Bearer "+shaped {
+		t.Fatalf("the upstream received %d request(s), want the 2 OpenAI keys", n)
+	}
 }

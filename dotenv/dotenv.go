@@ -1,10 +1,16 @@
-// Package dotenv reads and writes .env files the way dotenv and dotenvx
-// read them, for `okv import` and `okv export`.
+// Package dotenv reads and writes .env files, for `okv import` and `okv
+// export`.
 //
-// The syntax, after dotenvx's parser (its LINE expression and clean step):
+// The dialect: the syntax of dotenv and dotenvx (their LINE expression and
+// clean step), with docker compose's (and python-dotenv's, and the shell's)
+// rule for comments after an unquoted value:
 //
 //	# a comment line
-//	KEY=value                  unquoted: trimmed; a '#' starts a comment
+//	KEY=value                  unquoted: trimmed
+//	KEY=value # comment        a '#' after a blank starts a comment
+//	KEY=pa#ss                  a '#' inside a word is kept (node's dotenv
+//	                           would cut the value there: Entry.Quoted and
+//	                           the value tell the caller to warn)
 //	export KEY=value           the export prefix is ignored
 //	KEY: value                 YAML-style separator (':' and a blank)
 //	KEY=                       empty value
@@ -16,8 +22,8 @@
 //
 // CRLF and lone CR line ends read as LF, a leading UTF-8 byte order mark is
 // skipped, and names are [A-Za-z0-9_.-]+ as dotenv allows (okv checks its
-// own, stricter, rule). Values are not expanded: ${VAR} and $(cmd) are kept
-// as they are, so importing a file never runs or reads anything.
+// own, stricter, rule). Values are never expanded: ${VAR} and $(cmd) are
+// kept as they are, so importing a file never runs or reads anything.
 //
 // Where dotenv silently skips or guesses, Parse reports an error naming the
 // line: a line without '=', an unterminated quote, text after a closing
@@ -30,11 +36,44 @@ import (
 	"strings"
 )
 
-// Entry is one assignment, in file order. Line is where its name stands.
+// Entry is one assignment, in file order. Line is where its name stands;
+// Quoted says the value was in quotes.
 type Entry struct {
-	Key   string
-	Value string
-	Line  int
+	Key    string
+	Value  string
+	Line   int
+	Quoted bool
+}
+
+// AmbiguousHash reports whether e's value reads differently in node's
+// dotenv, which cuts an unquoted value at any '#': e.g. KEY=pa#ss.
+func (e Entry) AmbiguousHash() bool { return !e.Quoted && strings.Contains(e.Value, "#") }
+
+// Last keeps the last assignment of each name, as dotenv, docker compose
+// and a shell read a file that assigns a name twice, at the place of its
+// first. dups maps each such name to the lines of all its assignments.
+func Last(entries []Entry) (out []Entry, dups map[string][]int) {
+	last := map[string]int{}
+	for i, e := range entries {
+		if j, ok := last[e.Key]; ok {
+			if dups == nil {
+				dups = map[string][]int{}
+			}
+			if len(dups[e.Key]) == 0 {
+				dups[e.Key] = []int{entries[j].Line}
+			}
+			dups[e.Key] = append(dups[e.Key], e.Line)
+		}
+		last[e.Key] = i
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if !seen[e.Key] {
+			seen[e.Key] = true
+			out = append(out, entries[last[e.Key]])
+		}
+	}
+	return out, dups
 }
 
 // ParseError is a syntax error at a line.
@@ -137,11 +176,12 @@ func (p *parser) entry() (Entry, bool, error) {
 		return Entry{}, false, p.errorf(line, "expected '=' after the variable name")
 	}
 	p.skipBlanks()
+	quoted := p.pos < len(p.data) && strings.IndexByte("'\"`", p.data[p.pos]) >= 0
 	value, err := p.value(line)
 	if err != nil {
 		return Entry{}, false, err
 	}
-	return Entry{Key: key, Value: value, Line: line}, true, nil
+	return Entry{Key: key, Value: value, Line: line, Quoted: quoted}, true, nil
 }
 
 func (p *parser) value(line int) (string, error) {
@@ -151,8 +191,10 @@ func (p *parser) value(line int) (string, error) {
 	}
 	q := p.data[p.pos]
 	if q != '\'' && q != '"' && q != '`' {
+		// A '#' starts a comment after a blank (or right after the '=' of
+		// "KEY= #…", where blanks were skipped), as in docker compose.
 		end := p.pos
-		for end < len(p.data) && p.data[end] != '\n' && p.data[end] != '#' {
+		for end < len(p.data) && p.data[end] != '\n' && !(p.data[end] == '#' && isBlank(p.data[end-1])) {
 			end++
 		}
 		v := strings.TrimRight(string(p.data[p.pos:end]), " \t\v\f")

@@ -2,6 +2,7 @@ package dotenv
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -56,7 +57,11 @@ func TestParseSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Entry{
+	type kvl struct {
+		Key, Value string
+		Line       int
+	}
+	want := []kvl{
 		{"BASIC", "basic", 1},
 		{"AFTER_LINE", "after_line", 4},
 		{"EMPTY", "", 5},
@@ -79,7 +84,9 @@ func TestParseSample(t *testing.T) {
 		{"INLINE_COMMENTS_SINGLE_QUOTES", "inline comments outside of #singlequotes", 23},
 		{"INLINE_COMMENTS_DOUBLE_QUOTES", "inline comments outside of #doublequotes", 24},
 		{"INLINE_COMMENTS_BACKTICKS", "inline comments outside of #backticks", 25},
-		{"INLINE_COMMENTS_SPACE", "inline comments start with a", 26},
+		// node's dotenv cuts here ("inline comments start with a"); docker
+		// compose, python-dotenv and a shell keep the '#' inside a word.
+		{"INLINE_COMMENTS_SPACE", "inline comments start with a#number sign. no space required.", 26},
 		{"EQUAL_SIGNS", "equals==", 27},
 		{"RETAIN_INNER_QUOTES", `{"foo": "bar"}`, 28},
 		{"RETAIN_INNER_QUOTES_AS_STRING", `{"foo": "bar"}`, 29},
@@ -100,9 +107,57 @@ func TestParseSample(t *testing.T) {
 		t.Fatalf("got %d entries, want %d:\n%+v", len(got), len(want), got)
 	}
 	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("entry %d: got %#v, want %#v", i, got[i], want[i])
+		if g := (kvl{got[i].Key, got[i].Value, got[i].Line}); g != want[i] {
+			t.Errorf("entry %d: got %#v, want %#v", i, g, want[i])
 		}
+	}
+}
+
+// TestParseComments: after an unquoted value only a '#' after a blank
+// starts a comment (docker compose's rule); one inside a word is kept and
+// flagged, since node's dotenv would cut the value there.
+func TestParseComments(t *testing.T) {
+	for _, c := range []struct {
+		in, value       string
+		quoted, flagged bool
+	}{
+		{"K=pa#ss\n", "pa#ss", false, true},
+		{"K=http://x/#frag # the docs\n", "http://x/#frag", false, true},
+		{"K=value # comment\n", "value", false, false},
+		{"K=value\t#comment\n", "value", false, false},
+		{"K=#start\n", "#start", false, true},
+		{"K= # only a comment\n", "", false, false},
+		{"K='pa#ss' # c\n", "pa#ss", true, false},
+		{"K=\"pa#ss\"#c\n", "pa#ss", true, false},
+	} {
+		got, err := Parse([]byte(c.in))
+		if err != nil || len(got) != 1 {
+			t.Errorf("%q: %v, %d entries", c.in, err, len(got))
+			continue
+		}
+		if e := got[0]; e.Value != c.value || e.Quoted != c.quoted || e.AmbiguousHash() != c.flagged {
+			t.Errorf("%q: value %q quoted %v flagged %v, want %q %v %v", c.in, e.Value, e.Quoted, e.AmbiguousHash(), c.value, c.quoted, c.flagged)
+		}
+	}
+}
+
+// TestLast: a name assigned twice keeps its last value, reported once with
+// the lines of every assignment.
+func TestLast(t *testing.T) {
+	in, err := Parse([]byte("A=1\nB=2\nA=3\nC=\nA=5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, dups := Last(in)
+	var got []string
+	for _, e := range out {
+		got = append(got, e.Key+"="+e.Value)
+	}
+	if strings.Join(got, " ") != "A=5 B=2 C=" {
+		t.Errorf("Last kept %v", got)
+	}
+	if len(dups) != 1 || fmt.Sprint(dups["A"]) != "[1 3 5]" {
+		t.Errorf("dups %v, want A on lines 1 3 5", dups)
 	}
 }
 

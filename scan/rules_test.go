@@ -135,3 +135,22 @@ func FuzzScanDoc(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenAIKeyRule: a whole value that is one OpenAI key shape has its
+// rule; a value with anything around the key, or another shape, has none.
+func TestOpenAIKeyRule(t *testing.T) {
+	body := strings.Repeat("Ab3d", 10)
+	for v, want := range map[string]string{
+		"sk-proj-" + body + "T3BlbkFJ" + body:        RuleOpenAIProjectKey,
+		"sk-admin-" + body + "T3BlbkFJ" + body:       RuleOpenAIAdminKey,
+		"sk-" + body[:20] + "T3BlbkFJ" + body[:20]:   RuleOpenAIKey,
+		"x sk-proj-" + body + "T3BlbkFJ" + body:      "",
+		"sk-ant-api03-" + body + "T3BlbkFJ" + body:   "",
+		"sk-proj-" + body:                            "",
+		"sk-proj-" + body + "T3BlbkFJ" + body + "\n": "",
+	} {
+		if got := OpenAIKeyRule([]byte(v)); got != want {
+			t.Errorf("OpenAIKeyRule(%.30q…) = %q, want %q", v, got, want)
+		}
+	}
+}

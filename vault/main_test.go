@@ -84,7 +84,11 @@ func runHelper(mode string) error {
 	case "audit":
 		for i := range n {
 			rec := vault.AuditRecord{Op: "run", Profile: "dev", Command: fmt.Sprintf("%s_%d", prefix, i), PID: os.Getpid()}
-			if err := v.Audit(rec); err != nil {
+			var key *vault.AuditKey
+			if k := v.AuditKeys(ids); len(k) > 0 {
+				key = k[0]
+			}
+			if err := v.Audit(rec, key); err != nil {
 				return err
 			}
 		}
@@ -128,7 +132,7 @@ func setFn(name, value string) func(*vault.Document) error {
 
 // fileVault creates a vault unlocked by an X25519 identity file (the fast
 // backend: no keychain, no scrypt).
-func fileVault(t *testing.T) (*vault.Vault, *age.X25519Identity) {
+func fileVault(t testing.TB) (*vault.Vault, *age.X25519Identity) {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {

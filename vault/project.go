@@ -23,6 +23,7 @@ const projectGitignore = `# okv: local state of this checkout, never committed
 .lock
 .*.tmp-*
 audit.jsonl
+audit.head
 usage.jsonl
 state.json
 identity.age

@@ -3,19 +3,26 @@ package vault_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"filippo.io/age"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/okvault/okv/vault"
 )
@@ -205,37 +212,72 @@ func writeAuditLines(t *testing.T, v *vault.Vault, lines [][]byte) {
 	}
 }
 
-// rehash recomputes a record's own hash the way a forger would.
-func rehash(t *testing.T, line []byte) []byte {
+// forgeFrom rewrites lines[from:] the way a forger without the identity
+// would (the 15 lines of Python): each becomes an unkeyed record with its
+// sha256 recomputed and chained to the line before, as okv once wrote them.
+func forgeFrom(t *testing.T, lines [][]byte, from int) [][]byte {
 	t.Helper()
-	var r vault.AuditRecord
-	if err := json.Unmarshal(line, &r); err != nil {
-		t.Fatal(err)
+	type legacy struct {
+		Time    time.Time `json:"time"`
+		Op      string    `json:"op"`
+		Profile string    `json:"profile,omitempty"`
+		Secrets []string  `json:"secrets,omitempty"`
+		Command string    `json:"command,omitempty"`
+		Dir     string    `json:"dir,omitempty"`
+		PID     int       `json:"pid"`
+		Prev    string    `json:"prev"`
+		Hash    string    `json:"hash"`
 	}
-	r.Hash = ""
-	b, _ := json.Marshal(r)
-	sum := sha256.Sum256(b)
-	r.Hash = hex.EncodeToString(sum[:])
-	out, _ := json.Marshal(r)
-	return out
+	prev := ""
+	if from > 0 {
+		var r vault.AuditRecord
+		if err := json.Unmarshal(lines[from-1], &r); err != nil {
+			t.Fatal(err)
+		}
+		prev = r.MAC + r.Hash
+	}
+	for i := from; i < len(lines); i++ {
+		var r vault.AuditRecord
+		if err := json.Unmarshal(lines[i], &r); err != nil {
+			t.Fatal(err)
+		}
+		l := legacy{r.Time, r.Op, r.Profile, r.Secrets, r.Command, r.Dir, r.PID, prev, ""}
+		b, _ := json.Marshal(l)
+		sum := sha256.Sum256(b)
+		l.Hash = hex.EncodeToString(sum[:])
+		lines[i], _ = json.Marshal(l)
+		prev = l.Hash
+	}
+	return lines
 }
 
-// TestAuditChainDetectsTampering: an edited, deleted, inserted or
-// reordered audit line is reported at the line where the chain breaks.
-func TestAuditChainDetectsTampering(t *testing.T) {
-	v, _ := fileVault(t)
-	for i := range 5 {
-		if err := v.Audit(vault.AuditRecord{Op: "run", Profile: "dev", Secrets: []string{"OPENAI_API_KEY"}, Command: fmt.Sprintf("cmd%d", i+1), PID: 100 + i}); err != nil {
+func appendRuns(t *testing.T, v *vault.Vault, key *vault.AuditKey, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		if err := v.Audit(vault.AuditRecord{Op: "run", Profile: "dev", Secrets: []string{"OPENAI_API_KEY"}, Command: fmt.Sprintf("cmd%d", i), PID: 100 + i}, key); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, breaks, err := v.VerifyAudit()
-	if err != nil || n != 5 || len(breaks) != 0 {
-		t.Fatalf("intact log: %d records, breaks %v, err %v", n, breaks, err)
+}
+
+// TestAuditChainDetectsTampering: an edited, forged, deleted, inserted or
+// reordered audit line, and lines cut from the end, are reported where the
+// chain breaks; an intact log passes.
+func TestAuditChainDetectsTampering(t *testing.T) {
+	v, id := fileVault(t)
+	keys := v.AuditKeys(ids(id))
+	appendRuns(t, v, keys[0], 1, 5)
+	c, err := v.VerifyAudit(keys)
+	if err != nil || c.Records != 5 || c.Keyed != 5 || len(c.Breaks) != 0 {
+		t.Fatalf("intact log: %+v, err %v", c, err)
 	}
 	orig := auditLines(t, v)
 	if len(orig) != 5 {
 		t.Fatalf("audit log has %d lines, want 5", len(orig))
+	}
+	head, err := os.ReadFile(v.AuditHeadPath())
+	if err != nil {
+		t.Fatalf("no head anchor after keyed appends: %v", err)
 	}
 	clone := func() [][]byte {
 		out := make([][]byte, len(orig))
@@ -244,56 +286,167 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 		}
 		return out
 	}
+	other, _ := age.GenerateX25519Identity()
 
 	cases := []struct {
 		name      string
 		edit      func([][]byte) [][]byte
-		firstLine int
+		editHead  func([]byte) []byte // nil: keep; returning nil removes it
+		keys      []*vault.AuditKey
+		firstLine int // 0: the end (head anchor)
 	}{
-		{"edit a field", func(l [][]byte) [][]byte {
+		{name: "edit a field", edit: func(l [][]byte) [][]byte {
 			l[2] = bytes.Replace(l[2], []byte(`"cmd3"`), []byte(`"cmdX"`), 1)
 			return l
-		}, 3},
-		{"edit and rehash", func(l [][]byte) [][]byte {
-			l[2] = rehash(t, bytes.Replace(l[2], []byte(`"cmd3"`), []byte(`"cmdX"`), 1))
-			return l
-		}, 4},
-		{"delete a middle line", func(l [][]byte) [][]byte {
+		}, firstLine: 3},
+		{name: "edit and recompute unkeyed hashes from there on", edit: func(l [][]byte) [][]byte {
+			l[2] = bytes.Replace(l[2], []byte(`"cmd3"`), []byte(`"cmdX"`), 1)
+			return forgeFrom(t, l, 2)
+		}, firstLine: 3},
+		{name: "recompute the whole log unkeyed", edit: func(l [][]byte) [][]byte {
+			l[2] = bytes.Replace(l[2], []byte(`"cmd3"`), []byte(`"cmdX"`), 1)
+			return forgeFrom(t, l, 0)
+		}, firstLine: 0},
+		{name: "cut the last line", edit: func(l [][]byte) [][]byte { return l[:4] }, firstLine: 0},
+		{name: "cut the tail and remove the head", edit: func(l [][]byte) [][]byte { return l[:3] },
+			editHead: func([]byte) []byte { return nil }, firstLine: 0},
+		{name: "edit the head", editHead: func(h []byte) []byte {
+			return bytes.Replace(h, []byte(`"records":5`), []byte(`"records":3`), 1)
+		}, firstLine: 0},
+		{name: "delete a middle line", edit: func(l [][]byte) [][]byte {
 			return append(l[:2], l[3:]...)
-		}, 3},
-		{"delete the first line", func(l [][]byte) [][]byte { return l[1:] }, 1},
-		{"reorder two lines", func(l [][]byte) [][]byte {
+		}, firstLine: 3},
+		{name: "delete the first line", edit: func(l [][]byte) [][]byte { return l[1:] }, firstLine: 1},
+		{name: "reorder two lines", edit: func(l [][]byte) [][]byte {
 			l[1], l[2] = l[2], l[1]
 			return l
-		}, 2},
-		{"insert a copy", func(l [][]byte) [][]byte {
+		}, firstLine: 2},
+		{name: "insert a copy", edit: func(l [][]byte) [][]byte {
 			return append(l[:4], append([][]byte{l[1]}, l[4:]...)...)
-		}, 5},
-		{"garbage line", func(l [][]byte) [][]byte {
+		}, firstLine: 5},
+		{name: "garbage line", edit: func(l [][]byte) [][]byte {
 			l[3] = []byte("not json")
 			return l
-		}, 4},
+		}, firstLine: 4},
+		{name: "checked with another identity", keys: v.AuditKeys(ids(other)), firstLine: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			writeAuditLines(t, v, c.edit(clone()))
-			_, breaks, err := v.VerifyAudit()
+			lines := clone()
+			if c.edit != nil {
+				lines = c.edit(lines)
+			}
+			writeAuditLines(t, v, lines)
+			h := bytes.Clone(head)
+			if c.editHead != nil {
+				h = c.editHead(h)
+			}
+			if h == nil {
+				os.Remove(v.AuditHeadPath())
+			} else if err := os.WriteFile(v.AuditHeadPath(), h, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			k := keys
+			if c.keys != nil {
+				k = c.keys
+			}
+			got, err := v.VerifyAudit(k)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(breaks) == 0 {
-				t.Fatalf("tampering not detected")
+			if len(got.Breaks) == 0 {
+				t.Fatalf("tampering not detected: %+v", got)
 			}
-			if breaks[0].Line != c.firstLine {
-				t.Errorf("first break at line %d (%s), want line %d", breaks[0].Line, breaks[0].Reason, c.firstLine)
+			if got.Breaks[0].Line != c.firstLine {
+				t.Errorf("first break at line %d (%s), want line %d", got.Breaks[0].Line, got.Breaks[0].Reason, c.firstLine)
 			}
 		})
 	}
-	// Deleting the last line cannot be seen from the chain alone; the
-	// restored log verifies again.
+	// The restored log and head verify again.
 	writeAuditLines(t, v, clone())
-	if _, breaks, _ := v.VerifyAudit(); len(breaks) != 0 {
-		t.Errorf("restored log reports breaks: %v", breaks)
+	if err := os.WriteFile(v.AuditHeadPath(), head, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := v.VerifyAudit(keys); len(c.Breaks) != 0 {
+		t.Errorf("restored log reports breaks: %v", c.Breaks)
+	}
+}
+
+// TestAuditCutTailStaysReported: after lines are cut from the end, the
+// next keyed append does not move the head over the cut, so verify keeps
+// reporting it.
+func TestAuditCutTailStaysReported(t *testing.T) {
+	v, id := fileVault(t)
+	key := v.AuditKeys(ids(id))[0]
+	appendRuns(t, v, key, 1, 4)
+	writeAuditLines(t, v, auditLines(t, v)[:2])
+	err := v.Audit(vault.AuditRecord{Op: "get", Profile: "dev"}, key)
+	var hm *vault.AuditHeadMismatchError
+	if !errors.As(err, &hm) {
+		t.Fatalf("append after a cut: %v, want an AuditHeadMismatchError", err)
+	}
+	c, err := v.VerifyAudit([]*vault.AuditKey{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Records != 3 || len(c.Breaks) != 1 || c.Breaks[0].Line != 0 || !strings.Contains(c.Breaks[0].Reason, "cut from the end") {
+		t.Errorf("after a cut and an append: %+v", c)
+	}
+	// Removing the head as well does not help: it is not re-created
+	// while the log holds keyed records.
+	os.Remove(v.AuditHeadPath())
+	if err := v.Audit(vault.AuditRecord{Op: "get", Profile: "dev"}, key); !errors.As(err, &hm) {
+		t.Fatalf("append without a head: %v, want an AuditHeadMismatchError", err)
+	}
+	if _, err := os.Stat(v.AuditHeadPath()); err == nil {
+		t.Errorf("the head was re-created over a cut log")
+	}
+	if c, _ := v.VerifyAudit([]*vault.AuditKey{key}); len(c.Breaks) == 0 {
+		t.Errorf("a log whose head was removed verifies")
+	}
+}
+
+// TestAuditLegacyLogMigrates: a log of unkeyed records (as okv wrote them
+// before the log was keyed) verifies as legacy; the first keyed record
+// chains to it, and from then on the legacy records are covered: a forger
+// who edits one and recomputes the unkeyed hashes breaks the first keyed
+// link. An unkeyed record after keyed ones is reported.
+func TestAuditLegacyLogMigrates(t *testing.T) {
+	v, id := fileVault(t)
+	key := v.AuditKeys(ids(id))[0]
+	appendRuns(t, v, nil, 1, 3) // unkeyed: the legacy format
+	for _, l := range auditLines(t, v) {
+		if bytes.Contains(l, []byte(`"mac"`)) || !bytes.Contains(l, []byte(`"hash"`)) {
+			t.Fatalf("an unkeyed record is not in the legacy format: %s", l)
+		}
+	}
+	c, err := v.VerifyAudit([]*vault.AuditKey{key})
+	if err != nil || len(c.Breaks) != 0 || c.Legacy != 3 || c.Keyed != 0 {
+		t.Fatalf("legacy log: %+v, %v", c, err)
+	}
+	appendRuns(t, v, key, 4, 2)
+	c, _ = v.VerifyAudit([]*vault.AuditKey{key})
+	if len(c.Breaks) != 0 || c.Legacy != 3 || c.Keyed != 2 {
+		t.Fatalf("migrated log: %+v", c)
+	}
+	lines := auditLines(t, v)
+	for i := range lines {
+		lines[i] = bytes.TrimSuffix(lines[i], []byte("\n"))
+	}
+	orig := make([][]byte, len(lines))
+	copy(orig, lines)
+
+	lines[1] = bytes.Replace(lines[1], []byte(`"cmd2"`), []byte(`"cmdX"`), 1)
+	forged := forgeFrom(t, append([][]byte(nil), lines[:3]...), 1)
+	writeAuditLines(t, v, append(forged, lines[3:]...))
+	if c, _ := v.VerifyAudit([]*vault.AuditKey{key}); len(c.Breaks) == 0 || c.Breaks[0].Line != 4 {
+		t.Errorf("a rewritten legacy prefix: %+v, want a break at line 4", c.Breaks)
+	}
+
+	writeAuditLines(t, v, orig)
+	appendRuns(t, v, nil, 6, 1)
+	if c, _ := v.VerifyAudit([]*vault.AuditKey{key}); len(c.Breaks) != 1 || c.Breaks[0].Line != 6 || !strings.Contains(c.Breaks[0].Reason, "not authenticated") {
+		t.Errorf("an unkeyed record after keyed ones: %+v", c.Breaks)
 	}
 }
 
@@ -301,11 +454,11 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 // keep the chain valid and lose no record.
 func TestAuditConcurrentAppendsKeepChain(t *testing.T) {
 	t.Parallel()
-	v, _ := fileVault(t)
+	v, id := fileVault(t)
 	const perProcess = 40
 	cmds := []*exec.Cmd{
-		helperCmd(t, "audit", v.Dir, nil, "A", perProcess),
-		helperCmd(t, "audit", v.Dir, nil, "B", perProcess),
+		helperCmd(t, "audit", v.Dir, id, "A", perProcess),
+		helperCmd(t, "audit", v.Dir, id, "B", perProcess),
 	}
 	stderrs := startTogether(t, cmds)
 	for i, c := range cmds {
@@ -313,12 +466,13 @@ func TestAuditConcurrentAppendsKeepChain(t *testing.T) {
 			t.Fatalf("appender %d: %v: %s", i, err, stderrs[i])
 		}
 	}
-	n, breaks, err := v.VerifyAudit()
+	c, err := v.VerifyAudit(v.AuditKeys(ids(id)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(breaks) != 0 {
-		t.Errorf("chain broken by concurrent appends: %v", breaks)
+	n := c.Records
+	if len(c.Breaks) != 0 || c.Keyed != n {
+		t.Errorf("chain broken by concurrent appends: %v (%d of %d keyed)", c.Breaks, c.Keyed, n)
 	}
 	recs, err := v.ReadAudit()
 	if err != nil {
@@ -337,5 +491,51 @@ func TestAuditConcurrentAppendsKeepChain(t *testing.T) {
 				t.Errorf("record %s missing", c)
 			}
 		}
+	}
+}
+
+// TestAuditKeysFromSSHIdentity: an SSH key read from a file keys the log
+// like an age identity, with the same key each time it is read, and a
+// different one from another key.
+func TestAuditKeysFromSSHIdentity(t *testing.T) {
+	v, _ := fileVault(t)
+	read := func(pemBytes []byte) *vault.AuditKey {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "id_ed25519")
+		if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := vault.ReadIdentityFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := v.AuditKeys(got)
+		if len(keys) != 1 {
+			t.Fatalf("%d audit keys from an SSH identity, want 1", len(keys))
+		}
+		return keys[0]
+	}
+	gen := func() []byte {
+		_, priv, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, err := ssh.MarshalPrivateKey(priv, "me@laptop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(blk)
+	}
+	a, b := gen(), gen()
+	if read(a).ID != read(a).ID {
+		t.Errorf("the same SSH key gives two audit keys")
+	}
+	if read(a).ID == read(b).ID {
+		t.Errorf("two SSH keys give the same audit key")
+	}
+	key := read(a)
+	appendRuns(t, v, key, 1, 2)
+	if c, _ := v.VerifyAudit([]*vault.AuditKey{read(a)}); len(c.Breaks) != 0 || c.Keyed != 2 {
+		t.Errorf("a log keyed with an SSH identity: %+v", c)
 	}
 }

@@ -151,7 +151,7 @@ func ReadIdentityFileUI(path string, ui *plugin.ClientUI) ([]age.Identity, error
 		if err != nil {
 			return nil, &IdentityFileError{Path: path, Err: errors.New("not a usable SSH private key (passphrase-protected keys are not supported)")}
 		}
-		return []age.Identity{id}, nil
+		return []age.Identity{withAuditSecret(id, data)}, nil
 	}
 	var native bytes.Buffer
 	var plugins []age.Identity

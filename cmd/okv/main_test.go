@@ -48,7 +48,7 @@ func TestScripts(t *testing.T) {
 				_, err := exec.LookPath("age")
 				return err == nil || os.Getenv("OKV_REQUIRE_TOOLS") == "1", nil
 			case "openai-npm":
-				// proxy/e2e/node_modules, installed by .ci/run (npm ci).
+				// proxy/e2e/node_modules, installed by make test (npm ci).
 				return fileExists("../../proxy/e2e/node_modules/openai/package.json") || os.Getenv("OKV_REQUIRE_TOOLS") == "1", nil
 			case "bashcompletion":
 				return fileExists("/usr/share/bash-completion/bash_completion") || os.Getenv("OKV_REQUIRE_TOOLS") == "1", nil
