@@ -98,6 +98,7 @@ func (a *App) explain(err error) (string, []string, int) {
 		nor   *vault.NoRecipientsError
 		pnf2  *plugin.NotFoundError
 		fpe   *vault.ForeignProjectError
+		unid  *vault.UnprotectedIdentityError
 	)
 	msg := err.Error()
 	switch {
@@ -228,6 +229,8 @@ func (a *App) explain(err error) (string, []string, int) {
 		return msg, []string{"pass it with --identity FILE or OKV_IDENTITY_FILE"}, exitLocked
 	case errors.Is(err, vault.ErrLockTimeout):
 		return msg, []string{"another okv is writing; if none is running, retry"}, exitError
+	case errors.As(err, &unid):
+		return msg, []string{"fix it with: " + unid.Fix(), "if others could read it, assume the key is known: make a new one and re-encrypt to it"}, exitError
 	case errors.As(err, &idf):
 		return msg, []string{"make one with 'age-keygen -o FILE', or check the path"}, exitLocked
 	case errors.As(err, &cfg):
