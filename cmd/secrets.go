@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +87,11 @@ func (a *App) runSet(name string, verify bool) error {
 	if replaced {
 		verb = "replaced"
 	}
-	fmt.Fprintf(a.Stderr, "okv: %s %s in profile %s\n", verb, name, profile)
+	lines := ""
+	if n := bytes.Count(value, []byte("\n")) + 1; n > 1 {
+		lines = fmt.Sprintf(" (%d lines)", n)
+	}
+	fmt.Fprintf(a.Stderr, "okv: %s %s in profile %s%s\n", verb, name, profile, lines)
 	return nil
 }
 
@@ -94,11 +99,7 @@ func (a *App) runSet(name string, verify bool) error {
 // else from stdin, trimming one trailing newline.
 func (a *App) readValue(prompt string) ([]byte, error) {
 	if a.Terminal.IsTerminal(a.Stdin) {
-		b, err := a.readHidden(prompt)
-		if err != nil {
-			return nil, err
-		}
-		return b, nil
+		return a.readHiddenValue(prompt)
 	}
 	b, err := io.ReadAll(io.LimitReader(a.Stdin, vault.MaxValueSize+3))
 	if err != nil {

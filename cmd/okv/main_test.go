@@ -1,21 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/creack/pty"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/okvault/okv/cmd"
@@ -142,96 +137,6 @@ func cmdKeyring(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if (err != nil) != neg {
 		ts.Fatalf("keyring %s: %v", args[0], err)
-	}
-}
-
-// ptyexec [-input FILE] PROG ARGS...
-//
-// Runs PROG with stdin, stdout and stderr all on a new pseudo-terminal
-// (testscript's ttyin only attaches stdin), writes FILE's content as the
-// keyboard, and puts everything the terminal showed into stdout. The
-// program's exit code counts like exec's.
-func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
-	input := ""
-	if len(args) > 1 && args[0] == "-input" {
-		input = ts.ReadFile(args[1])
-		args = args[2:]
-	}
-	if len(args) == 0 {
-		ts.Fatalf("usage: ptyexec [-input FILE] PROG ARGS...")
-	}
-	path := args[0]
-	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
-		if p := filepath.Join(dir, args[0]); fileExists(p) {
-			path = p
-			break
-		}
-	}
-	c := exec.Command(path, args[1:]...)
-	c.Dir = ts.Getenv("PWD")
-	env := os.Environ()
-	for _, name := range []string{"HOME", "XDG_CONFIG_HOME", "OKV_HOME", "OKV_KEYCHAIN_TIMEOUT", "DBUS_SESSION_BUS_ADDRESS", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "SHELL", "PATH", "OKV_PROFILE", "OKV_IDENTITY_FILE"} {
-		env = append(env, name+"="+ts.Getenv(name))
-	}
-	c.Env = env
-	f, err := pty.Start(c)
-	ts.Check(err)
-	var mu sync.Mutex
-	var out bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := f.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				close(done)
-				return
-			}
-		}
-	}()
-	// Type one line per prompt: wait until the terminal shows a new prompt
-	// (output ending in ": " or "] ") before sending the next line, as a
-	// person would. Echo of typed text would show up in the capture.
-	seen := 0
-	for _, line := range strings.SplitAfter(input, "\n") {
-		if line == "" {
-			continue
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			mu.Lock()
-			text := out.String()
-			mu.Unlock()
-			if len(text) > seen && (strings.HasSuffix(text, ": ") || strings.HasSuffix(text, "] ")) {
-				seen = len(text)
-				break
-			}
-			select {
-			case <-done:
-			default:
-				if time.Now().Before(deadline) {
-					time.Sleep(5 * time.Millisecond)
-					continue
-				}
-			}
-			break
-		}
-		io.WriteString(f, line)
-	}
-	err = c.Wait()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-	}
-	f.Close()
-	ts.Logf("[pty]\n%s", out.String())
-	// Make the capture available to the stdout command via a file.
-	os.WriteFile(ts.MkAbs("ptyout"), out.Bytes(), 0o600)
-	if (err != nil) != neg {
-		ts.Fatalf("ptyexec %s: unexpected result: %v", args[0], err)
 	}
 }
 
