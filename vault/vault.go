@@ -119,7 +119,7 @@ type InitOptions struct {
 	Backend    string   // keychain, passphrase or file
 	Keychain   Keychain // for BackendKeychain
 	Passphrase []byte   // for BackendPassphrase
-	Identity   age.Identity
+	Identity   age.Identity // for BackendFile; for the others, instead of a fresh one
 	Now        func() time.Time
 }
 
@@ -148,9 +148,12 @@ func Init(dir string, opts InitOptions) (v *Vault, err error) {
 	var identityAge []byte
 	switch opts.Backend {
 	case BackendKeychain, BackendPassphrase:
-		id, err := age.GenerateX25519Identity()
-		if err != nil {
-			return nil, err
+		// opts.Identity: one restored from a backup (init --import-identity).
+		id, _ := opts.Identity.(*age.X25519Identity)
+		if id == nil {
+			if id, err = age.GenerateX25519Identity(); err != nil {
+				return nil, err
+			}
 		}
 		cfg.Recipient = id.Recipient().String()
 		if opts.Backend == BackendKeychain {

@@ -73,7 +73,7 @@ func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	c := exec.Command(path, args[1:]...)
-	c.Dir = ts.Getenv("PWD")
+	c.Dir = ts.MkAbs(".") // the script's working folder
 	env := os.Environ()
 	for _, name := range []string{"HOME", "XDG_CONFIG_HOME", "OKV_HOME", "OKV_KEYCHAIN_TIMEOUT", "DBUS_SESSION_BUS_ADDRESS", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "SHELL", "PATH", "OKV_PROFILE", "OKV_IDENTITY_FILE"} {
 		env = append(env, name+"="+ts.Getenv(name))
