@@ -225,6 +225,8 @@ func (a *App) explain(err error) (string, []string, int) {
 		}, exitLocked
 	case errors.Is(err, vault.ErrWrongPassphrase):
 		return "wrong passphrase", []string{"try again; the passphrase is the one given to 'okv init --backend passphrase'"}, exitLocked
+	case errors.Is(err, errInterrupted):
+		return msg, nil, 130
 	case errors.Is(err, vault.ErrNoTerminal):
 		return "a prompt is needed but there is no terminal", nil, exitLocked
 	case errors.Is(err, vault.ErrIdentityFileNeeded):

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -116,8 +117,10 @@ func readNoEcho(tty io.ReadWriter, prompt string, bracketed bool) (value []byte,
 
 // interruptSelf makes Ctrl-C at a prompt end okv as it would have in the
 // terminal's canonical mode: killed by SIGINT, so a calling shell loop
-// stops too.
+// stops too. The signal is delivered asynchronously, hence the wait; where
+// SIGINT is ignored (started by nohup) okv goes on to exit with 130.
 func interruptSelf() {
 	signal.Reset(os.Interrupt)
 	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	time.Sleep(time.Second)
 }

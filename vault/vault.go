@@ -119,13 +119,13 @@ type InitOptions struct {
 	Backend    string   // keychain, passphrase or file
 	Keychain   Keychain // for BackendKeychain
 	Passphrase []byte   // for BackendPassphrase
-	Identity   age.Identity // for BackendFile; for the others, instead of a fresh one
+	Identity   age.Identity
 	Now        func() time.Time
 }
 
-// Init creates a vault in dir with a fresh identity (or opts.Identity for
-// BackendFile) and an empty default profile "dev". Nothing is left behind
-// when it fails.
+// Init creates a vault in dir with a fresh identity (or opts.Identity: the
+// file backend's, or for the others one restored from a backup) and an
+// empty default profile "dev". Nothing is left behind when it fails.
 func Init(dir string, opts InitOptions) (v *Vault, err error) {
 	if _, err := os.Stat(filepath.Join(dir, configFile)); err == nil {
 		return nil, ErrAlreadyInitialized

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -28,8 +29,10 @@ import (
 // terminal pastes: wrapped in bracketed-paste markers when the program
 // turned bracketed paste on (unless -nobracket: a terminal without it).
 // Once PROG has exited, whatever it left unread on the terminal (what the
-// shell would read and run next) goes into the file ptyleft. The
-// program's exit code counts like exec's.
+// shell would read and run next) goes into the file ptyleft, and how it
+// ended ("exit status 1", "signal: interrupt") and the terminal modes it
+// left ("echo=true icanon=true isig=true") into ptyexit. The program's
+// exit code counts like exec's.
 func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 	var chunks []string
 	var paste *string
@@ -146,6 +149,10 @@ func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 	err = waitErr
 	// What the next reader of the terminal gets: switch it to raw mode (so
 	// a partial line is readable too) and read until it is quiet.
+	mode := "termios unreadable"
+	if tio, terr := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS); terr == nil {
+		mode = fmt.Sprintf("echo=%v icanon=%v isig=%v", tio.Lflag&unix.ECHO != 0, tio.Lflag&unix.ICANON != 0, tio.Lflag&unix.ISIG != 0)
+	}
 	var left []byte
 	if st, terr := term.MakeRaw(int(tty.Fd())); terr == nil {
 		if tio, terr := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS); terr == nil {
@@ -173,6 +180,7 @@ func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 	os.WriteFile(ts.MkAbs("ptyout"), out.Bytes(), 0o600)
 	mu.Unlock()
 	os.WriteFile(ts.MkAbs("ptyleft"), left, 0o600)
+	os.WriteFile(ts.MkAbs("ptyexit"), []byte(c.ProcessState.String()+"\n"+mode+"\n"), 0o600)
 	if (err != nil) != neg {
 		ts.Fatalf("ptyexec %s: unexpected result: %v", args[0], err)
 	}
