@@ -2,10 +2,20 @@
 
 package main
 
-import "github.com/rogpeppe/go-internal/testscript"
+import (
+	"os"
+	"os/exec"
 
-// cmdPtyExec drives a program on a pseudo-terminal; the scripts that use
-// it run on Linux only.
-func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
-	ts.Fatalf("ptyexec runs on Linux only")
+	"github.com/creack/pty"
+)
+
+// startOnPty starts c on a new pseudo-terminal; here the parent does not
+// keep the terminal side, so leftOnTerminal has nothing to read.
+func startOnPty(c *exec.Cmd) (ptm, tty *os.File, err error) {
+	ptm, err = pty.Start(c)
+	return ptm, nil, err
+}
+
+func leftOnTerminal(tty *os.File) (mode string, left []byte) {
+	return "termios unknown", nil
 }
