@@ -53,7 +53,7 @@ func (a *App) readHiddenInput(prompt string, multiline bool) ([]byte, error) {
 		return nil, vault.ErrNoTerminal
 	}
 	defer tty.Close()
-	b, _, extra, err := readNoEcho(tty, prompt, a.Getenv("TERM") != "dumb")
+	b, extra, err := readNoEcho(tty, prompt, a.Getenv("TERM") != "dumb")
 	fmt.Fprintln(tty)
 	if err != nil {
 		return nil, err

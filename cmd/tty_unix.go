@@ -35,30 +35,30 @@ const drainLimit = 8 << 20
 //   - after the line, everything else pending on the terminal is read too
 //     (until it has been quiet for drainQuiet): the lines of a paste the
 //     terminal did not bracket are consumed here, and extra reports them,
-//     instead of being left for the shell to run once okv exits;
-//     (input without text, like a second Enter or a Ctrl-D, is consumed
-//     but not reported);
+//     instead of being left for the shell to run once okv exits (input
+//     without text, like a second Enter or a Ctrl-D, is consumed but not
+//     reported);
 //   - Ctrl-C restores the terminal before okv dies of SIGINT.
-func readNoEcho(tty io.ReadWriter, prompt string, bracketed bool) (value []byte, pasted, extra bool, err error) {
+func readNoEcho(tty io.ReadWriter, prompt string, bracketed bool) (value []byte, extra bool, err error) {
 	f, ok := tty.(*os.File)
 	if !ok {
 		fmt.Fprint(tty, prompt)
 		b, err := readLine(tty)
-		return b, false, false, err
+		return b, false, err
 	}
 	fd := int(f.Fd()) // also puts f in blocking mode, which VMIN/VTIME need
 	old, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
 	if err != nil {
 		fmt.Fprint(tty, prompt)
 		b, err := readLine(tty)
-		return b, false, false, err
+		return b, false, err
 	}
 	raw := *old
 	raw.Lflag &^= unix.ECHO | unix.ICANON | unix.ISIG | unix.IEXTEN
 	raw.Iflag |= unix.ICRNL
 	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
 	if err := unix.IoctlSetTermios(fd, ioctlSetTermios, &raw); err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
 	restored := false
 	restore := func() {
@@ -88,14 +88,14 @@ func readNoEcho(tty io.ReadWriter, prompt string, bracketed bool) (value []byte,
 			h.eof, h.done = true, true
 		} else if err != nil && !errors.Is(err, io.EOF) {
 			clear(h.buf)
-			return nil, false, false, err
+			return nil, false, err
 		}
 	}
 	if h.interrupted {
 		clear(h.buf)
 		restore()
 		interruptSelf()
-		return nil, false, false, errInterrupted
+		return nil, false, errInterrupted
 	}
 	// Drain: read what is still pending, until the terminal is quiet.
 	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 0, drainQuiet
@@ -110,9 +110,9 @@ func readNoEcho(tty io.ReadWriter, prompt string, bracketed bool) (value []byte,
 		}
 	}
 	if h.eof && len(h.buf) == 0 {
-		return nil, false, extra, io.ErrUnexpectedEOF
+		return nil, extra, io.ErrUnexpectedEOF
 	}
-	return h.value(), h.pasted, extra, nil
+	return h.value(), extra, nil
 }
 
 // interruptSelf makes Ctrl-C at a prompt end okv as it would have in the

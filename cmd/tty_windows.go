@@ -34,14 +34,14 @@ func (c console) Fd() uintptr                 { return c.in.Fd() }
 // readNoEcho reads a line from the console with echo off. The console
 // has no bracketed paste to ask for; pasted lines after the first are
 // not drained here (Windows consoles keep them for the next reader).
-func readNoEcho(tty io.ReadWriter, prompt string, bracketed bool) (value []byte, pasted, extra bool, err error) {
+func readNoEcho(tty io.ReadWriter, prompt string, bracketed bool) (value []byte, extra bool, err error) {
 	fmt.Fprint(tty, prompt)
 	if c, ok := tty.(console); ok {
 		b, err := term.ReadPassword(int(c.in.Fd()))
-		return b, false, false, err
+		return b, false, err
 	}
 	b, err := readLine(tty)
-	return b, false, false, err
+	return b, false, err
 }
 
 func interruptSelf() {}
