@@ -84,6 +84,11 @@ func (a *App) confirm(question string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// Lines pasted with the answer must not reach the shell either.
+	if drainAfterLine(tty) {
+		return false, &usageError{msg: "more than one line was pasted or typed at the question: nothing was done",
+			hints: []string{"okv read the lines to their end and discarded them: none reached your shell"}}
+	}
 	ans := strings.ToLower(strings.TrimSpace(string(line)))
 	return ans == "y" || ans == "yes", nil
 }

@@ -93,22 +93,12 @@ func readNoEcho(tty io.ReadWriter, prompt string, bracketed bool) (value []byte,
 	}
 	if h.interrupted {
 		clear(h.buf)
+		drain(f, fd, raw)
 		restore()
 		interruptSelf()
 		return nil, false, errInterrupted
 	}
-	// Drain: read what is still pending, until the terminal is quiet.
-	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 0, drainQuiet
-	if err := unix.IoctlSetTermios(fd, ioctlSetTermios, &raw); err == nil {
-		for total := 0; total < drainLimit; {
-			n, _ := f.Read(buf)
-			if n == 0 {
-				break
-			}
-			extra = extra || hasText(buf[:n])
-			total += n
-		}
-	}
+	extra = drain(f, fd, raw) || extra
 	if h.eof && len(h.buf) == 0 {
 		return nil, extra, io.ErrUnexpectedEOF
 	}
@@ -123,4 +113,42 @@ func interruptSelf() {
 	signal.Reset(os.Interrupt)
 	syscall.Kill(os.Getpid(), syscall.SIGINT)
 	time.Sleep(time.Second)
+}
+
+// drain reads what is still pending on the terminal until it has been
+// quiet for drainQuiet, in mode (non-canonical, so that partial lines are
+// read too), and reports whether it held text.
+func drain(f *os.File, fd int, mode unix.Termios) (text bool) {
+	mode.Lflag &^= unix.ECHO | unix.ICANON | unix.ISIG | unix.IEXTEN
+	mode.Cc[unix.VMIN], mode.Cc[unix.VTIME] = 0, drainQuiet
+	if err := unix.IoctlSetTermios(fd, ioctlSetTermios, &mode); err != nil {
+		return false
+	}
+	buf := make([]byte, 4096)
+	defer clear(buf)
+	for total := 0; total < drainLimit; {
+		n, _ := f.Read(buf)
+		if n == 0 {
+			break
+		}
+		text = text || hasText(buf[:n])
+		total += n
+	}
+	return text
+}
+
+// drainAfterLine is drain for a line read in the terminal's own line mode
+// (a y/N answer): it reads what followed the line, then restores the mode.
+func drainAfterLine(tty io.ReadWriter) bool {
+	f, ok := tty.(*os.File)
+	if !ok {
+		return false
+	}
+	fd := int(f.Fd())
+	old, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
+	if err != nil {
+		return false
+	}
+	defer unix.IoctlSetTermios(fd, ioctlSetTermios, old)
+	return drain(f, fd, *old)
 }

@@ -45,3 +45,5 @@ func readNoEcho(tty io.ReadWriter, prompt string, bracketed bool) (value []byte,
 }
 
 func interruptSelf() {}
+
+func drainAfterLine(tty io.ReadWriter) bool { return false }
