@@ -48,7 +48,7 @@ identity.`,
 				if project {
 					return usagef("--project and --import-identity do not go together: a project vault has no identity of its own")
 				}
-				return a.runInitImport(importFrom, backend)
+				return a.runInitImport(importFrom, backend, cmd.Flags().Changed("backend"))
 			}
 			if project {
 				if cmd.Flags().Changed("backend") {
@@ -169,7 +169,7 @@ func (a *App) newPassphraseFor(prompt, again string, noTTY error) ([]byte, error
 
 // runInitImport restores an identity backup: into the keychain of the
 // existing vault it belongs to, or into a new vault.
-func (a *App) runInitImport(path, backend string) error {
+func (a *App) runInitImport(path, backend string, explicit bool) error {
 	if a.identityFile() != "" {
 		return usagef("--import-identity and --identity/OKV_IDENTITY_FILE do not go together")
 	}
@@ -183,6 +183,13 @@ func (a *App) runInitImport(path, backend string) error {
 	existing, err := vault.Open(dir)
 	if err != nil && !errors.Is(err, vault.ErrNotInitialized) {
 		return err
+	}
+	switch {
+	case existing != nil && existing.Config.IsProject():
+		return withHints(fmt.Errorf("%s is a project vault, which has no identity of its own", dir),
+			"restore your personal identity with OKV_HOME unset, or pointing at your personal vault")
+	case existing != nil && explicit:
+		return usagef("--backend applies to a new vault only: the vault in %s exists (backend %s)", dir, existing.Config.Backend)
 	}
 	if existing != nil && existing.Config.Backend != vault.BackendKeychain {
 		return withHints(fmt.Errorf("the vault in %s keeps its identity in its %s backend, not in the keychain", dir, existing.Config.Backend),
@@ -204,7 +211,8 @@ func (a *App) runInitImport(path, backend string) error {
 	defer wipe(pass)
 	id, err := vault.ImportIdentity(path, data, pass)
 	if errors.Is(err, vault.ErrWrongPassphrase) {
-		return &hintError{err: err, code: exitLocked, hints: []string{"the passphrase is the one given to 'okv identity export'; nothing was changed"}}
+		return &hintError{err: fmt.Errorf("wrong passphrase: %s did not open", path), code: exitLocked,
+			hints: []string{"the passphrase is the one given to 'okv identity export'; nothing was changed"}}
 	}
 	if err != nil {
 		return err
