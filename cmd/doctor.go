@@ -78,6 +78,7 @@ func (a *App) runDoctor() error {
 		return &silentError{code: exitLocked}
 	}
 	ok("backend %s: unlocked", backend)
+	a.doctorIdentityBackup(v, ok)
 
 	names, err := v.ProfileNames()
 	if err != nil {
@@ -129,4 +130,29 @@ func (a *App) runDoctor() error {
 		return &silentError{code: exitError}
 	}
 	return nil
+}
+
+// doctorIdentityBackup warns while the personal vault's keychain identity
+// has never been exported: losing the keychain item would lose every
+// profile encrypted to it. A warning, not a failure, like an overdue key.
+func (a *App) doctorIdentityBackup(v *vault.Vault, ok func(string, ...any)) {
+	pv := v
+	if v.Config.IsProject() {
+		dir, err := vault.PersonalDir(a.Getenv)
+		if err != nil {
+			return
+		}
+		if pv, err = vault.Open(dir); err != nil || pv.Config.IsProject() {
+			return
+		}
+	}
+	if pv.Config.Backend != vault.BackendKeychain {
+		return
+	}
+	if at, done := pv.IdentityExportedAt(); done {
+		ok("identity backup: exported %s", stamp(at))
+		return
+	}
+	fmt.Fprintln(a.Stdout, "warn  identity backup: none was ever made: if the keychain item is lost, every profile encrypted to it is lost")
+	fmt.Fprintln(a.Stdout, "      fix: okv identity export -o FILE (and keep FILE offline)")
 }

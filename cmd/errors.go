@@ -98,6 +98,8 @@ func (a *App) explain(err error) (string, []string, int) {
 		nor   *vault.NoRecipientsError
 		pnf2  *plugin.NotFoundError
 		fpe   *vault.ForeignProjectError
+		unid  *vault.UnprotectedIdentityError
+		bkf   *vault.BackupFileError
 	)
 	msg := err.Error()
 	switch {
@@ -206,7 +208,8 @@ func (a *App) explain(err error) (string, []string, int) {
 	case errors.Is(err, vault.ErrKeychainItemMissing):
 		return "the vault's identity is missing from the keychain", []string{
 			"the keychain item (service okv, account " + a.vaultIDOrUnknown() + ") was deleted or this is another keychain",
-			"restore it from a keychain backup, or unlock with a copy of the identity: --identity FILE or OKV_IDENTITY_FILE",
+			"if you exported it ('okv identity export'), restore it with 'okv init --import-identity FILE'",
+			"or restore it from a keychain backup, or unlock with a copy of the identity: --identity FILE or OKV_IDENTITY_FILE",
 		}, exitLocked
 	case errors.Is(err, vault.ErrKeychainTimeout):
 		return "the keychain did not answer in time", []string{
@@ -222,12 +225,18 @@ func (a *App) explain(err error) (string, []string, int) {
 		}, exitLocked
 	case errors.Is(err, vault.ErrWrongPassphrase):
 		return "wrong passphrase", []string{"try again; the passphrase is the one given to 'okv init --backend passphrase'"}, exitLocked
+	case errors.Is(err, errInterrupted):
+		return msg, nil, 130
 	case errors.Is(err, vault.ErrNoTerminal):
 		return "a prompt is needed but there is no terminal", nil, exitLocked
 	case errors.Is(err, vault.ErrIdentityFileNeeded):
 		return msg, []string{"pass it with --identity FILE or OKV_IDENTITY_FILE"}, exitLocked
 	case errors.Is(err, vault.ErrLockTimeout):
 		return msg, []string{"another okv is writing; if none is running, retry"}, exitError
+	case errors.As(err, &bkf):
+		return msg, []string{"give the file 'okv identity export' wrote"}, exitError
+	case errors.As(err, &unid):
+		return msg, []string{"fix it with: " + unid.Fix(), "if others could read it, assume the key is known: make a new one and re-encrypt to it"}, exitError
 	case errors.As(err, &idf):
 		return msg, []string{"make one with 'age-keygen -o FILE', or check the path"}, exitLocked
 	case errors.As(err, &cfg):

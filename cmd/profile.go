@@ -119,16 +119,30 @@ okv's proxy so the real key never enters a child.`,
 
 func (a *App) newProfileRmCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:               "rm NAME",
-		Short:             "Remove a profile and its secrets",
+		Use:   "rm NAME",
+		Short: "Remove a profile and its secrets (asks first)",
+		Long: `Remove the profile NAME and every secret in it. This cannot be undone. On a
+terminal okv asks first; without one it refuses unless -y/--yes is given.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: a.completeProfileArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := vault.ValidateProfileName(name); err != nil {
+				return err
+			}
 			v, err := a.openVault()
 			if err != nil {
 				return err
 			}
-			if err := a.confirmUse(v, args[0], "okv profile rm"); err != nil {
+			// Refuse what would be refused anyway before asking.
+			if !v.HasProfile(name) {
+				return &vault.ProfileNotFoundError{Name: name}
+			}
+			if name == v.Config.DefaultProfile {
+				return &vault.DefaultProfileError{Name: name}
+			}
+			// One question covers a protected profile's confirmation too.
+			if err := a.confirmRemoval("remove profile "+name+" and all its secrets", "this cannot be undone"); err != nil {
 				return err
 			}
 			if err := v.RemoveProfile(args[0]); err != nil {

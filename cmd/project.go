@@ -117,17 +117,13 @@ func (a *App) pluginUI() *plugin.ClientUI {
 // projectBackendLabel names where the identities that open a project vault
 // come from, for doctor.
 func (a *App) projectBackendLabel() string {
-	var parts []string
+	if a.identityFile() != "" {
+		return "identity file"
+	}
 	if dir, err := vault.PersonalDir(a.Getenv); err == nil {
 		if pv, err := vault.Open(dir); err == nil && !pv.Config.IsProject() {
-			parts = append(parts, "personal "+pv.Config.Backend)
+			return "personal " + pv.Config.Backend
 		}
 	}
-	if a.identityFile() != "" {
-		parts = append(parts, "identity file")
-	}
-	if len(parts) == 0 {
-		return "(no identity)"
-	}
-	return strings.Join(parts, " + ")
+	return "(no identity)"
 }

@@ -175,6 +175,9 @@ func (a *App) runRecipientRm(args, files []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.confirmOwnRecipientRemoval(v, profile, rs); err != nil {
+		return err
+	}
 	ch, err := v.RemoveRecipients(profile, ids, rs)
 	var nf *vault.RecipientNotFoundError
 	var own *vault.OwnRecipientError
@@ -210,6 +213,33 @@ func (a *App) runRecipientRm(args, files []string) error {
 		fmt.Fprintln(a.Stderr, "okv: commit .okv/ and push")
 	}
 	return nil
+}
+
+// confirmOwnRecipientRemoval asks before the user removes their own
+// recipient from a (project) profile, which locks them out of it. Removing
+// other recipients, or what the vault refuses anyway (the last one, a
+// personal vault's own), is not asked about.
+func (a *App) confirmOwnRecipientRemoval(v *vault.Vault, profile string, rs []string) error {
+	me, err := a.myRecipient()
+	if err != nil || !v.Config.IsProject() {
+		return nil
+	}
+	cur := v.RecipientStrings(profile)
+	mine, removed := false, 0
+	for _, c := range cur {
+		for _, r := range rs {
+			if vault.SameRecipient(c, r) {
+				removed++
+				mine = mine || vault.SameRecipient(c, me)
+				break
+			}
+		}
+	}
+	if !mine || removed >= len(cur) {
+		return nil
+	}
+	return a.confirmRemoval("remove your own recipient "+vault.ShortRecipient(me)+" from profile "+profile,
+		"you will no longer be able to open profile "+profile+" until a member adds you back")
 }
 
 // completeRecipients completes the profile's recipients from config.toml

@@ -32,7 +32,7 @@ plaintext file.`,
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.profileFlag, "profile", "p", "", "profile to use (default: OKV_PROFILE, .okv-profile, then the default profile)")
 	pf.StringVar(&a.identityFlag, "identity", "", "age identity file to unlock with instead of the backend (also OKV_IDENTITY_FILE)")
-	pf.BoolVarP(&a.yes, "yes", "y", false, "answer yes to confirmation prompts of protected profiles")
+	pf.BoolVarP(&a.yes, "yes", "y", false, "answer yes to confirmation prompts (protected profiles, rm, profile rm, removing your own recipient)")
 	root.RegisterFlagCompletionFunc("profile", a.completeProfiles)
 	root.MarkPersistentFlagFilename("identity")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -187,6 +187,32 @@ func (a *App) confirmUse(v *vault.Vault, profile, what string) error {
 	}
 	if !ok {
 		return fmt.Errorf("not confirmed: profile %s was not used", profile)
+	}
+	return nil
+}
+
+// confirmRemoval asks before a command that destroys something (what: "remove
+// X from profile P"; warning: what it means, or ""). -y/--yes answers yes;
+// without a terminal to ask on it is refused, so that a script never
+// deletes by accident.
+func (a *App) confirmRemoval(what, warning string) error {
+	if a.yes {
+		return nil
+	}
+	q := "okv: " + what + "?"
+	if warning != "" {
+		q = "okv: " + warning + "\n" + q
+	}
+	ok, err := a.confirm(q)
+	if errors.Is(err, vault.ErrNoTerminal) {
+		return withHints(fmt.Errorf("refusing to %s without confirmation: there is no terminal to ask on", what),
+			"confirm non-interactively with --yes/-y")
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("not confirmed: nothing was removed")
 	}
 	return nil
 }

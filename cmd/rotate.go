@@ -291,13 +291,22 @@ retired values; 'okv rollback' restores the newest one.`,
 
 func (a *App) runHistory(name string) error {
 	o, err := a.openSecret(name, "")
+	var nf *vault.SecretNotFoundError
+	removed := errors.As(err, &nf) && o != nil && o.doc.Removed[name] != nil
+	if removed {
+		o.s, err = o.doc.Removed[name], nil
+	}
 	if err != nil {
 		return err
 	}
 	s, profile := o.s, o.profile
 	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tVALUE\tRETIRED")
-	fmt.Fprintf(tw, "current\t%s\tin use since %s\n", vault.Redact(s.Value), stamp(s.RotatedAt))
+	if removed {
+		fmt.Fprintf(tw, "removed\t%s\tremoved at %s\n", vault.Redact(s.Value), stamp(s.RemovedAt))
+	} else {
+		fmt.Fprintf(tw, "current\t%s\tin use since %s\n", vault.Redact(s.Value), stamp(s.RotatedAt))
+	}
 	for i := len(s.History) - 1; i >= 0; i-- { // stored oldest first
 		r := s.History[i]
 		fmt.Fprintf(tw, "%d\t%s\t%s\n", len(s.History)-i, vault.Redact(r.Value), stamp(r.RetiredAt))
@@ -305,7 +314,9 @@ func (a *App) runHistory(name string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(s.History) == 0 {
+	if removed {
+		fmt.Fprintf(a.Stderr, "okv: %s was removed from profile %s; 'okv rollback %s -p %s' restores it\n", name, profile, name, profile)
+	} else if len(s.History) == 0 {
 		fmt.Fprintf(a.Stderr, "okv: %s in profile %s has no retired values\n", name, profile)
 	}
 	return nil
@@ -324,7 +335,8 @@ func (a *App) newRollbackCmd() *cobra.Command {
 		Use:   "rollback [NAME]",
 		Short: "Restore a secret's previous value",
 		Long: `Restore the newest retired value of NAME (default OPENAI_API_KEY). The value
-it replaces is retired in its place, so a rollback can itself be rolled back.`,
+it replaces is retired in its place, so a rollback can itself be rolled back.
+A secret removed with 'okv rm' is restored as it was removed.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: a.completeSecrets,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -342,7 +354,9 @@ func (a *App) runRollback(name string) error {
 		return err
 	}
 	var restored string
+	var wasRemoved bool
 	err = v.Update(profile, ids, func(d *vault.Document) error {
+		wasRemoved = d.Secrets[name] == nil && d.Removed[name] != nil
 		if err := d.Rollback(name, a.Now()); err != nil {
 			return err
 		}
@@ -356,6 +370,10 @@ func (a *App) runRollback(name string) error {
 		return err
 	}
 	a.audit(v, "rollback", profile, []string{name}, "")
+	if wasRemoved {
+		fmt.Fprintf(a.Stderr, "okv: restored %s in profile %s (%s), as it was before 'okv rm'\n", name, profile, restored)
+		return nil
+	}
 	fmt.Fprintf(a.Stderr, "okv: rolled back %s in profile %s to its previous value (%s); the replaced value is kept in history\n", name, profile, restored)
 	if v.Config.Policy(profile).ServiceAccountID != "" {
 		fmt.Fprintf(a.Stderr, "okv: warning: profile %s rotates through service accounts, and okv deleted the previous one at rotation: check the restored key with 'okv verify %s -p %s'\n", profile, name, profile)

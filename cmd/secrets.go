@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +87,11 @@ func (a *App) runSet(name string, verify bool) error {
 	if replaced {
 		verb = "replaced"
 	}
-	fmt.Fprintf(a.Stderr, "okv: %s %s in profile %s\n", verb, name, profile)
+	lines := ""
+	if n := bytes.Count(value, []byte("\n")) + 1; n > 1 {
+		lines = fmt.Sprintf(" (%d lines)", n)
+	}
+	fmt.Fprintf(a.Stderr, "okv: %s %s in profile %s%s\n", verb, name, profile, lines)
 	return nil
 }
 
@@ -94,11 +99,7 @@ func (a *App) runSet(name string, verify bool) error {
 // else from stdin, trimming one trailing newline.
 func (a *App) readValue(prompt string) ([]byte, error) {
 	if a.Terminal.IsTerminal(a.Stdin) {
-		b, err := a.readHidden(prompt)
-		if err != nil {
-			return nil, err
-		}
-		return b, nil
+		return a.readHiddenValue(prompt)
 	}
 	b, err := io.ReadAll(io.LimitReader(a.Stdin, vault.MaxValueSize+3))
 	if err != nil {
@@ -208,24 +209,31 @@ func humanAge(d time.Duration) string {
 
 func (a *App) newRmCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:               "rm NAME",
-		Short:             "Remove a secret from a profile",
+		Use:   "rm NAME",
+		Short: "Remove a secret from a profile (asks first; 'okv rollback' restores it)",
+		Long: `Remove NAME from the profile. On a terminal okv asks first; without one it
+refuses unless -y/--yes is given. The removed value is kept in the encrypted
+profile, with its history, so 'okv rollback NAME' restores it (and 'okv set
+NAME' puts the new value in front of it).`,
+		Example: `  okv rm ANTHROPIC_API_KEY -p dev
+  okv rm OLD_KEY --yes          # in a script`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: a.completeSecrets,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := vault.ValidateSecretName(name); err != nil {
-				return err
-			}
-			v, profile, ids, err := a.openProfile("")
+			o, err := a.openSecret(name, "")
 			if err != nil {
 				return err
 			}
-			if err := v.Update(profile, ids, func(d *vault.Document) error { return d.RemoveSecret(name) }); err != nil {
+			v, profile := o.v, o.profile
+			if err := a.confirmRemoval(fmt.Sprintf("remove %s from profile %s", name, profile), ""); err != nil {
+				return err
+			}
+			if err := v.Update(profile, o.ids, func(d *vault.Document) error { return d.RemoveSecret(name, a.Now()) }); err != nil {
 				return err
 			}
 			a.audit(v, "rm", profile, []string{name}, "")
-			fmt.Fprintf(a.Stderr, "okv: removed %s from profile %s\n", name, profile)
+			fmt.Fprintf(a.Stderr, "okv: removed %s from profile %s; 'okv rollback %s -p %s' restores it\n", name, profile, name, profile)
 			return nil
 		},
 	}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -32,17 +33,41 @@ func (osTerminal) Open() (io.ReadWriteCloser, error) {
 	return openTTY()
 }
 
-// readHidden prompts on the terminal and reads a line with echo off.
+// readHidden prompts on the terminal and reads one line with echo off: a
+// passphrase. A multi-line paste is refused (see readHiddenValue).
 func (a *App) readHidden(prompt string) ([]byte, error) {
+	return a.readHiddenInput(prompt, false)
+}
+
+// readHiddenValue prompts on the terminal for a secret value with echo
+// off. A bracketed paste is taken whole, newlines included (a PEM key);
+// lines that follow the value unbracketed are read to their end and
+// refused, so none of them reaches the shell.
+func (a *App) readHiddenValue(prompt string) ([]byte, error) {
+	return a.readHiddenInput(prompt, true)
+}
+
+func (a *App) readHiddenInput(prompt string, multiline bool) ([]byte, error) {
 	tty, err := a.Terminal.Open()
 	if err != nil {
 		return nil, vault.ErrNoTerminal
 	}
 	defer tty.Close()
-	b, err := readNoEcho(tty, prompt)
+	b, extra, err := readNoEcho(tty, prompt, a.Getenv("TERM") != "dumb")
 	fmt.Fprintln(tty)
 	if err != nil {
 		return nil, err
+	}
+	lines := bytes.Count(b, []byte("\n")) + 1
+	if extra || lines > 1 && !multiline {
+		wipe(b)
+		e := &usageError{msg: "more than one line was pasted or typed at the prompt: nothing was changed",
+			hints: []string{"okv read the lines to their end and discarded them: none reached your shell"}}
+		if multiline {
+			e.hints = append(e.hints, "to store a multi-line value (a PEM key, a JSON file), pipe it: 'okv set NAME < FILE'",
+				"or paste it in a terminal with bracketed paste (most do), where okv reads it whole")
+		}
+		return nil, e
 	}
 	return b, nil
 }
@@ -58,6 +83,11 @@ func (a *App) confirm(question string) (bool, error) {
 	line, err := readLine(tty)
 	if err != nil {
 		return false, err
+	}
+	// Lines pasted with the answer must not reach the shell either.
+	if drainAfterLine(tty) {
+		return false, &usageError{msg: "more than one line was pasted or typed at the question: nothing was done",
+			hints: []string{"okv read the lines to their end and discarded them: none reached your shell"}}
 	}
 	ans := strings.ToLower(strings.TrimSpace(string(line)))
 	return ans == "y" || ans == "yes", nil

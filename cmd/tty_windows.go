@@ -31,11 +31,19 @@ func (c console) Write(p []byte) (int, error) { return c.out.Write(p) }
 func (c console) Close() error                { c.out.Close(); return c.in.Close() }
 func (c console) Fd() uintptr                 { return c.in.Fd() }
 
-// readNoEcho reads a line from the console with echo off.
-func readNoEcho(tty io.ReadWriter, prompt string) ([]byte, error) {
+// readNoEcho reads a line from the console with echo off. The console
+// has no bracketed paste to ask for; pasted lines after the first are
+// not drained here (Windows consoles keep them for the next reader).
+func readNoEcho(tty io.ReadWriter, prompt string, bracketed bool) (value []byte, extra bool, err error) {
 	fmt.Fprint(tty, prompt)
 	if c, ok := tty.(console); ok {
-		return term.ReadPassword(int(c.in.Fd()))
+		b, err := term.ReadPassword(int(c.in.Fd()))
+		return b, false, err
 	}
-	return readLine(tty)
+	b, err := readLine(tty)
+	return b, false, err
 }
+
+func interruptSelf() {}
+
+func drainAfterLine(tty io.ReadWriter) bool { return false }

@@ -22,6 +22,10 @@ type Document struct {
 	Profile string             `json:"profile"`
 	Secrets map[string]*Secret `json:"secrets"`
 
+	// Removed keeps secrets 'okv rm' removed, with their history, so that
+	// 'okv rollback' can restore them. They are not part of the profile.
+	Removed map[string]*Secret `json:"removed,omitempty"`
+
 	// Recipients and Upstream pin, inside the encryption, what config.toml
 	// (plaintext, and in a project vault anyone's commit) may say: okv
 	// refuses to encrypt to a recipient, or send a key to an upstream, that
@@ -36,6 +40,8 @@ type Secret struct {
 	CreatedAt time.Time `json:"created_at"`
 	RotatedAt time.Time `json:"rotated_at"`
 	History   []Retired `json:"history,omitempty"`
+	// RemovedAt is when 'okv rm' removed it (secrets in Document.Removed).
+	RemovedAt time.Time `json:"removed_at,omitzero"`
 }
 
 // Retired is a previous value of a secret.
@@ -110,21 +116,31 @@ func DecodeDocument(data []byte, want string) (*Document, error) {
 	if d.Secrets == nil {
 		d.Secrets = map[string]*Secret{}
 	}
-	for name, s := range d.Secrets {
-		if err := ValidateSecretName(name); err != nil {
-			return nil, &CorruptError{Profile: want, Reason: err.Error()}
-		}
-		if s == nil {
-			return nil, &CorruptError{Profile: want, Reason: fmt.Sprintf("secret %s is null", name)}
-		}
-		if err := ValidateValue([]byte(s.Value)); err != nil {
-			return nil, &CorruptError{Profile: want, Reason: fmt.Sprintf("secret %s: %v", name, err)}
-		}
-		if len(s.History) > MaxHistory {
-			s.History = s.History[len(s.History)-MaxHistory:]
+	for _, m := range []map[string]*Secret{d.Secrets, d.Removed} {
+		for name, s := range m {
+			if err := validateSecret(want, name, s); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return &d, nil
+}
+
+// validateSecret checks one stored secret like DecodeDocument does.
+func validateSecret(profile, name string, s *Secret) error {
+	if err := ValidateSecretName(name); err != nil {
+		return &CorruptError{Profile: profile, Reason: err.Error()}
+	}
+	if s == nil {
+		return &CorruptError{Profile: profile, Reason: fmt.Sprintf("secret %s is null", name)}
+	}
+	if err := ValidateValue([]byte(s.Value)); err != nil {
+		return &CorruptError{Profile: profile, Reason: fmt.Sprintf("secret %s: %v", name, err)}
+	}
+	if len(s.History) > MaxHistory {
+		s.History = s.History[len(s.History)-MaxHistory:]
+	}
+	return nil
 }
 
 // describeJSONError keeps the position and kind of a JSON error but drops

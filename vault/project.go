@@ -194,54 +194,33 @@ func (v *Vault) PrivateKeyFiles() ([]string, error) {
 // identity file to open it with.
 var ErrNoIdentity = errors.New("no identity to open this project vault: no personal vault and no identity file")
 
-// projectIdentities collects the user's identities for a project vault, in
-// order: the personal vault's (keychain, or passphrase when no identity file
-// is given), then the identity file's (native keys, then plugins). A
-// keychain that fails is passed over when an identity file can stand in.
+// projectIdentities collects the user's identities for a project vault:
+// the identity file's alone when one is given (it replaces the personal
+// vault's, so that a CI key check cannot pass on the keychain identity of
+// the machine it runs on), else the personal vault's (keychain or
+// passphrase).
 func (u *Unlocker) projectIdentities() ([]age.Identity, error) {
-	var ids []age.Identity
-	var personalErr error
+	if u.IdentityFile != "" {
+		return u.readIdentityFile()
+	}
 	pv, err := Open(u.PersonalDir)
 	switch {
 	case err == nil && pv.Config.IsProject():
 		// OKV_HOME points at a project: there is no personal vault to use.
+		return nil, ErrNoIdentity
 	case err == nil:
 		switch pv.Config.Backend {
 		case BackendKeychain:
-			kids, err := u.keychainIdentity(pv)
-			if err != nil {
-				personalErr = err
-			}
-			ids = append(ids, kids...)
+			return u.keychainIdentity(pv)
 		case BackendPassphrase:
-			if u.IdentityFile == "" {
-				pids, err := u.passphraseIdentity(pv)
-				if err != nil {
-					return nil, err
-				}
-				ids = append(ids, pids...)
-			}
+			return u.passphraseIdentity(pv)
 		case BackendFile:
-			if u.IdentityFile == "" {
-				return nil, ErrIdentityFileNeeded
-			}
+			return nil, ErrIdentityFileNeeded
 		}
+		return nil, fmt.Errorf("personal vault: unknown backend %q", pv.Config.Backend)
 	case errors.Is(err, ErrNotInitialized):
-	default:
-		personalErr = fmt.Errorf("personal vault: %w", err)
-	}
-	if u.IdentityFile != "" {
-		fids, err := u.readIdentityFile()
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, fids...)
-	}
-	if len(ids) == 0 {
-		if personalErr != nil {
-			return nil, personalErr
-		}
 		return nil, ErrNoIdentity
+	default:
+		return nil, fmt.Errorf("personal vault: %w", err)
 	}
-	return ids, nil
 }

@@ -357,9 +357,9 @@ func (v *Vault) reloadConfigLocked() error {
 // --project': an age key's age1…, an SSH key's public key, a plugin
 // identity's age1NAME1… (which the plugin must support).
 func RecipientOfIdentityFile(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readIdentityData(path)
 	if err != nil {
-		return "", &IdentityFileError{Path: path, Err: err}
+		return "", err
 	}
 	if bytes.Contains(data, []byte("-----BEGIN")) && bytes.Contains(data, []byte("PRIVATE KEY-----")) {
 		k, err := ssh.ParseRawPrivateKey(data)

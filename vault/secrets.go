@@ -21,6 +21,19 @@ func (d *Document) SetSecret(name string, value []byte, now time.Time) (replaced
 	now = now.UTC()
 	s, ok := d.Secrets[name]
 	if !ok {
+		if r := d.Removed[name]; r != nil {
+			// Set again after 'okv rm': the removed value goes to history,
+			// where 'okv rollback' finds it.
+			delete(d.Removed, name)
+			r.RemovedAt = time.Time{}
+			d.Secrets[name] = r
+			if r.Value != string(value) {
+				r.retire(now)
+				r.Value = string(value)
+				r.RotatedAt = now
+			}
+			return false, nil
+		}
 		d.Secrets[name] = &Secret{Value: string(value), CreatedAt: now, RotatedAt: now}
 		return false, nil
 	}
@@ -60,8 +73,17 @@ var ErrNoHistory = errors.New("no previous value to roll back to")
 
 // Rollback restores the most recent retired value; the current value is
 // retired in its place, so a rollback can itself be rolled back.
+//
+// For a secret 'okv rm' removed, Rollback restores it as it was removed:
+// its value, age and history.
 func (d *Document) Rollback(name string, now time.Time) error {
 	s, err := d.Secret(name)
+	if r := d.Removed[name]; err != nil && r != nil {
+		delete(d.Removed, name)
+		r.RemovedAt = time.Time{}
+		d.Secrets[name] = r
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -84,11 +106,19 @@ func (s *Secret) retire(now time.Time) {
 	}
 }
 
-// RemoveSecret deletes name from the profile.
-func (d *Document) RemoveSecret(name string) error {
-	if _, err := d.Secret(name); err != nil {
+// RemoveSecret takes name out of the profile. The secret is kept, with its
+// history, in Removed (replacing one removed before, whose value is in the
+// history of this one if it was set again), so that Rollback restores it.
+func (d *Document) RemoveSecret(name string, now time.Time) error {
+	s, err := d.Secret(name)
+	if err != nil {
 		return err
 	}
+	s.RemovedAt = now.UTC()
+	if d.Removed == nil {
+		d.Removed = map[string]*Secret{}
+	}
+	d.Removed[name] = s
 	delete(d.Secrets, name)
 	return nil
 }

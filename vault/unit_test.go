@@ -191,11 +191,60 @@ func TestSecretHistory(t *testing.T) {
 		t.Errorf("after second rollback: %q, history %q", s.Value, historyValues(s))
 	}
 
-	if err := d.RemoveSecret("K"); err != nil || d.Secrets["K"] != nil {
+	if err := d.RemoveSecret("K", at(22)); err != nil || d.Secrets["K"] != nil {
 		t.Errorf("RemoveSecret: %v", err)
 	}
-	if err := d.RemoveSecret("K"); !errors.As(err, new(*vault.SecretNotFoundError)) {
+	if err := d.RemoveSecret("K", at(23)); !errors.As(err, new(*vault.SecretNotFoundError)) {
 		t.Errorf("RemoveSecret of a missing secret: %v", err)
+	}
+	// A removed secret is restored by Rollback as it was: value, age,
+	// history.
+	if err := d.Rollback("K", at(24)); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.Secrets["K"]; r == nil || r.Value != "v8" || historyValues(r) != "v3 v4 v5 v6 v7" || !r.RemovedAt.IsZero() || len(d.Removed) != 0 {
+		t.Errorf("after rolling back a removal: %+v, removed %v", r, d.Removed)
+	}
+	// Set again after a removal: the removed value is the previous one.
+	d.RemoveSecret("K", at(25))
+	if _, err := d.SetSecret("K", []byte("v9"), at(26)); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.Secrets["K"]; r.Value != "v9" || historyValues(r) != "v4 v5 v6 v7 v8" || len(d.Removed) != 0 {
+		t.Errorf("set after a removal: %q, history %q", r.Value, historyValues(r))
+	}
+	if err := d.Rollback("K", at(27)); err != nil || d.Secrets["K"].Value != "v8" {
+		t.Errorf("rollback after set after removal: %v", err)
+	}
+}
+
+// TestRemovedSecretPersists: a removed secret survives encryption, stays
+// out of the profile's secrets, and rolls back.
+func TestRemovedSecretPersists(t *testing.T) {
+	v, id := fileVault(t)
+	set := func(d *vault.Document) error {
+		_, err := d.SetSecret("OPENAI_API_KEY", []byte("sk-removed-0123456789"), v.Now())
+		return err
+	}
+	if err := v.Update("dev", ids(id), set); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Update("dev", ids(id), func(d *vault.Document) error { return d.RemoveSecret("OPENAI_API_KEY", v.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	d, err := v.Load("dev", ids(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Secrets) != 0 || d.Removed["OPENAI_API_KEY"] == nil || d.Removed["OPENAI_API_KEY"].RemovedAt.IsZero() {
+		t.Fatalf("after rm: secrets %v, removed %v", d.Names(), d.Removed)
+	}
+	if err := v.Update("dev", ids(id), func(d *vault.Document) error { return d.Rollback("OPENAI_API_KEY", v.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = v.Load("dev", ids(id))
+	if s := d.Secrets["OPENAI_API_KEY"]; s == nil || s.Value != "sk-removed-0123456789" {
+		t.Fatalf("after rollback: %+v", d.Secrets)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -22,8 +21,9 @@ type Prompter interface {
 // Unlocker produces the age identities that open the vault's profiles.
 // Which source is used, for a personal vault: IdentityFile when set
 // (OKV_IDENTITY_FILE or --identity), else the vault's backend (keychain or
-// passphrase). A project vault has no identity of its own: the user's
-// personal vault's identity (in PersonalDir) is tried, then IdentityFile's.
+// passphrase). A project vault has no identity of its own: IdentityFile's
+// when set, else the user's personal vault's (in PersonalDir). An explicit
+// identity file always replaces the backend's, never adds to it.
 type Unlocker struct {
 	Keychain     Keychain
 	Prompter     Prompter
@@ -132,7 +132,9 @@ func (u *Unlocker) readIdentityFile() ([]age.Identity, error) {
 }
 
 // ReadIdentityFile reads age identities (AGE-SECRET-KEY-1…, one per line,
-// # comments) or an unencrypted OpenSSH private key.
+// # comments) or an unencrypted OpenSSH private key. A file holding a
+// private key that group or others can access is refused
+// (*UnprotectedIdentityError), as ssh refuses one.
 func ReadIdentityFile(path string) ([]age.Identity, error) {
 	return ReadIdentityFileUI(path, nil)
 }
@@ -142,9 +144,9 @@ func ReadIdentityFile(path string) ([]age.Identity, error) {
 // talking to the user through ui). Native identities come first, so a
 // hardware token is only asked when no file key matches.
 func ReadIdentityFileUI(path string, ui *plugin.ClientUI) ([]age.Identity, error) {
-	data, err := os.ReadFile(path)
+	data, err := readIdentityData(path)
 	if err != nil {
-		return nil, &IdentityFileError{Path: path, Err: err}
+		return nil, err
 	}
 	if bytes.Contains(data, []byte("-----BEGIN")) && bytes.Contains(data, []byte("PRIVATE KEY-----")) {
 		id, err := agessh.ParseIdentity(data)

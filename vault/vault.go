@@ -123,9 +123,9 @@ type InitOptions struct {
 	Now        func() time.Time
 }
 
-// Init creates a vault in dir with a fresh identity (or opts.Identity for
-// BackendFile) and an empty default profile "dev". Nothing is left behind
-// when it fails.
+// Init creates a vault in dir with a fresh identity (or opts.Identity: the
+// file backend's, or for the others one restored from a backup) and an
+// empty default profile "dev". Nothing is left behind when it fails.
 func Init(dir string, opts InitOptions) (v *Vault, err error) {
 	if _, err := os.Stat(filepath.Join(dir, configFile)); err == nil {
 		return nil, ErrAlreadyInitialized
@@ -148,9 +148,12 @@ func Init(dir string, opts InitOptions) (v *Vault, err error) {
 	var identityAge []byte
 	switch opts.Backend {
 	case BackendKeychain, BackendPassphrase:
-		id, err := age.GenerateX25519Identity()
-		if err != nil {
-			return nil, err
+		// opts.Identity: one restored from a backup (init --import-identity).
+		id, _ := opts.Identity.(*age.X25519Identity)
+		if id == nil {
+			if id, err = age.GenerateX25519Identity(); err != nil {
+				return nil, err
+			}
 		}
 		cfg.Recipient = id.Recipient().String()
 		if opts.Backend == BackendKeychain {

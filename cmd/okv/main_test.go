@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/okvault/okv/cmd"
@@ -145,20 +144,53 @@ func cmdKeyring(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// ptyexec [-input FILE] PROG ARGS...
+// ptyexec [-input FILE] [-paste FILE] [-nobracket] PROG ARGS...
 //
 // Runs PROG with stdin, stdout and stderr all on a new pseudo-terminal
 // (testscript's ttyin only attaches stdin), writes FILE's content as the
-// keyboard, and puts everything the terminal showed into stdout. The
-// program's exit code counts like exec's.
+// keyboard, and puts everything the terminal showed into the file ptyout.
+// With -paste, the first prompt gets PASTE's content in one write, as a
+// terminal pastes: wrapped in bracketed-paste markers when the program
+// turned bracketed paste on (unless -nobracket: a terminal without it).
+// Once PROG has exited, whatever it left unread on the terminal (what the
+// shell would read and run next) goes into the file ptyleft, and how it
+// ended ("exit status 1", "signal: interrupt") and the terminal modes it
+// left ("echo=true icanon=true isig=true") into ptyexit. The program's
+// exit code counts like exec's.
 func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
-	input := ""
-	if len(args) > 1 && args[0] == "-input" {
-		input = ts.ReadFile(args[1])
-		args = args[2:]
+	var chunks []string
+	var paste *string
+	bracketOK := true
+	for len(args) > 0 {
+		switch args[0] {
+		case "-input":
+			if len(args) < 2 {
+				ts.Fatalf("ptyexec: -input needs a file")
+			}
+			for _, line := range strings.SplitAfter(ts.ReadFile(args[1]), "\n") {
+				if line != "" {
+					chunks = append(chunks, line)
+				}
+			}
+			args = args[2:]
+			continue
+		case "-paste":
+			if len(args) < 2 {
+				ts.Fatalf("ptyexec: -paste needs a file")
+			}
+			p := ts.ReadFile(args[1])
+			paste = &p
+			args = args[2:]
+			continue
+		case "-nobracket":
+			bracketOK = false
+			args = args[1:]
+			continue
+		}
+		break
 	}
 	if len(args) == 0 {
-		ts.Fatalf("usage: ptyexec [-input FILE] PROG ARGS...")
+		ts.Fatalf("usage: ptyexec [-input FILE] [-paste FILE] [-nobracket] PROG ARGS...")
 	}
 	path := args[0]
 	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
@@ -168,14 +200,15 @@ func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	c := exec.Command(path, args[1:]...)
-	c.Dir = ts.Getenv("PWD")
+	c.Dir = ts.MkAbs(".") // the script's working folder
 	env := os.Environ()
 	for _, name := range []string{"HOME", "XDG_CONFIG_HOME", "OKV_HOME", "OKV_KEYCHAIN_TIMEOUT", "DBUS_SESSION_BUS_ADDRESS", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "SHELL", "PATH", "OKV_PROFILE", "OKV_IDENTITY_FILE"} {
 		env = append(env, name+"="+ts.Getenv(name))
 	}
-	c.Env = env
-	f, err := pty.Start(c)
+	c.Env = append(env, "TERM=xterm")
+	f, tty, err := startOnPty(c)
 	ts.Check(err)
+	defer f.Close()
 	var mu sync.Mutex
 	var out bytes.Buffer
 	done := make(chan struct{})
@@ -192,25 +225,30 @@ func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 			}
 		}
 	}()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = c.Wait(); close(exited) }()
+	if paste != nil {
+		chunks = append([]string{*paste}, chunks...)
+	}
 	// Type one line per prompt: wait until the terminal shows a new prompt
 	// (output ending in ": " or "] ") before sending the next line, as a
 	// person would. Echo of typed text would show up in the capture.
 	seen := 0
-	for _, line := range strings.SplitAfter(input, "\n") {
-		if line == "" {
-			continue
-		}
+	for i, chunk := range chunks {
 		deadline := time.Now().Add(10 * time.Second)
+		var text string
 		for {
 			mu.Lock()
-			text := out.String()
+			text = out.String()
 			mu.Unlock()
-			if len(text) > seen && (strings.HasSuffix(text, ": ") || strings.HasSuffix(text, "] ")) {
-				seen = len(text)
+			prompt := strings.TrimSuffix(text, "\x1b[?2004h")
+			if len(prompt) > seen && (strings.HasSuffix(prompt, ": ") || strings.HasSuffix(prompt, "] ")) {
+				seen = len(prompt)
 				break
 			}
 			select {
-			case <-done:
+			case <-exited:
 			default:
 				if time.Now().Before(deadline) {
 					time.Sleep(5 * time.Millisecond)
@@ -219,17 +257,28 @@ func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 			}
 			break
 		}
-		io.WriteString(f, line)
+		if i == 0 && paste != nil && bracketOK && strings.LastIndex(text, "\x1b[?2004h") > strings.LastIndex(text, "\x1b[?2004l") {
+			chunk = "\x1b[200~" + chunk + "\x1b[201~"
+		}
+		io.WriteString(f, chunk)
 	}
-	err = c.Wait()
+	<-exited
+	err = waitErr
+	mode, left := leftOnTerminal(tty)
+	if tty != nil {
+		tty.Close()
+	}
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
 	}
-	f.Close()
-	ts.Logf("[pty]\n%s", out.String())
+	ts.Logf("[pty]\n%s\n[left on the terminal]\n%q", out.String(), left)
 	// Make the capture available to the stdout command via a file.
+	mu.Lock()
 	os.WriteFile(ts.MkAbs("ptyout"), out.Bytes(), 0o600)
+	mu.Unlock()
+	os.WriteFile(ts.MkAbs("ptyleft"), left, 0o600)
+	os.WriteFile(ts.MkAbs("ptyexit"), []byte(c.ProcessState.String()+"\n"+mode+"\n"), 0o600)
 	if (err != nil) != neg {
 		ts.Fatalf("ptyexec %s: unexpected result: %v", args[0], err)
 	}
