@@ -262,7 +262,18 @@ func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		io.WriteString(f, chunk)
 	}
-	<-exited
+	// A program that waits for input no line answers would hang the whole
+	// suite: kill it and fail with what it printed.
+	select {
+	case <-exited:
+	case <-time.After(60 * time.Second):
+		c.Process.Kill()
+		<-exited
+		mu.Lock()
+		ts.Logf("[pty]\n%s", out.String())
+		mu.Unlock()
+		ts.Fatalf("ptyexec %s: still running after 60s (waiting for input?): killed", args[0])
+	}
 	err = waitErr
 	mode, left := leftOnTerminal(tty)
 	if tty != nil {
