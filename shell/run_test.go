@@ -31,7 +31,8 @@ func TestSuperviseForwardsSignals(t *testing.T) {
 		}
 		res := make(chan result, 1)
 		go func() {
-			code, err := Supervise(c)
+			e, err := Supervise(c)
+			code := e.Code
 			pw.Close()
 			res <- result{code, err}
 		}()

@@ -61,6 +61,8 @@ func TestScripts(t *testing.T) {
 			"perm":       cmdPerm,
 			"exitcode":   cmdExitCode,
 			"fakeopenai": cmdFakeOpenAI,
+			"ptyshell":   cmdPtyShell,
+			"killedby":   cmdKilledBy,
 		},
 	})
 }
