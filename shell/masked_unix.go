@@ -82,7 +82,7 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 	resume := func() {
 		tty.raw()
 		pty.InheritSize(m.TermIn, ptmx)
-		syscall.Kill(pid, syscall.SIGCONT)
+		mon.Process.Signal(syscall.SIGCONT)
 		select {
 		case resumed <- struct{}{}:
 		default:
