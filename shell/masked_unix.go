@@ -61,7 +61,8 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 		mon.Stderr, errPipe = w, r
 		errMasker = outputMasker(c.Stderr, m.Secrets)
 	}
-	ptmx, err := pty.StartWithAttrs(mon, nil, &syscall.SysProcAttr{Setsid: true, Setctty: true})
+	size, _ := pty.GetsizeFull(m.TermIn) // the child starts with the right size
+	ptmx, err := pty.StartWithAttrs(mon, size, &syscall.SysProcAttr{Setsid: true, Setctty: true})
 	if f, ok := mon.Stderr.(*os.File); ok && errPipe != nil {
 		f.Close() // the monitor and the child hold the write end
 	}
@@ -75,7 +76,6 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 	tty := &rawTerminal{fd: int(m.TermIn.Fd())}
 	tty.raw()
 	defer tty.restore()
-	pty.InheritSize(m.TermIn, ptmx)
 
 	// resume: okv runs again (fg, bg, or a stop that never happened).
 	resumed := make(chan struct{}, 1)
@@ -113,7 +113,7 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 
 	// Keyboard to the child. This goroutine may stay blocked reading the
 	// terminal after the child exits; okv exits right after.
-	go io.Copy(ptmx, m.TermIn)
+	go tty.copyKeys(ptmx)
 
 	masker := NewTerminalMasker(m.Terminal, m.Secrets)
 	masker.SetIdleFlush(maskIdleFlush)
@@ -185,11 +185,51 @@ func (t *rawTerminal) raw() {
 	if t.saved != nil {
 		return
 	}
-	if pgrp, err := unix.IoctlGetInt(t.fd, unix.TIOCGPGRP); err != nil || pgrp != unix.Getpgrp() {
+	if !t.foreground() {
 		return
 	}
 	if st, err := term.MakeRaw(t.fd); err == nil {
 		t.saved = st
+	}
+}
+
+// foreground reports whether okv is in its terminal's foreground process
+// group.
+func (t *rawTerminal) foreground() bool {
+	pgrp, err := unix.IoctlGetInt(t.fd, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}
+
+// copyKeys copies what is typed at the terminal to w while okv is in the
+// foreground. In the background (after Ctrl-Z and bg, or started with &)
+// it does not read: a read would stop okv with SIGTTIN, and the child with
+// it, while the child itself may never read; what is typed then is the
+// shell's. It waits in poll, which job control does not stop, and reads
+// only when okv is in the foreground.
+func (t *rawTerminal) copyKeys(w io.Writer) {
+	buf := make([]byte, 4096)
+	for {
+		fds := []unix.PollFd{{Fd: int32(t.fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return
+		}
+		if !t.foreground() {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		n, err := unix.Read(t.fd, buf)
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+			continue
+		}
+		if n <= 0 || err != nil {
+			return // end of input or a hung-up terminal
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return
+		}
 	}
 }
 
