@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,12 +78,20 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 	tty.raw()
 	defer tty.restore()
 
+	// toMonitor sends s to the monitor until it is reaped: then its pid may
+	// be another process's.
+	var reaped atomic.Bool
+	toMonitor := func(s os.Signal) {
+		if !reaped.Load() {
+			mon.Process.Signal(s)
+		}
+	}
 	// resume: okv runs again (fg, bg, or a stop that never happened).
 	resumed := make(chan struct{}, 1)
 	resume := func() {
 		tty.raw()
 		pty.InheritSize(m.TermIn, ptmx)
-		mon.Process.Signal(syscall.SIGCONT)
+		toMonitor(syscall.SIGCONT)
 		select {
 		case resumed <- struct{}{}:
 		default:
@@ -103,7 +112,7 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 				case syscall.SIGCONT:
 					resume()
 				default:
-					mon.Process.Signal(s)
+					toMonitor(s)
 				}
 			case <-done:
 				return
@@ -143,6 +152,7 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 			return Exit{}, err
 		}
 		if !ws.Stopped() {
+			reaped.Store(true)
 			break
 		}
 		// The child stopped (Ctrl-Z), and the monitor with it: stop okv.
