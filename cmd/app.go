@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/okvault/okv/shell"
 	"github.com/okvault/okv/vault"
 )
 
@@ -38,11 +40,16 @@ type App struct {
 
 	unlocker *vault.Unlocker
 	loc      vault.Location // the vault openVault chose, and why
+
+	childSignal syscall.Signal // what killed a supervised child (okv run)
 }
 
 // Main runs okv with args (without the program name) on the real process
 // and returns the exit code.
 func Main(args []string) int {
+	if len(args) > 0 && args[0] == shell.PTYMonitorCommand {
+		return shell.PTYMonitor(args[1:])
+	}
 	app := &App{
 		Stdin:    os.Stdin,
 		Stdout:   os.Stdout,
@@ -54,7 +61,14 @@ func Main(args []string) int {
 		Keychain: vault.OSKeychain{Timeout: keychainTimeout(os.Getenv)},
 		Terminal: osTerminal{},
 	}
-	return app.Run(args)
+	code := app.Run(args)
+	if app.childSignal != 0 {
+		// Die of the signal that killed the child, as sudo does, so that
+		// the shell sees it (a loop of okv runs stops on Ctrl-C). Only
+		// where that cannot be done: 128+N.
+		shell.DieOf(app.childSignal)
+	}
+	return code
 }
 
 // keychainTimeout reads OKV_KEYCHAIN_TIMEOUT (a Go duration), else the

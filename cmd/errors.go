@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"syscall"
 
 	"filippo.io/age/plugin"
 
@@ -44,8 +45,12 @@ func (e *hintError) Unwrap() error { return e.err }
 
 func withHints(err error, hints ...string) error { return &hintError{err: err, hints: hints} }
 
-// exitError carries a child's exit code through cobra without a message.
-type childExit struct{ code int }
+// childExit carries a child's exit code through cobra without a message,
+// and the signal that killed it, if one did.
+type childExit struct {
+	code   int
+	signal syscall.Signal
+}
 
 func (e *childExit) Error() string { return fmt.Sprintf("child exited with %d", e.code) }
 
@@ -58,6 +63,7 @@ func (e *silentError) Error() string { return "" }
 func (a *App) report(err error) int {
 	var ce *childExit
 	if errors.As(err, &ce) {
+		a.childSignal = ce.signal
 		return ce.code
 	}
 	var se *silentError

@@ -31,7 +31,9 @@ The secrets never enter your shell, argv or a file.
 
 On Unix okv replaces itself with the command, which then owns the terminal,
 signals and exit status. The exit status is the command's own; 127 when it is
-not found and 126 when it cannot be executed, as a shell does.`,
+not found and 126 when it cannot be executed, as a shell does. In proxy and
+mask mode okv supervises the command; when a signal kills it, okv dies of the
+same signal (on Windows it exits 128+N).`,
 		Example: `  okv run -- npm start
   okv run -p prod -- python app.py
   okv run --only OPENAI_API_KEY -- node script.js
@@ -193,7 +195,7 @@ func (a *App) runRun(o runOptions, args []string) error {
 	a.audit(v, op, profile, names, commandName(args))
 	child := &shell.Command{Args: args, Env: shell.ChildEnv(base, vars), Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr,
 		SharesTerminal: shell.InForeground()}
-	var code int
+	var exit shell.Exit
 	if o.mask {
 		m := shell.Masked{Secrets: map[string]string{}}
 		for _, n := range doc.Names() {
@@ -203,12 +205,12 @@ func (a *App) runRun(o runOptions, args []string) error {
 			m.Terminal, _ = a.Stdout.(*os.File)
 			m.TermIn, _ = a.Stdin.(*os.File)
 		}
-		code, err = shell.SuperviseMasked(child, m)
+		exit, err = shell.SuperviseMasked(child, m)
 	} else {
-		code, err = shell.Supervise(child)
+		exit, err = shell.Supervise(child)
 	}
 	if err != nil {
 		return err
 	}
-	return &childExit{code: code}
+	return &childExit{code: exit.Code, signal: exit.Signal}
 }

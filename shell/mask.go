@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,15 +15,16 @@ import (
 // `okv run --mask` puts between the child and the terminal.
 //
 // Values are matched leftmost first and, among values starting at the same
-// byte, longest first; a value split across writes is still masked. To do
-// that the Masker holds back the end of a write while it could be the start
-// of a value (at most the longest value's length minus one byte), and only
-// then: output that cannot begin a value, such as a prompt without a
-// newline, goes through at once. Output without any value is passed on byte
-// for byte.
+// byte, longest first; a value split across writes is still masked, however
+// long the pause between the writes. To do that the Masker holds back the
+// end of a write while it could be the start of a value (at most the
+// longest value's length minus one byte) until the next bytes (or Close)
+// decide, and only then: output that cannot begin a value, such as a prompt
+// without a newline, goes through at once. Output without any value is
+// passed on byte for byte.
 //
-// A Masker is safe for concurrent use. Close (or Flush) writes what is held
-// back; Close does not close w.
+// A Masker is safe for concurrent use. Close writes what is held back; it
+// does not close w.
 type Masker struct {
 	mu     sync.Mutex
 	w      io.Writer
@@ -30,19 +32,27 @@ type Masker struct {
 	maxLen int
 	first  [256]bool // first bytes of the values
 	pend   []byte    // held-back tail of the output so far
+	shown  int       // pend[:shown] was already written by Flush
 	cands  []maskCand
 	out    []byte
 	closed bool
 	err    error
 
-	idle  time.Duration // flush a held-back tail after this much quiet
+	idle  time.Duration // Flush after this much quiet
 	timer *time.Timer
 }
 
-// SetIdleFlush makes the Masker write a held-back tail once no output has
-// come for d: an interactive prompt that happens to end in the first
-// bytes of a value ("Continue? [y/s" …) is not held until the next output.
-// A value split across writes more than d apart is then not masked.
+// MaskShowMax is the most bytes of a value that Flush ever writes before
+// the value is decided: at most MaskShowMax, and at most a quarter of the
+// value (2 bytes of an 8-byte password, 4 of an API key). That much
+// identifies no key: "sk-p" starts every OpenAI project key.
+const MaskShowMax = 4
+
+// SetIdleFlush makes the Masker Flush once no output has come for d: an
+// interactive prompt that happens to end in the first bytes of a value
+// ("Continue? [y/s" …) shows while the program waits for an answer. Use it
+// on a terminal only: on a pipe or a file nobody answers prompts, and
+// holding back costs nothing.
 func (m *Masker) SetIdleFlush(d time.Duration) {
 	m.mu.Lock()
 	m.idle = d
@@ -54,6 +64,7 @@ type maskValue struct {
 	repl   []byte
 	needle []byte // the part of val searched for: it starts with a rare byte
 	off    int    // where needle starts in val
+	show   int    // how much of val Flush may write before it is decided
 }
 
 type maskCand struct {
@@ -76,6 +87,18 @@ const MinMaskLength = 8
 // (name → value). Values shorter than MinMaskLength are ignored; a value
 // stored under several names is masked with the first name in sorted order.
 func NewMasker(w io.Writer, secrets map[string]string) *Masker {
+	return newMasker(w, secrets, false)
+}
+
+// NewTerminalMasker is NewMasker for the output side of a pseudo-terminal:
+// it also masks each multi-line value in the form the terminal's ONLCR
+// setting gives it, every "\n" turned into "\r\n" (a PEM key or a
+// service-account JSON printed on a pty).
+func NewTerminalMasker(w io.Writer, secrets map[string]string) *Masker {
+	return newMasker(w, secrets, true)
+}
+
+func newMasker(w io.Writer, secrets map[string]string, onlcr bool) *Masker {
 	names := make([]string, 0, len(secrets))
 	for n := range secrets {
 		names = append(names, n)
@@ -87,25 +110,37 @@ func NewMasker(w io.Writer, secrets map[string]string) *Masker {
 		v := secrets[n]
 		// Values shorter than MinMaskLength (DEBUG=1, PORT=8080) are not
 		// secrets worth garbling every "1" of the output for.
-		if len(v) < MinMaskLength || seen[v] {
+		if len(v) < MinMaskLength {
 			continue
 		}
-		seen[v] = true
-		mv := maskValue{val: []byte(v), repl: []byte("<okv:" + n + ">")}
-		k := min(len(v), maskNeedleLen)
-		best := 0
-		for j := 0; j+k <= len(v); j++ {
-			if byteRank(v[j]) < byteRank(v[best]) {
-				best = j
+		forms := []string{v}
+		if onlcr && strings.Contains(v, "\n") {
+			forms = append(forms, strings.ReplaceAll(v, "\n", "\r\n"))
+		}
+		for _, f := range forms {
+			if !seen[f] {
+				seen[f] = true
+				m.add(f, n)
 			}
 		}
-		mv.off, mv.needle = best, mv.val[best:best+k]
-		m.vals = append(m.vals, mv)
-		m.maxLen = max(m.maxLen, len(v))
-		m.first[v[0]] = true
 	}
 	sort.SliceStable(m.vals, func(i, j int) bool { return len(m.vals[i].val) > len(m.vals[j].val) })
 	return m
+}
+
+func (m *Masker) add(v, name string) {
+	mv := maskValue{val: []byte(v), repl: []byte("<okv:" + name + ">"), show: min(MaskShowMax, len(v)/4)}
+	k := min(len(v), maskNeedleLen)
+	best := 0
+	for j := 0; j+k <= len(v); j++ {
+		if byteRank(v[j]) < byteRank(v[best]) {
+			best = j
+		}
+	}
+	mv.off, mv.needle = best, mv.val[best:best+k]
+	m.vals = append(m.vals, mv)
+	m.maxLen = max(m.maxLen, len(v))
+	m.first[v[0]] = true
 }
 
 // byteRank orders bytes from rare (0) to common (6) in program output, so
@@ -177,19 +212,41 @@ func (m *Masker) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Flush writes the held-back bytes. A value split exactly across a Flush
-// is not masked, so call it only when the child has been quiet for a while
-// (a prompt that ends in the first letters of a value).
+// Flush writes what may be shown of the held-back bytes: everything up to
+// MaskShowMax bytes (at most a quarter) into any value that may start
+// there. The bytes stay held back for matching, so a value whose first
+// bytes were flushed is still masked when the rest comes: "sk-p<okv:KEY>".
 func (m *Masker) Flush() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return ErrMaskerClosed
 	}
-	return m.flushLocked()
+	if m.err != nil {
+		return m.err
+	}
+	f := len(m.pend)
+	for s := 0; s < f; s++ {
+		if !m.first[m.pend[s]] {
+			continue
+		}
+		for i := range m.vals {
+			v := &m.vals[i]
+			n := min(len(v.val), len(m.pend)-s)
+			if bytes.Equal(m.pend[s:s+n], v.val[:n]) {
+				f = min(f, s+v.show)
+			}
+		}
+	}
+	if f <= m.shown {
+		return nil
+	}
+	_, m.err = m.w.Write(m.pend[m.shown:f])
+	m.shown = f
+	return m.err
 }
 
-func (m *Masker) flushLocked() error {
+func (m *Masker) closeLocked() error {
 	if m.err != nil {
 		return m.err
 	}
@@ -198,6 +255,7 @@ func (m *Masker) flushLocked() error {
 	}
 	_, err := m.process(m.pend, true)
 	m.pend = m.pend[:0]
+	m.shown = 0
 	m.err = err
 	return err
 }
@@ -212,7 +270,7 @@ func (m *Masker) Close() error {
 	if m.timer != nil {
 		m.timer.Stop()
 	}
-	err := m.flushLocked()
+	err := m.closeLocked()
 	m.closed = true
 	return err
 }
@@ -237,6 +295,10 @@ func (m *Masker) process(buf []byte, final bool) (int, error) {
 		}
 	}
 	m.cands = cands
+	// Bytes before shown were written by Flush: they are not written again,
+	// but a value starting among them is still replaced (its shown first
+	// bytes stay on screen).
+	shown := m.shown
 	if len(cands) > 1 {
 		sort.Slice(cands, func(i, j int) bool {
 			if cands[i].start != cands[j].start {
@@ -247,6 +309,7 @@ func (m *Masker) process(buf []byte, final bool) (int, error) {
 	}
 	out := m.out[:0]
 	cur := 0 // bytes before cur are written or replaced
+	masked := false
 	for _, c := range cands {
 		if c.start < cur {
 			continue
@@ -256,25 +319,26 @@ func (m *Masker) process(buf []byte, final bool) (int, error) {
 		if !final && c.start > len(buf)-m.maxLen && c.start >= m.holdFrom(buf, cur) {
 			break
 		}
-		out = append(out, buf[cur:c.start]...)
+		out = append(out, buf[max(cur, shown):max(c.start, shown)]...)
 		out = append(out, m.vals[c.v].repl...)
-		cur = c.end
+		cur, masked = c.end, true
 	}
 	keep := len(buf)
 	if !final {
 		keep = m.holdFrom(buf, cur)
 	}
 	var err error
-	if len(out) == 0 {
+	if !masked {
 		// Nothing masked: pass the caller's bytes on without copying.
-		if keep > 0 {
-			_, err = m.w.Write(buf[:keep])
+		if keep > shown {
+			_, err = m.w.Write(buf[shown:keep])
 		}
 	} else {
-		out = append(out, buf[cur:keep]...)
+		out = append(out, buf[max(cur, shown):max(keep, shown)]...)
 		_, err = m.w.Write(out)
 	}
 	m.out = out[:0]
+	m.shown = max(0, shown-keep)
 	return keep, err
 }
 

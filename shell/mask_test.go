@@ -251,6 +251,19 @@ func FuzzMaskIdentity(f *testing.F) {
 		if got := maskChunks(t, secrets, chunks); !bytes.Equal(got, in) {
 			t.Fatalf("got %q, want %q", got, in)
 		}
+		// Flushes between the writes (a terminal's) change nothing either.
+		var out bytes.Buffer
+		m := NewMasker(&out, secrets)
+		for _, c := range chunks {
+			m.Write(c)
+			if r.IntN(2) == 0 {
+				m.Flush()
+			}
+		}
+		m.Close()
+		if !bytes.Equal(out.Bytes(), in) {
+			t.Fatalf("with flushes: got %q, want %q", out.Bytes(), in)
+		}
 	})
 }
 
@@ -293,7 +306,8 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // With an idle flush, a prompt ending in a value's first bytes shows once
-// the child goes quiet, and a value written whole is still masked.
+// the child goes quiet, a value written whole is still masked, and so is a
+// value whose first byte the flush showed.
 func TestMaskerIdleFlush(t *testing.T) {
 	var mu sync.Mutex
 	var out bytes.Buffer
@@ -318,9 +332,145 @@ func TestMaskerIdleFlush(t *testing.T) {
 	m.Close()
 	mu.Lock()
 	defer mu.Unlock()
-	if !strings.HasSuffix(out.String(), " <okv:KEY>\n") {
-		t.Errorf("got %q", out.String())
+	if want := "Continue? [y/s<okv:KEY> <okv:KEY>\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
 	}
+}
+
+// Flush shows at most MaskShowMax bytes, and a quarter, of a value that may
+// be starting, however often it is called; the value is still masked when
+// the rest comes.
+func TestMaskFlushBound(t *testing.T) {
+	for _, c := range []struct {
+		val  string
+		show int
+	}{{maskKey, MaskShowMax}, {"hunter22", 2}, {"correct-horse", 3}} {
+		var out bytes.Buffer
+		m := NewMasker(&out, map[string]string{"K": c.val})
+		m.Write([]byte("x "))
+		for i := 0; i < len(c.val)-1; i++ {
+			m.Write([]byte{c.val[i]})
+			if err := m.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if want := "x " + c.val[:min(i+1, c.show)]; out.String() != want {
+				t.Fatalf("%q after %d bytes and Flush: got %q, want %q", c.val, i+1, out.String(), want)
+			}
+		}
+		m.Write([]byte(c.val[len(c.val)-1:] + "!"))
+		m.Close()
+		if want := "x " + c.val[:c.show] + "<okv:K>!"; out.String() != want {
+			t.Errorf("got %q, want %q", out.String(), want)
+		}
+	}
+}
+
+// A flushed possible start that turns out not to be a value is written
+// once, not twice.
+func TestMaskFlushNotAValue(t *testing.T) {
+	var out bytes.Buffer
+	m := NewMasker(&out, map[string]string{"K": maskKey})
+	m.Write([]byte("Proceed? [y/sk"))
+	m.Flush()
+	m.Write([]byte("ip] "))
+	if want := "Proceed? [y/skip] "; out.String() != want {
+		t.Fatalf("got %q, want %q", out.String(), want)
+	}
+	m.Close()
+	if want := "Proceed? [y/skip] "; out.String() != want {
+		t.Fatalf("after Close: got %q", out.String())
+	}
+}
+
+// On a pty ONLCR turns a multi-line value's \n into \r\n: the terminal
+// masker matches that form as well as the value itself.
+func TestTerminalMaskerCRLF(t *testing.T) {
+	pem := "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\n-----END PRIVATE KEY-----"
+	crlf := strings.ReplaceAll(pem, "\n", "\r\n")
+	secrets := map[string]string{"TLS_KEY": pem}
+	in := []byte("a " + crlf + "\r\nb " + pem + "\n")
+	for i := 0; i <= len(in); i++ {
+		var out bytes.Buffer
+		m := NewTerminalMasker(&out, secrets)
+		m.Write(in[:i])
+		m.Write(in[i:])
+		m.Close()
+		if want := "a <okv:TLS_KEY>\r\nb <okv:TLS_KEY>\n"; out.String() != want {
+			t.Fatalf("split at %d: got %q", i, out.String())
+		}
+	}
+	var out bytes.Buffer
+	m := NewMasker(&out, secrets)
+	m.Write([]byte(crlf))
+	m.Close()
+	if out.String() != crlf {
+		t.Errorf("a pipe's masker should not rewrite \\r\\n forms: %q", out.String())
+	}
+}
+
+// FuzzMaskFlushes: with Flush calls between writes (a terminal's idle
+// flushes), the output is the reference masking except that a replaced
+// value may be preceded by at most its first min(MaskShowMax, len/4)
+// bytes, and no value ever appears whole.
+func FuzzMaskFlushes(f *testing.F) {
+	f.Add("abcdefgh", "abcdefghijkl", []byte("xabcdefghijkly abcdefghx"), []byte{2, 3, 1, 4}, uint16(0xffff))
+	f.Add(maskKey, "sk-proj-zz", []byte("Continue? [y/s"+maskKey+" sk-proj-zz"), []byte{14, 3, 30}, uint16(0x5))
+	f.Add("aaaaaaaa", "aaaaaaaab", []byte("aaaaaaaaaaaaaaaaab"), []byte{1, 1, 1, 1, 1, 1}, uint16(0xaaaa))
+	f.Fuzz(func(t *testing.T, v1, v2 string, in, cuts []byte, flushes uint16) {
+		secrets := map[string]string{"A": v1, "B": v2}
+		var out bytes.Buffer
+		m := NewMasker(&out, secrets)
+		rest := in
+		for i, c := range cuts {
+			n := min(int(c), len(rest))
+			m.Write(rest[:n])
+			rest = rest[n:]
+			if flushes&(1<<(i%16)) != 0 {
+				m.Flush()
+			}
+		}
+		m.Write(rest)
+		m.Close()
+		got := out.Bytes()
+		want, spans := refMask(in, secrets)
+		for _, v := range []string{v1, v2} {
+			if len(v) >= MinMaskLength && !strings.Contains(v, "<okv:") &&
+				bytes.Contains(got, []byte(v)) && !bytes.Contains(want, []byte(v)) {
+				t.Fatalf("value %q appears whole in %q", v, got)
+			}
+		}
+		// Walk the reference: unmasked bytes must match exactly, a
+		// replacement may follow a short shown prefix of its value.
+		gi, ii := 0, 0
+		for _, sp := range spans {
+			seg := in[ii:sp[0]]
+			if !bytes.HasPrefix(got[gi:], seg) {
+				t.Fatalf("unmasked bytes differ at %d: got %q, want %q", gi, got, seg)
+			}
+			gi += len(seg)
+			val := in[sp[0]:sp[1]]
+			name := "A" // refMask's choice: the first name in sorted order
+			if string(val) != v1 {
+				name = "B"
+			}
+			repl := []byte("<okv:" + name + ">")
+			ok := false
+			for k := 0; k <= min(MaskShowMax, len(val)/4); k++ {
+				if bytes.HasPrefix(got[gi:], val[:k]) && bytes.HasPrefix(got[gi+k:], repl) {
+					gi += k + len(repl)
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				t.Fatalf("at %d of %q: want a short prefix of the value, then %s", gi, got, repl)
+			}
+			ii = sp[1]
+		}
+		if !bytes.Equal(got[gi:], in[ii:]) {
+			t.Fatalf("tail: got %q, want %q", got[gi:], in[ii:])
+		}
+	})
 }
 
 type writerFunc func([]byte) (int, error)

@@ -48,16 +48,22 @@ func (c *Command) Start() (*exec.Cmd, error) {
 	return cmd, nil
 }
 
+// Exit is how a supervised child ended.
+type Exit struct {
+	Code   int            // its exit code; 128+N when signal N killed it
+	Signal syscall.Signal // the signal that killed it, or 0
+}
+
 // Supervise starts c, forwards ForwardedSignals to it until it exits, and
-// returns its exit code (128+N when killed by signal N). okv keeps
-// running, so the caller should already have marked itself non-dumpable.
-func Supervise(c *Command) (int, error) {
+// returns how it ended. okv keeps running, so the caller should already
+// have marked itself non-dumpable.
+func Supervise(c *Command) (Exit, error) {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, ForwardedSignals...)
 	defer signal.Stop(sigs)
 	cmd, err := c.Start()
 	if err != nil {
-		return 0, err
+		return Exit{}, err
 	}
 	done := make(chan struct{})
 	go func() {
@@ -78,15 +84,15 @@ func Supervise(c *Command) (int, error) {
 	return ExitCode(cmd.ProcessState, err)
 }
 
-// ExitCode turns a finished process's state into a shell-style exit code.
-func ExitCode(ps *os.ProcessState, err error) (int, error) {
+// ExitCode turns a finished process's state into an Exit.
+func ExitCode(ps *os.ProcessState, err error) (Exit, error) {
 	if ps == nil {
-		return 0, err
+		return Exit{}, err
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
+		return Exit{Code: 128 + int(ws.Signal()), Signal: ws.Signal()}, nil
 	}
-	return ps.ExitCode(), nil
+	return Exit{Code: ps.ExitCode()}, nil
 }
 
 func execCommand(path string, c *Command) *exec.Cmd {

@@ -31,7 +31,8 @@ func TestSuperviseForwardsSignals(t *testing.T) {
 		}
 		res := make(chan result, 1)
 		go func() {
-			code, err := Supervise(c)
+			e, err := Supervise(c)
+			code := e.Code
 			pw.Close()
 			res <- result{code, err}
 		}()
@@ -58,5 +59,37 @@ func TestSuperviseForwardsSignals(t *testing.T) {
 		if gotInt := strings.Contains(out, "got-int"); gotInt == shares {
 			t.Errorf("shares=%v: SIGINT forwarded=%v, want %v: %q", shares, gotInt, !shares, out)
 		}
+	}
+}
+
+// SameFile sees through two descriptors of one pipe (2>&1) and tells two
+// pipes apart.
+func TestSameFile(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	fd, err := syscall.Dup(int(w.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup := os.NewFile(uintptr(fd), "dup")
+	defer dup.Close()
+	r2, w2, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	defer w2.Close()
+	if !SameFile(w, dup) {
+		t.Error("a pipe and its dup are the same file")
+	}
+	if SameFile(w, w2) {
+		t.Error("two pipes are not the same file")
+	}
+	if SameFile(w, io.Discard) {
+		t.Error("a non-file writer is not the same file")
 	}
 }

@@ -60,6 +60,8 @@ func TestScripts(t *testing.T) {
 			"perm":       cmdPerm,
 			"exitcode":   cmdExitCode,
 			"fakeopenai": cmdFakeOpenAI,
+			"ptyshell":   cmdPtyShell,
+			"killedby":   cmdKilledBy,
 		},
 	})
 }
