@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/okvault/okv/cmd.Version=$(VERSION)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X github.com/okvault/okv/cmd.Version=$(VERSION) -X github.com/okvault/okv/cmd.Commit=$(COMMIT) -X github.com/okvault/okv/cmd.Date=$(DATE)
 GORELEASER := github.com/goreleaser/goreleaser/v2@v2.15.1
 
 # The keychain tests need a real Secret Service. Where gnome-keyring and
@@ -56,6 +58,10 @@ test-race:
 
 completions:
 	$(GO) run ./scripts/gencompletions completions
+
+# One man page per command, from the command tree (a test fails when stale).
+man:
+	$(GO) run ./scripts/genman man
 
 release-check:
 	$(GO) run $(GORELEASER) check

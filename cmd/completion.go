@@ -40,18 +40,6 @@ profile names (without unlocking) and secret names (unlocking silently).
 	}
 }
 
-func (a *App) newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print okv's version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := cmd.OutOrStdout().Write([]byte("okv " + Version + "\n"))
-			return err
-		},
-	}
-}
-
 // CompletionFiles are the scripts committed under completions/.
 var CompletionFiles = []struct{ Name, Shell string }{
 	{"okv.bash", "bash"},
