@@ -66,6 +66,21 @@ man:
 release-check:
 	$(GO) run $(GORELEASER) check
 
+.PHONY: man release-snapshot check-release
+
+# Every archive, package, formula and manifest of a release, for this
+# commit, into dist/ (nothing is published). goreleaser reads the remote's
+# URL from git: a checkout without a remote (a local worktree) is lent the
+# project's through git's environment config, .git/config stays untouched.
+release-snapshot:
+	@git remote | grep -q . || export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=https://github.com/okvault/okv.git; \
+	  $(GO) run $(GORELEASER) release --snapshot --clean
+
+# Install the snapshot's .deb into a throwaway root and inspect the rest
+# (scripts/check-release.sh says what it checks).
+check-release:
+	./scripts/check-release.sh dist
+
 # Each target for FUZZTIME (go test takes one -fuzz target per run).
 FUZZTIME ?= 30s
 fuzz:
