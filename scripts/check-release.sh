@@ -51,10 +51,13 @@ for f in "${shipped[@]}"; do
 done
 sum_of() { awk -v f="$1" '$2 == f { print $1 }' "$dist/checksums.txt"; }
 
-# The README's checksum step, as written there, passes on the archive and
-# fails on a copy with one byte changed.
-a=okv_${version}_linux_amd64.tar.gz
-check "README checksum step verifies $a" bash -c "cd '$dist' && grep '  $a\$' checksums.txt | sha256sum -c --quiet"
+# The README's checksum step, as written there, passes on each file name it
+# shows, and fails on a copy with one byte changed. (nfpm writes a
+# prerelease's "-" as "~" in package versions: 0.0.1-next -> 0.0.1~next.)
+pkgver=${version//-/\~}
+for a in "okv_${pkgver}_amd64.deb" "okv-${pkgver}-1.x86_64.rpm" "okv_${version}_linux_amd64.tar.gz"; do
+	check "README checksum step verifies $a" bash -c "cd '$dist' && grep '  $a\$' checksums.txt | sha256sum -c --quiet"
+done
 mkdir "$tmp/bad" && cp "$dist/$a" "$dist/checksums.txt" "$tmp/bad/" && printf x >>"$tmp/bad/$a"
 check "README checksum step rejects a tampered $a" bash -c "cd '$tmp/bad' && ! grep '  $a\$' checksums.txt | sha256sum -c --quiet 2>/dev/null"
 
