@@ -68,13 +68,17 @@ release-check:
 
 .PHONY: man release-snapshot check-release
 
-# Every archive, package, formula and manifest of a release, for this
-# commit, into dist/ (nothing is published). goreleaser reads the remote's
-# URL from git: a checkout without a remote (a local worktree) is lent the
-# project's through git's environment config, .git/config stays untouched.
+# Every archive, package, SBOM, formula and manifest of a release, for
+# this commit, into dist/ (nothing is published). The SBOMs need syft on
+# PATH: installed from the Go module proxy into build/bin. goreleaser reads
+# the remote's URL from git: a checkout without a remote (a local worktree)
+# is lent the project's through git's environment config, .git/config stays
+# untouched.
+SYFT := github.com/anchore/syft/cmd/syft@v1.57.1
 release-snapshot:
+	GOBIN=$(CURDIR)/build/bin $(GO) install $(SYFT)
 	@git remote | grep -q . || export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=https://github.com/okvault/okv.git; \
-	  $(GO) run $(GORELEASER) release --snapshot --clean
+	  PATH="$(CURDIR)/build/bin:$$PATH" $(GO) run $(GORELEASER) release --snapshot --clean
 
 # Install the snapshot's .deb into a throwaway root and inspect the rest
 # (scripts/check-release.sh says what it checks).

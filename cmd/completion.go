@@ -85,3 +85,10 @@ func WriteCompletions(dir string) error {
 	}
 	return nil
 }
+
+// CommandTree returns okv's command tree, wired to no terminal, file or
+// keychain: for generators (man pages) that read it and never run it.
+func CommandTree() *cobra.Command {
+	a := &App{Stdout: io.Discard, Stderr: io.Discard, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
+	return a.newRootCmd()
+}

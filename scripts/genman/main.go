@@ -14,7 +14,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/okvault/okv/cmd"
+	"github.com/okvault/okv/internal/manpages"
 )
 
 func main() {
@@ -26,12 +26,12 @@ func main() {
 		os.Exit(2)
 	}
 	dir := flag.Arg(0)
-	if err := cmd.WriteManPages(dir, time.Now().UTC()); err != nil {
+	if err := manpages.WriteManPages(dir, time.Now().UTC()); err != nil {
 		fmt.Fprintln(os.Stderr, "genman:", err)
 		os.Exit(1)
 	}
 	if *gz != "" {
-		if err := cmd.GzipManPages(dir, *gz); err != nil {
+		if err := manpages.GzipManPages(dir, *gz); err != nil {
 			fmt.Fprintln(os.Stderr, "genman:", err)
 			os.Exit(1)
 		}

@@ -1,4 +1,4 @@
-package cmd
+package manpages
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/okvault/okv/cmd"
 )
 
 // The pages under man/ ship in archives and packages; they must match the
@@ -20,9 +22,10 @@ func TestManPagesUpToDate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]bool{}
+	r := renderer{}
 	for _, p := range pages {
 		want[p.Name] = true
-		got, err := os.ReadFile(filepath.Join("..", "man", p.Name))
+		got, err := os.ReadFile(filepath.Join("..", "..", "man", p.Name))
 		if err != nil {
 			t.Errorf("%v (run 'make man' and commit the result)", err)
 			continue
@@ -32,7 +35,7 @@ func TestManPagesUpToDate(t *testing.T) {
 			t.Errorf("man/%s has no date in its .TH line: run 'make man'", p.Name)
 			continue
 		}
-		fresh, err := manPage(p.Name, d)
+		fresh, err := r.page(p.Name, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +43,7 @@ func TestManPagesUpToDate(t *testing.T) {
 			t.Errorf("man/%s is stale: run 'make man' and commit the result", p.Name)
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join("..", "man", "*.1"))
+	files, _ := filepath.Glob(filepath.Join("..", "..", "man", "*.1"))
 	for _, f := range files {
 		if !want[filepath.Base(f)] {
 			t.Errorf("man/%s documents no command: run 'make man' and commit the result", filepath.Base(f))
@@ -64,8 +67,7 @@ func TestManPagesCoverCommands(t *testing.T) {
 			t.Errorf("no page %s", name)
 		}
 	}
-	a := &App{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
-	root := a.newRootCmd()
+	root := cmd.CommandTree()
 	for _, c := range root.Commands() {
 		if c.IsAvailableCommand() && byName["okv-"+c.Name()+".1"] == nil {
 			t.Errorf("command %q has no man page", c.Name())

@@ -1,10 +1,13 @@
-package cmd
+// Package manpages renders okv's man pages from its cobra command tree
+// (cobra/doc), one per command, and keeps the committed ones in man/ in
+// step. It lives outside cmd/ so that the okv binary does not link the
+// markdown and roff renderers it never uses.
+package manpages
 
 import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+
+	"github.com/okvault/okv/cmd"
 )
 
 // ManPage is one generated man page: okv.1, okv-run.1, okv-profile-create.1 …
@@ -43,8 +48,7 @@ func ManPageDate(page []byte) (time.Time, bool) {
 // Nothing version-specific goes in, so the committed pages stay valid
 // across releases until a command or flag changes.
 func ManPages(date time.Time) ([]ManPage, error) {
-	a := &App{Stdout: io.Discard, Stderr: io.Discard, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
-	root := a.newRootCmd()
+	root := cmd.CommandTree()
 	var pages []ManPage
 	var walk func(c *cobra.Command) error
 	walk = func(c *cobra.Command) error {
@@ -88,12 +92,13 @@ func WriteManPages(dir string, now time.Time) error {
 		return err
 	}
 	keep := map[string]bool{}
+	r := renderer{}
 	for _, p := range current {
 		keep[p.Name] = true
 		path := filepath.Join(dir, p.Name)
 		if old, err := os.ReadFile(path); err == nil {
 			if d, ok := ManPageDate(old); ok {
-				same, err := manPage(p.Name, d)
+				same, err := r.page(p.Name, d)
 				if err != nil {
 					return err
 				}
@@ -120,18 +125,26 @@ func WriteManPages(dir string, now time.Time) error {
 	return nil
 }
 
-// manPage renders the page called name, dated date.
-func manPage(name string, date time.Time) ([]byte, error) {
-	pages, err := ManPages(date)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range pages {
-		if p.Name == name {
-			return p.Body, nil
+// renderer renders the pages once per date and keeps them.
+type renderer map[time.Time]map[string][]byte
+
+// page renders the page called name, dated date.
+func (r renderer) page(name string, date time.Time) ([]byte, error) {
+	if r[date] == nil {
+		pages, err := ManPages(date)
+		if err != nil {
+			return nil, err
+		}
+		r[date] = map[string][]byte{}
+		for _, p := range pages {
+			r[date][p.Name] = p.Body
 		}
 	}
-	return nil, fmt.Errorf("no man page %s", name)
+	b, ok := r[date][name]
+	if !ok {
+		return nil, fmt.Errorf("no man page %s", name)
+	}
+	return b, nil
 }
 
 // GzipManPages writes a gzipped copy of every page in src to dst
