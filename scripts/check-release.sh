@@ -59,7 +59,7 @@ for a in "okv_${pkgver}_amd64.deb" "okv-${pkgver}-1.x86_64.rpm" "okv_${version}_
 	check "README checksum step verifies $a" bash -c "cd '$dist' && grep '  $a\$' checksums.txt | sha256sum -c --quiet"
 done
 mkdir "$tmp/bad" && cp "$dist/$a" "$dist/checksums.txt" "$tmp/bad/" && printf x >>"$tmp/bad/$a"
-check "README checksum step rejects a tampered $a" bash -c "cd '$tmp/bad' && ! grep '  $a\$' checksums.txt | sha256sum -c --quiet 2>/dev/null"
+check "README checksum step rejects a tampered $a" bash -c "cd '$tmp/bad' && ! grep '  $a\$' checksums.txt | sha256sum -c --quiet >/dev/null 2>&1"
 
 # --- make build sets the same fields -------------------------------------
 make -s build >/dev/null
@@ -129,10 +129,11 @@ if [ -n "$deb" ]; then
 		__start_okv okv ru okv
 		printf "reply:%s\n" "${COMPREPLY[@]}"
 	' 2>"$tmp/bash.err") || true
+	before=$fails
 	check "bash -i runs the installed okv" grep -qx "$root/usr/bin/okv" <<<"$out"
 	check "bash -ic 'complete -p okv' finds the installed completion" grep -qx 'complete -o default -F __start_okv okv' <<<"$out"
 	check "the installed completion completes 'okv ru' to run" grep -qE '^reply:run([[:space:]]|$)' <<<"$out"
-	[ "$fails" -eq 0 ] || { echo "--- bash output:"; cat <<<"$out"; cat "$tmp/bash.err"; }
+	[ "$fails" -eq "$before" ] || { echo "--- bash output:"; cat <<<"$out"; cat "$tmp/bash.err"; }
 
 	# man finds the page by name in the root's manpath, and renders it.
 	check "man finds okv-run(1) in the installed manpath" bash -c "MANPATH='$root/usr/share/man' man -w okv-run | grep -qx '$root/usr/share/man/man1/okv-run.1.gz'"

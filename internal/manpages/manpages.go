@@ -148,9 +148,10 @@ func (r renderer) page(name string, date time.Time) ([]byte, error) {
 }
 
 // GzipManPages writes a gzipped copy of every page in src to dst
-// (okv-run.1 → okv-run.1.gz), as Debian and RPM packages install them.
-// The gzip header carries no name or time, so the same page always gives
-// the same bytes.
+// (okv-run.1 → okv-run.1.gz), as Debian and RPM packages install them,
+// and removes any other *.1.gz there (a page of a removed command must not
+// be packaged). The gzip header carries no name or time, so the same page
+// always gives the same bytes.
 func GzipManPages(src, dst string) error {
 	files, err := filepath.Glob(filepath.Join(src, "*.1"))
 	if err != nil {
@@ -161,6 +162,15 @@ func GzipManPages(src, dst string) error {
 	}
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
+	}
+	old, err := filepath.Glob(filepath.Join(dst, "*.1.gz"))
+	if err != nil {
+		return err
+	}
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return err
+		}
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)

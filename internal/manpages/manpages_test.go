@@ -125,8 +125,15 @@ func TestGzipManPages(t *testing.T) {
 	if err := WriteManPages(src, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
+	stale := filepath.Join(dst, "okv-removed.1.gz")
+	if err := os.WriteFile(stale, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := GzipManPages(src, dst); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Error("okv-removed.1.gz was left for the packages")
 	}
 	plain, _ := os.ReadFile(filepath.Join(src, "okv-run.1"))
 	z, err := os.ReadFile(filepath.Join(dst, "okv-run.1.gz"))
