@@ -110,4 +110,4 @@ bench-scan:
 	./bench/scan/run.sh
 
 clean:
-	rm -rf okv dist
+	rm -rf okv dist build

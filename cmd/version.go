@@ -62,6 +62,10 @@ func buildInfo(version, commit, date string, read func() (*debug.BuildInfo, bool
 			bi.Commit += "-dirty"
 		}
 	}
+	// Tags are v1.2.3, goreleaser's version is 1.2.3: print one form.
+	if len(bi.Version) > 1 && bi.Version[0] == 'v' && bi.Version[1] >= '0' && bi.Version[1] <= '9' {
+		bi.Version = bi.Version[1:]
+	}
 	return bi
 }
 
