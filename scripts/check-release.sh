@@ -2,14 +2,14 @@
 # Checks what `make release-snapshot` (goreleaser) left in dist/ the way a
 # user meets it: the checksums verify; the .deb installs into a throwaway
 # root with dpkg --root, where the binary reports the snapshot's version and
-# commit, bash-completion loads the installed completion, man renders the
+# commit, bash, zsh and fish load the installed completions, man renders the
 # installed pages, and dpkg -r removes every file again; the .rpm lists the
 # expected paths; the Homebrew formula and the Scoop manifest name the
 # release URLs and sha256 sums of the archives built beside them. Nothing
 # outside temporary folders is touched.
 #
 # Usage: scripts/check-release.sh [DIST]     (make check-release)
-# Needs: dpkg, rpm, man-db, bash-completion, jq, unzip (see .ci/run).
+# Needs: dpkg, rpm, man-db, bash-completion, zsh, fish, jq, unzip (.ci/run).
 set -euo pipefail
 
 dist=${1:-dist}
@@ -30,6 +30,8 @@ need rpm "apt-get install rpm"
 need man "apt-get install man-db"
 need jq "apt-get install jq"
 need unzip "apt-get install unzip"
+need zsh "apt-get install zsh"
+need fish "apt-get install fish"
 [ -f /usr/share/bash-completion/bash_completion ] || { echo "check-release: apt-get install bash-completion"; exit 1; }
 [ -f "$dist/metadata.json" ] || { echo "check-release: no $dist/metadata.json: run 'make release-snapshot' first"; exit 1; }
 
@@ -134,6 +136,19 @@ if [ -n "$deb" ]; then
 	check "bash -ic 'complete -p okv' finds the installed completion" grep -qx 'complete -o default -F __start_okv okv' <<<"$out"
 	check "the installed completion completes 'okv ru' to run" grep -qE '^reply:run([[:space:]]|$)' <<<"$out"
 	[ "$fails" -eq "$before" ] || { echo "--- bash output:"; cat <<<"$out"; cat "$tmp/bash.err"; }
+
+	# zsh: the root's vendor-completions in front of fpath (Debian's zsh has
+	# /usr/share/zsh/vendor-completions in its own), compinit binds okv.
+	out=$(env -i HOME="$home" PATH="$root/usr/bin:/usr/bin:/bin" zsh -fc "
+		fpath=('$root/usr/share/zsh/vendor-completions' \$fpath)
+		autoload -Uz compinit && compinit -u -d '$tmp/zcompdump'
+		print -r -- \$_comps[okv]")
+	check "zsh's compinit binds okv to the installed _okv" test "$out" = _okv
+	# fish builds its completion path from XDG_DATA_DIRS
+	# (…/fish/vendor_completions.d), as for /usr/share.
+	out=$(env -i HOME="$home" PATH="$root/usr/bin:/usr/bin:/bin" XDG_DATA_DIRS="$root/usr/share:/usr/share" \
+		OKV_HOME="$tmp/vault" fish -c "complete -C 'okv ru'")
+	check "fish completes 'okv ru' to run with the installed okv.fish" grep -qE '^run[[:space:]]' <<<"$out"
 
 	# man finds the page by name in the root's manpath, and renders it.
 	check "man finds okv-run(1) in the installed manpath" bash -c "MANPATH='$root/usr/share/man' man -w okv-run | grep -qx '$root/usr/share/man/man1/okv-run.1.gz'"
