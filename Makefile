@@ -3,8 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
-DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-LDFLAGS := -s -w -X github.com/okvault/okv/cmd.Version=$(VERSION) -X github.com/okvault/okv/cmd.Commit=$(COMMIT) -X github.com/okvault/okv/cmd.Date=$(DATE)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X github.com/okvault/okv/cmd.Version=$(VERSION) -X github.com/okvault/okv/cmd.Commit=$(COMMIT) -X github.com/okvault/okv/cmd.Date=$(BUILD_DATE)
 GORELEASER := github.com/goreleaser/goreleaser/v2@v2.15.1
 
 # The keychain tests need a real Secret Service. Where gnome-keyring and
