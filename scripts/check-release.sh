@@ -24,6 +24,10 @@ check() { # check DESCRIPTION COMMAND...: pass when COMMAND succeeds
 	shift
 	if "$@"; then pass "$what"; else fail "$what"; fi
 }
+# mark, then passed DESCRIPTION: one "ok" for a group of checks that
+# reported no FAIL since the mark.
+mark() { marked=$fails; }
+passed() { if [ "$fails" -eq "$marked" ]; then pass "$*"; fi; }
 need() { command -v "$1" >/dev/null || { echo "check-release: $1 is missing ($2)"; exit 1; }; }
 need dpkg "apt-get install dpkg"
 need rpm "apt-get install rpm"
@@ -64,13 +68,16 @@ mkdir "$tmp/bad" && cp "$dist/$a" "$dist/checksums.txt" "$tmp/bad/" && printf x 
 check "README checksum step rejects a tampered $a" bash -c "cd '$tmp/bad' && ! grep '  $a\$' checksums.txt | sha256sum -c --quiet >/dev/null 2>&1"
 
 # --- make build sets the same fields -------------------------------------
+t0=$(date -u +%s)
 make -s build >/dev/null
 json=$(./okv version --json)
 check "make build: okv version --json reports commit $commit" test "$(jq -r .commit <<<"$json")" = "$commit"
-check "make build: okv version --json reports today's build date" test "$(jq -r .date <<<"$json" | cut -c1-10)" = "$(date -u +%F)"
+built=$(date -u -d "$(jq -r .date <<<"$json")" +%s 2>/dev/null || echo 0)
+check "make build: okv version --json reports the build's date and time" test "$built" -ge $((t0 - 1)) -a "$built" -le "$(date -u +%s)"
 check "make build: okv version reports git describe (less a tag's v)" test "$(jq -r .version <<<"$json")" = "$(git describe --tags --always --dirty | sed 's/^v\([0-9]\)/\1/')"
 
 # --- archives ----------------------------------------------------------
+mark
 for a in "${shipped[@]}"; do
 	case $a in
 	*.tar.gz) list=$(tar -tzf "$dist/$a") bin=okv ;;
@@ -81,7 +88,7 @@ for a in "${shipped[@]}"; do
 		grep -qx "$want" <<<"$list" || fail "$a lacks $want"
 	done
 done
-pass "every archive holds the binary, README, completions and man pages"
+passed "every archive holds the binary, README, completions and man pages"
 mkdir "$tmp/tar" && tar -xzf "$dist/okv_${version}_linux_amd64.tar.gz" -C "$tmp/tar"
 check "the linux_amd64 archive's okv reports $version" grep -qx "okv $version" <("$tmp/tar/okv" version)
 
@@ -96,6 +103,7 @@ if [ -n "$deb" ]; then
 	check "dpkg --root -i $(basename "$deb")" dpkg --root="$root" -i "$deb"
 	check "dpkg says okv $version is installed" bash -c "dpkg --root='$root' -s okv | grep -qx 'Status: install ok installed'"
 
+	mark
 	for p in /usr/bin/okv /usr/share/bash-completion/completions/okv /usr/share/zsh/vendor-completions/_okv \
 		/usr/share/fish/vendor_completions.d/okv.fish /usr/share/man/man1/okv.1.gz /usr/share/man/man1/okv-run.1.gz; do
 		[ -f "$root$p" ] || fail "the .deb did not install $p"
@@ -105,7 +113,7 @@ if [ -n "$deb" ]; then
 		cmp -s "$page" <(gzip -dc "$root/usr/share/man/man1/$(basename "$page").gz") || fail "the .deb's $(basename "$page").gz differs from man/$(basename "$page")"
 	done
 	cmp -s completions/okv.bash "$root/usr/share/bash-completion/completions/okv" || fail "installed bash completion differs from completions/okv.bash"
-	pass "the .deb installs okv, completions for bash/zsh/fish and $(ls man/*.1 | wc -l) gzipped man pages"
+	passed "the .deb installs okv, completions for bash/zsh/fish and $(ls man/*.1 | wc -l) gzipped man pages"
 
 	json=$("$root/usr/bin/okv" version --json)
 	check "installed okv reports version $version" test "$(jq -r .version <<<"$json")" = "$version"
@@ -165,6 +173,7 @@ if [ -n "$deb" ]; then
 fi
 
 # --- rpm ---------------------------------------------------------------
+mark
 for rpmf in "$dist"/okv-*.rpm; do
 	files=$(rpm -qlp "$rpmf" 2>/dev/null)
 	for p in /usr/bin/okv /usr/share/bash-completion/completions/okv /usr/share/zsh/site-functions/_okv \
@@ -174,12 +183,13 @@ for rpmf in "$dist"/okv-*.rpm; do
 	[ "$(grep -c '^/usr/share/man/man1/okv.*\.1\.gz$' <<<"$files")" -eq "$(ls man/*.1 | wc -l)" ] || fail "$(basename "$rpmf"): not one man page per man/*.1"
 	[ "$(rpm -qp --qf '%{NAME}' "$rpmf" 2>/dev/null)" = okv ] || fail "$(basename "$rpmf") is not named okv"
 done
-pass "rpm -qlp: both .rpm list the binary, completions and man pages"
+passed "rpm -qlp: both .rpm list the binary, completions and man pages"
 
 # --- Homebrew formula --------------------------------------------------
 rb=$dist/homebrew/Formula/okv.rb
 if [ -f "$rb" ]; then
 	check "formula version is $version" grep -qx "  version \"$version\"" "$rb"
+	mark
 	mapfile -t urls < <(sed -n 's/^ *url "\(.*\)"$/\1/p' "$rb")
 	mapfile -t sums < <(sed -n 's/^ *sha256 "\(.*\)"$/\1/p' "$rb")
 	[ "${#urls[@]}" -eq 4 ] && [ "${#sums[@]}" -eq 4 ] || fail "formula: expected 4 url/sha256 pairs, got ${#urls[@]}/${#sums[@]}"
@@ -192,7 +202,7 @@ if [ -f "$rb" ]; then
 		[ "${sums[$i]}" = "$(sha256sum "$dist/$name" | cut -d' ' -f1)" ] || fail "formula sha256 of $name differs from the archive"
 		[ "$name" = "okv_${version}_${want[$i]}.tar.gz" ] || fail "formula entry $i is $name, expected okv_${version}_${want[$i]}.tar.gz"
 	done
-	pass "formula names the 4 macOS/Linux archives with their sha256"
+	passed "formula names the 4 macOS/Linux archives with their sha256"
 else
 	fail "no $rb"
 fi
@@ -201,6 +211,7 @@ fi
 sc=$dist/scoop/okv.json
 if [ -f "$sc" ]; then
 	check "scoop manifest version is $version" test "$(jq -r .version "$sc")" = "$version"
+	mark
 	for pair in 64bit:amd64 arm64:arm64; do
 		key=${pair%%:*} goarch=${pair#*:}
 		name=okv_${version}_windows_${goarch}.zip
@@ -210,13 +221,14 @@ if [ -f "$sc" ]; then
 		[ "$hash" = "$(sum_of "$name")" ] && [ "$hash" = "$(sha256sum "$dist/$name" | cut -d' ' -f1)" ] || fail "scoop $key hash does not match $name"
 		[ "$(jq -r --arg k "$key" '.architecture[$k].bin[0]' "$sc")" = okv.exe ] || fail "scoop $key bin is not okv.exe"
 	done
-	pass "scoop manifest names both Windows zips with their sha256"
+	passed "scoop manifest names both Windows zips with their sha256"
 else
 	fail "no $sc"
 fi
 
 # --- SBOMs (syft) --------------------------------------------------------
 if jq -e '.[] | select(.type == "SBOM")' "$dist/artifacts.json" >/dev/null; then
+	mark
 	for a in "${shipped[@]}"; do
 		case $a in *.tar.gz | *.zip) ;; *) continue ;; esac
 		s=$dist/$a.sbom.json
@@ -224,7 +236,9 @@ if jq -e '.[] | select(.type == "SBOM")' "$dist/artifacts.json" >/dev/null; then
 		jq -e '.spdxVersion and (.packages | map(.name) | index("filippo.io/age"))' "$s" >/dev/null || fail "SBOM of $a is not SPDX or lacks filippo.io/age"
 		grep -qE "^[0-9a-f]{64}  $a.sbom.json\$" "$dist/checksums.txt" || fail "SBOM of $a is not in checksums.txt"
 	done
-	pass "an SPDX SBOM per archive, naming okv's modules, in checksums.txt"
+	passed "an SPDX SBOM per archive, naming okv's modules, in checksums.txt"
+else
+	fail "no SBOM in dist/artifacts.json (.goreleaser.yaml's sboms, syft on PATH)"
 fi
 
 echo "check-release: $passes passed, $fails failed"
