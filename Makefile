@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/okvault/okv/cmd.Version=$(VERSION)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X github.com/okvault/okv/cmd.Version=$(VERSION) -X github.com/okvault/okv/cmd.Commit=$(COMMIT) -X github.com/okvault/okv/cmd.Date=$(BUILD_DATE)
 GORELEASER := github.com/goreleaser/goreleaser/v2@v2.15.1
 
 # The keychain tests need a real Secret Service. Where gnome-keyring and
@@ -72,8 +74,31 @@ test-race:
 completions:
 	$(GO) run ./scripts/gencompletions completions
 
+# One man page per command, from the command tree (a test fails when stale).
+man:
+	$(GO) run ./scripts/genman man
+
 release-check:
 	$(GO) run $(GORELEASER) check
+
+.PHONY: man release-snapshot check-release
+
+# Every archive, package, SBOM, formula and manifest of a release, for
+# this commit, into dist/ (nothing is published). The SBOMs need syft on
+# PATH: installed from the Go module proxy into build/bin. goreleaser reads
+# the remote's URL from git: a checkout without a remote (a local worktree)
+# is lent the project's through git's environment config, .git/config stays
+# untouched.
+SYFT := github.com/anchore/syft/cmd/syft@v1.57.1
+release-snapshot:
+	GOBIN=$(CURDIR)/build/bin $(GO) install $(SYFT)
+	@git remote | grep -q . || export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=https://github.com/okvault/okv.git; \
+	  PATH="$(CURDIR)/build/bin:$$PATH" $(GO) run $(GORELEASER) release --snapshot --clean
+
+# Install the snapshot's .deb into a throwaway root and inspect the rest
+# (scripts/check-release.sh says what it checks).
+check-release:
+	./scripts/check-release.sh dist
 
 # Each target for FUZZTIME (go test takes one -fuzz target per run), as
 # package:Target, one a line (removing a target is removing its line).
@@ -88,6 +113,7 @@ FUZZ_TARGETS += scan:FuzzScanChunks
 FUZZ_TARGETS += scan:FuzzParseDiff
 FUZZ_TARGETS += shell:FuzzMaskSplits
 FUZZ_TARGETS += shell:FuzzMaskIdentity
+FUZZ_TARGETS += shell:FuzzMaskFlushes
 FUZZ_TARGETS += dotenv:FuzzParse
 FUZZ_TARGETS += dotenv:FuzzRoundTrip
 FUZZTIME ?= 30s
@@ -111,4 +137,4 @@ bench-scan:
 	./bench/scan/run.sh
 
 clean:
-	rm -rf okv dist
+	rm -rf okv dist build

@@ -40,18 +40,6 @@ profile names (without unlocking) and secret names (unlocking silently).
 	}
 }
 
-func (a *App) newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print okv's version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := cmd.OutOrStdout().Write([]byte("okv " + Version + "\n"))
-			return err
-		},
-	}
-}
-
 // CompletionFiles are the scripts committed under completions/.
 var CompletionFiles = []struct{ Name, Shell string }{
 	{"okv.bash", "bash"},
@@ -96,4 +84,11 @@ func WriteCompletions(dir string) error {
 		}
 	}
 	return nil
+}
+
+// CommandTree returns okv's command tree, wired to no terminal, file or
+// keychain: for generators (man pages) that read it and never run it.
+func CommandTree() *cobra.Command {
+	a := &App{Stdout: io.Discard, Stderr: io.Discard, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
+	return a.newRootCmd()
 }

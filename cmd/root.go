@@ -25,7 +25,7 @@ The keys reach that child's environment only: never your shell, argv or a
 plaintext file.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Version:       Version,
+		Version:       ReadBuildInfo().Version,
 		// Without a subcommand, show help (exit 0) like most CLIs.
 	}
 	root.SetVersionTemplate("okv {{.Version}}\n")
