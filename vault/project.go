@@ -24,6 +24,8 @@ const projectGitignore = `# okv: local state of this checkout, never committed
 .*.tmp-*
 audit.jsonl
 usage.jsonl
+usage-*.jsonl
+usage.lock
 state.json
 identity.age
 `
