@@ -57,9 +57,9 @@ func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, ad
 	if err != nil {
 		return nil, err
 	}
-	ledger := &proxy.FileLedger{Dir: v.Dir}
-	// Reads only today's tail of the ledger: start-up does not grow with
-	// it. An unreadable ledger seeds nothing rather than blocking the run.
+	ledger := &proxy.FileLedger{Dir: v.Dir, Now: a.Now}
+	// From the ledger's day totals: start-up does not grow with the
+	// ledger. An unreadable ledger seeds nothing rather than blocking the run.
 	usedToday, _ := proxy.TokensUsed(v.Dir, profile, a.Now())
 	cfg := proxy.Config{
 		Profile:         profile,

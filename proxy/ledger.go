@@ -45,7 +45,8 @@ type Ledger interface {
 //
 //	usage-2026-12.jsonl  the records of requests started in that UTC month,
 //	                     one JSON line each, in the order they finished
-//	usage.lock           held (gofrs/flock) while appending
+//	usage-days.json      today's tokens per profile (daysFile)
+//	usage.lock           held (gofrs/flock) while writing either
 //	usage.jsonl          the one file of earlier okv versions: read, never written
 const (
 	legacyLedger = "usage.jsonl"
@@ -58,9 +59,11 @@ func MonthFile(t time.Time) string { return t.UTC().Format("usage-2006-01.jsonl"
 // FileLedger appends records to the monthly files of the ledger in Dir,
 // safe across goroutines and processes: each batch is one write(2) per
 // month file on an O_APPEND descriptor, under an exclusive lock on
-// usage.lock. Close releases the open files.
+// usage.lock, which also brings the day totals up to date. Close
+// releases the open files.
 type FileLedger struct {
 	Dir string
+	Now func() time.Time // the clock of the day totals; nil means time.Now
 
 	mu    sync.Mutex
 	lock  *flock.Flock
@@ -116,7 +119,12 @@ func (l *FileLedger) AppendAll(records []Record) error {
 			return fmt.Errorf("usage ledger: %w", err)
 		}
 	}
-	return nil
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
+	}
+	_, err := settle(l.Dir, now())
+	return err
 }
 
 func (l *FileLedger) closeFile() {
@@ -241,45 +249,75 @@ func readLedger(r io.Reader, name string) ([]Record, error) {
 	}
 }
 
+// The day totals: usage-days.json holds, for the UTC day of the last
+// write, the tokens of each profile's records in the ledger up to an
+// offset of the current month file. Every append brings it up to date
+// under the ledger's lock; the daily budget's seed at start-up reads it
+// and the records after its offset (none, normally). Start-up does not
+// grow with the ledger.
+const daysFile = "usage-days.json"
+
+type dayTotals struct {
+	File   string                      `json:"file"`   // the month file it counts
+	Offset int64                       `json:"offset"` // bytes of File counted
+	Days   map[string]map[string]int64 `json:"days"`   // "2006-01-02" → profile → tokens
+}
+
+func dayKey(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+func (d *dayTotals) add(r Record) {
+	k := dayKey(r.Time)
+	if d.Days[k] == nil {
+		d.Days[k] = map[string]int64{}
+	}
+	d.Days[k][r.Profile] += r.TotalTokens
+}
+
 // appendSlack is how much later than it finished a record may reach the
 // ledger: the proxy's batching delay, and waiting for the lock behind
 // other okv processes.
 const appendSlack = time.Minute
 
-// TokensUsed is the daily budget's seed for a proxy of profile starting
-// at now: the tokens of profile's records that started on now's UTC day.
-// It reads only today's tail of the ledger: every record of the day is in
-// the day's month file (or, written by an earlier okv, usage.jsonl), and
-// records are appended in the order requests finished, so the files are
-// read backwards and the reading stops at the first record that finished
-// (well) before the day began. Start-up does not grow with the ledger.
-func TokensUsed(dir, profile string, now time.Time) (int64, error) {
-	u := now.UTC()
-	dayStart := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
-	dayEnd := dayStart.AddDate(0, 0, 1)
-	var n int64
-	for _, name := range []string{MonthFile(u), legacyLedger} {
-		err := eachRecordBackward(filepath.Join(dir, name), func(r Record) bool {
-			finished := r.Time.Add(time.Duration(r.LatencyMS * float64(time.Millisecond)))
-			if finished.Before(dayStart.Add(-appendSlack)) {
-				return false // everything before it finished before the day
-			}
-			if r.Profile == profile && !r.Time.Before(dayStart) && r.Time.Before(dayEnd) {
-				n += r.TotalTokens
-			}
-			return true
-		})
-		if err != nil {
-			return n, err
+// settle brings the day totals in dir up to date at now, and writes them
+// back. Call it holding the ledger's lock.
+func settle(dir string, now time.Time) (*dayTotals, error) {
+	cur := MonthFile(now)
+	var d *dayTotals
+	old, _ := os.ReadFile(filepath.Join(dir, daysFile))
+	if old != nil {
+		d = new(dayTotals)
+		if json.Unmarshal(old, d) != nil || d.File != cur || d.Offset < 0 || d.Days == nil {
+			d = nil // unreadable, or of another month: built again
 		}
 	}
-	return n, nil
+	if d == nil {
+		var err error
+		if d, err = buildTotals(dir, now); err != nil {
+			return nil, err
+		}
+	} else if err := d.catchUp(filepath.Join(dir, cur)); err != nil {
+		return nil, err
+	}
+	// Only today's totals are needed; records of an earlier day that
+	// arrive later are not counted for today.
+	today := dayKey(now)
+	for k := range d.Days {
+		if k < today {
+			delete(d.Days, k)
+		}
+	}
+	b, err := json.Marshal(d)
+	if err == nil && bytes.Equal(b, old) {
+		return d, nil // nothing new
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, writeFileAtomic(filepath.Join(dir, daysFile), b)
 }
 
-// eachRecordBackward calls fn with the records of the file at path, last
-// first, until fn returns false. A missing file has none; lines that are
-// not records (a torn write) are skipped.
-func eachRecordBackward(path string, fn func(Record) bool) error {
+// catchUp counts the whole records of the month file after d.Offset.
+func (d *dayTotals) catchUp(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -288,10 +326,110 @@ func eachRecordBackward(path string, fn func(Record) bool) error {
 		return fmt.Errorf("usage ledger: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	if _, err := f.Seek(d.Offset, io.SeekStart); err != nil {
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err == io.EOF {
+			return nil // a line without its newline is not whole yet
+		}
+		if err != nil {
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		d.Offset += int64(len(line))
+		var r Record
+		if json.Unmarshal(line, &r) == nil {
+			d.add(r)
+		}
+	}
+}
+
+// buildTotals makes the day totals from the ledger's tail: today's
+// records are in the current month file (or, written by an earlier okv,
+// usage.jsonl), and records are appended in the order requests finished.
+// So each file is read backwards, stopping at the first record that
+// finished (well) before the day began.
+func buildTotals(dir string, now time.Time) (*dayTotals, error) {
+	u := now.UTC()
+	from := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+	d := &dayTotals{File: MonthFile(u), Days: map[string]map[string]int64{}}
+	for i, name := range []string{MonthFile(u), legacyLedger} {
+		size, err := eachRecordBackward(filepath.Join(dir, name), func(r Record) bool {
+			finished := r.Time.Add(time.Duration(r.LatencyMS * float64(time.Millisecond)))
+			if finished.Before(from.Add(-appendSlack)) {
+				return false // everything before it finished before the day
+			}
+			if !r.Time.Before(from) {
+				d.add(r)
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			d.Offset = size
+		}
+	}
+	return d, nil
+}
+
+// TokensUsed is the daily budget's seed for a proxy of profile starting
+// at now: the tokens of profile's records that started on now's UTC day,
+// from the day totals (brought up to date, under the ledger's lock).
+func TokensUsed(dir, profile string, now time.Time) (int64, error) {
+	lk := flock.New(filepath.Join(dir, ledgerLock))
+	if err := lk.Lock(); err != nil {
+		return 0, fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
+	}
+	defer lk.Close()
+	d, err := settle(dir, now)
+	if err != nil {
+		return 0, err
+	}
+	return d.Days[dayKey(now)][profile], nil
+}
+
+// writeFileAtomic replaces path with data (0600): a temporary file in
+// the same folder, renamed over it.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("usage ledger: %w", err)
 	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	return nil
+}
+
+// eachRecordBackward calls fn with the records of the file at path, last
+// first, until fn returns false, and returns the size of the whole lines
+// it started from. A missing file has none; lines that are not records
+// (a torn write) are skipped.
+func eachRecordBackward(path string, fn func(Record) bool) (int64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("usage ledger: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("usage ledger: %w", err)
+	}
+	whole := int64(0)
 	const chunk = 64 << 10
 	off := fi.Size()
 	var data []byte // file bytes from off, up to the last whole line not yet handled
@@ -310,11 +448,11 @@ func eachRecordBackward(path string, fn func(Record) bool) error {
 			data = data[:j+1]
 			var r Record
 			if json.Unmarshal(line, &r) == nil && !fn(r) {
-				return nil
+				return whole, nil
 			}
 		}
 		if off == 0 {
-			return nil
+			return whole, nil
 		}
 		if len(data) > maxLedgerLine {
 			data = data[:0] // a line too long to be a record: skip it
@@ -323,7 +461,7 @@ func eachRecordBackward(path string, fn func(Record) bool) error {
 		off -= n
 		buf := make([]byte, n, n+int64(len(data)))
 		if _, err := f.ReadAt(buf, off); err != nil {
-			return fmt.Errorf("usage ledger: %w", err)
+			return 0, fmt.Errorf("usage ledger: %w", err)
 		}
 		data = append(buf, data...)
 		if !trimmed {
@@ -331,8 +469,9 @@ func eachRecordBackward(path string, fn func(Record) bool) error {
 			// one in progress): not a record yet.
 			if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
 				data, trimmed = data[:i+1], true
+				whole = off + int64(i) + 1
 			} else if off == 0 {
-				return nil
+				return whole, nil
 			}
 		}
 	}

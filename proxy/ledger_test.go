@@ -242,3 +242,147 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("unknown grouping accepted")
 	}
 }
+
+// ledgerFixture writes n records of requests that finished from start up
+// to end, as proxies append them: in the order they finished, each to the
+// month file of its start. Most requests last under a second; every 500th
+// one is a stream of up to 20 minutes, so records of one day are appended
+// after records of the next, across the day's and the month's end. It
+// returns what the daily budget of profile must be seeded with at end,
+// and whether a record of the day before end's day follows one of that day.
+func ledgerFixture(t testing.TB, dir string, n int, start, end time.Time, profile string) (int64, bool) {
+	t.Helper()
+	step := end.Sub(start) / time.Duration(n)
+	u := end.UTC()
+	dayStart := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+	var want int64
+	crossed := false // a record of the day before follows one of the day
+	recs := make([]Record, 0, n)
+	for i := 0; i < n; i++ {
+		finished := start.Add(time.Duration(i) * step)
+		lat := time.Duration(i%997) * time.Millisecond
+		if i%500 == 0 {
+			lat = time.Duration(i%1200) * time.Second
+		}
+		r := Record{Time: finished.Add(-lat).UTC(), Profile: []string{"dev", "prod", "ci"}[i%3], Method: "POST",
+			Path: "/v1/chat/completions", Model: "gpt-4o-mini", Status: 200, PromptTokens: int64(i % 50),
+			CompletionTokens: int64(i % 70), LatencyMS: float64(lat.Microseconds()) / 1e3}
+		r.TotalTokens = r.PromptTokens + r.CompletionTokens
+		if r.Time.Before(dayStart) && len(recs) > 0 && !recs[len(recs)-1].Time.Before(dayStart) {
+			crossed = true
+		}
+		recs = append(recs, r)
+		if r.Profile == profile && !r.Time.Before(dayStart) {
+			want += r.TotalTokens
+		}
+	}
+	// The ledger's clock: the time the batch's last request finished.
+	var clock time.Time
+	l := &FileLedger{Dir: dir, Now: func() time.Time { return clock }}
+	defer l.Close()
+	for i := 0; i < len(recs); i += 1000 {
+		clock = start.Add(time.Duration(min(i+1000, len(recs))-1) * step)
+		if err := l.AppendAll(recs[i:min(i+1000, len(recs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return want, crossed
+}
+
+// TestTokensUsedFixture: 200,000 records across a month's end (and so a
+// UTC day's end) and, in a second ledger, across a day's end inside a
+// month seed the daily budget with exactly the day's tokens, late records
+// of the day before included in neither.
+func TestTokensUsedFixture(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		start, end time.Time
+	}{
+		{"month end", time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 25, 0, 0, time.UTC)},
+		{"day end", time.Date(2026, 12, 9, 6, 0, 0, 0, time.UTC), time.Date(2026, 12, 11, 0, 10, 0, 0, time.UTC)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			want, crossed := ledgerFixture(t, dir, 200000, c.start, c.end, "dev")
+			if want == 0 || !crossed {
+				t.Fatalf("the fixture has no tokens of the last day (%d), or no late record of the day before (%v)", want, crossed)
+			}
+			got, err := TokensUsed(dir, "dev", c.end)
+			if err != nil || got != want {
+				t.Errorf("TokensUsed at %s = %d, %v; want %d", c.end, got, err, want)
+			}
+			// The day totals kept by the appends, and those built from
+			// the files' tails when they are missing, agree.
+			if err := os.Remove(filepath.Join(dir, "usage-days.json")); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := TokensUsed(dir, "dev", c.end); err != nil || got != want {
+				t.Errorf("TokensUsed from the tail at %s = %d, %v; want %d", c.end, got, err, want)
+			}
+		})
+	}
+}
+
+// TestLedgerMonthsAndLegacy: okv usage reads only the months it needs,
+// and a usage.jsonl of an earlier okv is still read, by okv usage and by
+// the daily budget.
+func TestLedgerMonthsAndLegacy(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	// An old month that cannot be read: a read of it would fail.
+	os.WriteFile(filepath.Join(dir, "usage-2026-09.jsonl"), []byte("not a record\n"), 0o600)
+	// Written by an earlier okv, before this one's first append.
+	legacy := `{"time":"2026-12-01T08:00:00Z","profile":"dev","method":"POST","path":"/v1/x","status":200,"prompt_tokens":0,"completion_tokens":0,"total_tokens":100,"latency_ms":3}` + "\n"
+	os.WriteFile(filepath.Join(dir, "usage.jsonl"), []byte(legacy), 0o600)
+	l := &FileLedger{Dir: dir, Now: func() time.Time { return now }}
+	defer l.Close()
+	if err := l.AppendAll([]Record{
+		{Time: now.AddDate(0, 0, -2), Profile: "dev", TotalTokens: 7},    // November
+		{Time: now.Add(-time.Hour), Profile: "dev", TotalTokens: 11},     // December, today
+		{Time: now.Add(-2 * time.Hour), Profile: "prod", TotalTokens: 5}, // another profile
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	recs, err := ReadLedger(dir, now.AddDate(0, 0, -7), now)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("last 7 days: %d records, %v", len(recs), err)
+	}
+	if _, err := ReadLedger(dir, now.AddDate(0, -3, 0), now); err == nil {
+		t.Errorf("the September file was not read for the last 3 months")
+	}
+	if got, err := TokensUsed(dir, "dev", now); err != nil || got != 111 {
+		t.Errorf("TokensUsed = %d, %v; want 111 (today's, the legacy file's included)", got, err)
+	}
+	// Without the day totals (lost, or from a month before), the same,
+	// built again from the files' tails.
+	os.Remove(filepath.Join(dir, "usage-days.json"))
+	if got, err := TokensUsed(dir, "dev", now); err != nil || got != 111 {
+		t.Errorf("TokensUsed without day totals = %d, %v; want 111", got, err)
+	}
+	for _, name := range []string{"usage-2026-11.jsonl", "usage-2026-12.jsonl"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", name, st, err)
+		}
+	}
+}
+
+// BenchmarkTokensUsed is the daily budget's seed at proxy start-up over
+// an empty ledger and over 200,000 records: the two should cost about
+// the same.
+func BenchmarkTokensUsed(b *testing.B) {
+	end := time.Date(2026, 12, 14, 10, 0, 0, 0, time.UTC)
+	for _, n := range []int{0, 200000} {
+		dir := b.TempDir()
+		if n > 0 {
+			ledgerFixture(b, dir, n, end.AddDate(0, 0, -13), end, "dev")
+		}
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := TokensUsed(dir, "dev", end); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
