@@ -65,9 +65,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeDocument$$' -fuzztime $(FUZZTIME) ./vault/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSEUsage$$' -fuzztime $(FUZZTIME) ./proxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) ./proxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzRecord$$' -fuzztime $(FUZZTIME) ./proxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./proxy/
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONModels$$' -fuzztime $(FUZZTIME) ./proxy/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenAIRule$$' -fuzztime $(FUZZTIME) ./scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzScanDoc$$' -fuzztime $(FUZZTIME) ./scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzMaskSplits$$' -fuzztime $(FUZZTIME) ./shell/

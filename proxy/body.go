@@ -135,6 +135,12 @@ var (
 // and a key given twice is an error, so the proxy and the upstream cannot
 // disagree on which model was asked for. A body that is not one valid
 // JSON object is an error.
+//
+// Cost (BenchmarkJSONModels against BenchmarkServe/prompt4k, one run on
+// the loaded 2-core build machine): 58 µs of the 121 µs that a request
+// with a 4 KB prompt takes in the proxy without the network, where okv's
+// own scanner took 4.4 µs. Kept for now: the one parser that decides
+// what reaches the upstream is the standard library's.
 func jsonModels(b []byte) ([]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {

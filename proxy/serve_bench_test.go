@@ -20,7 +20,7 @@ const cannedCompletion = `{"id":"chatcmpl-bench","object":"chat.completion","cre
 func (cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	io.Copy(io.Discard, r.Body)
 	r.Body.Close()
-	return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1,
+	return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Request: r,
 		Header:        http.Header{"Content-Type": {"application/json"}, "Content-Length": {"229"}},
 		ContentLength: int64(len(cannedCompletion)), Body: io.NopCloser(strings.NewReader(cannedCompletion))}, nil
 }
@@ -36,14 +36,23 @@ type nopLedger struct{}
 func (nopLedger) Append(Record) error { return nil }
 
 // BenchmarkServe is one chat completion through the checks, the header
-// rewriting, the usage parsing and the record, with no network.
+// rewriting, the usage parsing and the record, with no network; prompt4k
+// with a 4 KB prompt, to hold against BenchmarkJSONModels.
 func BenchmarkServe(b *testing.B) {
+	b.Run("short", func(b *testing.B) {
+		benchServe(b, []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}`))
+	})
+	b.Run("prompt4k", func(b *testing.B) { benchServe(b, prompt4k) })
+}
+
+var prompt4k = []byte(`{"messages":[{"role":"user","content":"` + strings.Repeat("lorem ipsum ", 340) + `"}],"model":"gpt-4o-mini","stream":false}`)
+
+func benchServe(b *testing.B, body []byte) {
 	tok, _ := NewToken()
 	p, err := New(Config{Profile: "bench", APIKey: testKey, Token: tok, Transport: cannedTransport{}, Ledger: nopLedger{}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}`)
 	ap := netip.MustParseAddrPort("127.0.0.1:8787")
 	p.listen.Store(&ap)
 	b.ReportAllocs()
@@ -62,10 +71,9 @@ func BenchmarkServe(b *testing.B) {
 // BenchmarkJSONModels is the model check of a chat request with a 4 KB
 // prompt (encoding/json's tokenizer): compare with BenchmarkServe.
 func BenchmarkJSONModels(b *testing.B) {
-	body := []byte(`{"messages":[{"role":"user","content":"` + strings.Repeat("lorem ipsum ", 340) + `"}],"model":"gpt-4o-mini","stream":false}`)
-	b.SetBytes(int64(len(body)))
+	b.SetBytes(int64(len(prompt4k)))
 	for b.Loop() {
-		if m, err := jsonModels(body); err != nil || len(m) != 1 {
+		if m, err := jsonModels(prompt4k); err != nil || len(m) != 1 {
 			b.Fatal(m, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -96,6 +97,38 @@ func FuzzSSEUsage(f *testing.F) {
 		}
 		if got.Prompt < 0 || got.Completion < 0 || got.Total < 0 {
 			t.Fatalf("negative tokens %+v", got)
+		}
+	})
+}
+
+// FuzzJSONModels holds the model check to encoding/json's own reading of
+// the body: what it accepts is a JSON object whose "model" member (the
+// only one of that exact name) is the model it returns.
+func FuzzJSONModels(f *testing.F) {
+	f.Add([]byte(`{"model":"gpt-4o-mini","messages":[]}`))
+	f.Add([]byte(`{"model":null}`))
+	f.Add([]byte(`{"model":"a","model":"b"}`))
+	f.Add([]byte(`{"mod\u0065l":"x","Model":"y"} `))
+	f.Add([]byte(`[{"model":"x"}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		models, err := jsonModels(b)
+		if err != nil {
+			return
+		}
+		var m map[string]json.RawMessage
+		if e := json.Unmarshal(b, &m); e != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", b, e)
+		}
+		raw, ok := m["model"]
+		if !ok || string(raw) == "null" {
+			if len(models) != 0 {
+				t.Fatalf("%q: models %q without a model member", b, models)
+			}
+			return
+		}
+		var want string
+		if json.Unmarshal(raw, &want) != nil || len(models) != 1 || models[0] != want {
+			t.Fatalf("%q: models %q, encoding/json reads %s", b, models, raw)
 		}
 	})
 }
