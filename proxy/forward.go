@@ -95,6 +95,9 @@ func (w oneXXWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // modifyResponse records the status, scrubs the key from the answer and
 // sets up the usage parser.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
+	if resp.Request == nil || stateOf(resp.Request.Context()) == nil {
+		return errors.New("the transport's answer names no request") // a RoundTripper that breaks its contract
+	}
 	st := stateOf(resp.Request.Context())
 	st.rec.Status = resp.StatusCode
 	scrubHeader(resp.Header, p.key)
