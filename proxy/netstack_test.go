@@ -222,8 +222,11 @@ func TestSmuggling(t *testing.T) {
 		}
 	}
 	// Every request the upstream saw is one the proxy admitted.
+	if err := h.p.Shutdown(t.Context()); err != nil { // every handler done, every record written
+		t.Fatal(err)
+	}
 	admitted := 0
-	for _, r := range h.ledger.wait(len(seen)) {
+	for _, r := range h.ledger.wait(0) {
 		if r.Refused == "" {
 			admitted++
 		}
