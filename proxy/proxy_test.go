@@ -845,7 +845,7 @@ func TestHostCheckedOnEveryRequest(t *testing.T) {
 }
 
 // TestConnectionReuseStartsClean: requests on one kept-alive connection
-// share its request state (see Proxy.serve); none may inherit another's
+// are served one after another; none may inherit another's
 // body, model, token counts or answer buffer.
 func TestConnectionReuseStartsClean(t *testing.T) {
 	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {

@@ -247,8 +247,8 @@ func TestUpstreamClosedIdleConnection(t *testing.T) {
 }
 
 // TestCancelAfterQuickRequests: on a kept-alive connection whose quick
-// requests left the watch timer armed for an earlier request, a slow
-// request is still watched, and the client leaving cancels it upstream.
+// requests came and went, a slow request is still cancelled upstream when
+// the client leaves.
 func TestCancelAfterQuickRequests(t *testing.T) {
 	slow := make(chan struct{})
 	canceled := make(chan struct{})
