@@ -104,9 +104,7 @@ check-release:
 # package:Target, one a line (removing a target is removing its line).
 FUZZ_TARGETS += vault:FuzzDecodeDocument
 FUZZ_TARGETS += proxy:FuzzSSEUsage
-FUZZ_TARGETS += proxy:FuzzScan
-FUZZ_TARGETS += proxy:FuzzRecord
-FUZZ_TARGETS += proxy:FuzzReadRequest
+FUZZ_TARGETS += proxy:FuzzJSONModels
 FUZZ_TARGETS += scan:FuzzOpenAIRule
 FUZZ_TARGETS += scan:FuzzScanDoc
 FUZZ_TARGETS += scan:FuzzScanChunks

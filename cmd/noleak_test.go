@@ -76,7 +76,9 @@ func TestNoSecretInAnyMessage(t *testing.T) {
 	os.WriteFile(env, []byte("A=1\nB=\""+key+"\n"), 0o600)
 	e.fail(2, "", "import", env)
 
-	for _, f := range []string{"audit.jsonl", "audit.head", "usage.jsonl", "config.toml", "state.json"} {
+	ledgers, _ := filepath.Glob(filepath.Join(e.dir, "usage*.jsonl"))
+	for _, f := range append([]string{"audit.jsonl", "audit.head", "config.toml", "state.json"}, ledgers...) {
+		f = filepath.Base(f)
 		b, err := os.ReadFile(filepath.Join(e.dir, f))
 		if err != nil {
 			continue

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -25,11 +24,8 @@ import (
 	"github.com/okvault/okv/vault"
 )
 
-// proxiedSecrets never enter a child in proxy mode: the proxy injects them.
-var proxiedSecrets = []string{"OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_ADMIN_KEY"}
-
-// usageFile is the proxy's usage ledger in the vault folder.
-const usageFile = "usage.jsonl"
+// provider is the API okv run --proxy and okv proxy serve.
+var provider = proxy.OpenAI
 
 // proxySession is a running proxy for one profile.
 type proxySession struct {
@@ -43,9 +39,9 @@ type proxySession struct {
 
 // startProxy starts the profile's proxy on addr with the real key from doc.
 func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, addr string, allow []netip.Prefix) (*proxySession, error) {
-	key, ok := doc.Secrets["OPENAI_API_KEY"]
+	key, ok := doc.Secrets[provider.KeyVar]
 	if !ok {
-		return nil, withHints(fmt.Errorf("proxy mode needs OPENAI_API_KEY in profile %s", profile),
+		return nil, withHints(fmt.Errorf("proxy mode needs %s in profile %s", provider.KeyVar, profile),
 			fmt.Sprintf("store it with 'okv set -p %s'", profile))
 	}
 	pol := v.Config.Policy(profile)
@@ -61,37 +57,33 @@ func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, ad
 	if err != nil {
 		return nil, err
 	}
-	ledger := &proxy.FileLedger{Path: filepath.Join(v.Dir, usageFile)}
-	var usedToday int64
-	if recs, err := proxy.ReadLedger(ledger.Path); err == nil {
-		usedToday = proxy.TokensUsed(recs, profile, a.Now())
-	}
+	ledger := &proxy.FileLedger{Dir: v.Dir, Now: a.Now}
+	// From the ledger's day totals: start-up does not grow with the
+	// ledger. An unreadable ledger seeds nothing rather than blocking the run.
+	usedToday, _ := proxy.TokensUsed(v.Dir, profile, a.Now())
 	cfg := proxy.Config{
-		Profile:  profile,
-		Upstream: up,
-		APIKey:   key.Value,
-		Token:    token,
-		Limits: proxy.Limits{
-			RPM: pol.RPM, TPM: pol.TPM, Models: pol.Models, Endpoints: pol.Endpoints,
-			MaxBody: pol.MaxBody, DailyTokens: pol.DailyTokens,
-		},
+		Profile:         profile,
+		Provider:        provider,
+		Upstream:        up,
+		APIKey:          key.Value,
+		Credentials:     map[string]string{},
+		Token:           token,
+		Limits:          pol.Limits,
 		TokensUsedToday: usedToday,
 		Allow:           allow,
 		Ledger:          ledger,
 		Now:             a.Now,
 		ErrorLog:        log.New(io.Discard, "", 0),
 	}
-	if s, ok := doc.Secrets["OPENAI_ORG_ID"]; ok {
-		cfg.Organization = s.Value
-	}
-	if s, ok := doc.Secrets["OPENAI_PROJECT_ID"]; ok {
-		cfg.Project = s.Value
+	for _, c := range provider.Credentials {
+		if s, ok := doc.Secrets[c.Secret]; ok {
+			cfg.Credentials[c.Secret] = s.Value
+		}
 	}
 	p, err := proxy.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	proxy.TuneGC(a.Getenv)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, withHints(fmt.Errorf("cannot listen on %s: %w", addr, err), "pick another address with --listen")
@@ -101,7 +93,7 @@ func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, ad
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		host = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
 	}
-	s.baseURL = "http://" + host + "/v1"
+	s.baseURL = "http://" + host + provider.BasePath
 	go func() { s.done <- p.Serve(ln) }()
 	return s, nil
 }
@@ -119,20 +111,21 @@ func (s *proxySession) stop() {
 // proxyVars replaces the proxied secrets in the child's variables by the
 // proxy's base URL and token. names (for the audit log) loses them too.
 func proxyVars(vars map[string]string, names []string, doc *vault.Document, s *proxySession) []string {
+	proxied := provider.Secrets()
 	// By value, so that --env DEST=OPENAI_API_KEY cannot carry the real
 	// key in under another name.
 	for k, val := range vars {
-		for _, n := range proxiedSecrets {
+		for _, n := range proxied {
 			if sec, ok := doc.Secrets[n]; ok && sec.Value == val {
 				delete(vars, k)
 			}
 		}
 	}
-	vars["OPENAI_API_KEY"] = s.token
-	vars["OPENAI_BASE_URL"] = s.baseURL
+	vars[provider.KeyVar] = s.token
+	vars[provider.BaseURLVar] = s.baseURL
 	var kept []string
 	for _, n := range names {
-		if !slices.Contains(proxiedSecrets, n) {
+		if !slices.Contains(proxied, n) {
 			kept = append(kept, n)
 		}
 	}
@@ -199,8 +192,8 @@ func (a *App) runProxy(listen string, allowStr []string) error {
 		return err
 	}
 	defer s.stop()
-	a.audit(v, "proxy", profile, []string{"OPENAI_API_KEY"}, "okv proxy")
-	fmt.Fprintf(a.Stdout, "OPENAI_BASE_URL=%s\nOPENAI_API_KEY=%s\n", s.baseURL, s.token)
+	a.audit(v, "proxy", profile, []string{provider.KeyVar}, "okv proxy")
+	fmt.Fprintf(a.Stdout, "%s=%s\n%s=%s\n", provider.BaseURLVar, s.baseURL, provider.KeyVar, s.token)
 	if f, ok := a.Stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}

@@ -185,7 +185,7 @@ func (a *App) runRun(o runOptions, args []string) error {
 		defer s.stop()
 		names = proxyVars(vars, names, doc, s)
 		// The proxy uses the key on the child's behalf: the audit says so.
-		names = append([]string{"OPENAI_API_KEY"}, names...)
+		names = append([]string{provider.KeyVar}, names...)
 		op = "run-proxy"
 		// An identity file in the child's environment would let it decrypt
 		// the vault itself. (A child can still ask the keychain as the

@@ -3,7 +3,6 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -20,7 +19,8 @@ func (a *App) newUsageCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "usage [-p P] [--since 7d] [--by day|model] [--remote]",
 		Short: "Requests, tokens, errors and latency of calls made through okv's proxy",
-		Long: `Summarise the proxy's usage ledger (usage.jsonl): requests, errors, refusals,
+		Long: `Summarise the proxy's usage ledger (usage-YYYY-MM.jsonl, one file per UTC
+month; only the months asked for are read): requests, errors, refusals,
 prompt/completion tokens and p50/p99 latency, per day or per model. Without
 -p/--profile or OKV_PROFILE, every profile is included.
 
@@ -75,7 +75,10 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 			return err
 		}
 	}
-	recs, err := proxy.ReadLedger(filepath.Join(v.Dir, usageFile))
+	now := a.Now()
+	from := now.Add(-since)
+	// Only the months since then (and a legacy usage.jsonl).
+	recs, err := proxy.ReadLedger(v.Dir, from, now)
 	if err != nil {
 		return err
 	}
@@ -88,7 +91,6 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 		}
 		recs = kept
 	}
-	from := a.Now().Add(-since)
 	rows, err := proxy.Summarize(recs, from, by)
 	if err != nil {
 		return err

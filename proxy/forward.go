@@ -1,360 +1,202 @@
 package proxy
 
 import (
+	"errors"
 	"io"
+	"log"
+	"net"
 	"net/http"
-	"net/url"
-	"slices"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"net/textproto"
 	"strings"
 	"sync"
 )
 
-// dropped reports whether k is a request header never forwarded as the
-// client sent it.
+// dropped reports whether the client's header k is never forwarded.
+// httputil.ReverseProxy has already removed the hop-by-hop headers (and
+// those the Connection header names) and the X-Forwarded-For, -Host,
+// -Proto and Forwarded headers.
 func dropped(k string) bool {
 	switch k {
-	case "Authorization", "Openai-Organization", "Openai-Project",
-		"Cookie", "Accept-Encoding", "Proxy-Authorization",
-		// Framing the proxy writes itself, and what it already did.
-		"Content-Length", "Host", "Expect",
-		"X-Real-Ip", "X-Forwarded-Server", "Via",
-		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+	case "Cookie", "Accept-Encoding", "Expect",
+		"X-Real-Ip", "X-Forwarded-Server", "Via":
 		return true
 	}
 	return false
 }
 
-// first is h.Get(k) for a canonical name k, without canonicalizing it again.
-func first(h http.Header, k string) string {
-	if v := h[k]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-// isHop reports whether k is a hop-by-hop header (RFC 9110, 7.6.1): about
-// one connection, never forwarded as it is.
-func isHop(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
-}
-
-// connectionListed returns the canonical names of the headers that the
-// Connection header names as hop-by-hop.
-func connectionListed(h http.Header) []string {
-	var names []string
-	for _, v := range h["Connection"] {
-		for _, f := range strings.Split(v, ",") {
-			if f = trimOWS(f); f != "" {
-				names = append(names, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
-	return names
-}
-
-func hasToken(vs []string, token string) bool {
-	for _, v := range vs {
-		for _, f := range strings.Split(v, ",") {
-			if asciiEqualFold(trimOWS(f), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// upgradeType is the protocol a request or response switches to, if any.
-func upgradeType(h http.Header) string {
-	if !hasToken(h["Connection"], "upgrade") {
-		return ""
-	}
-	return first(h, "Upgrade")
-}
-
-// outRequest is the request sent upstream for r: the upstream's URL, the
-// client's end-to-end headers but credentials and those that hold the
-// token, the profile's credentials, and the body as admit left it.
-// The request and its header are cc's, reused, when p.reuses(cc).
-func (p *Proxy) outRequest(r *http.Request, st *reqState, cc *clientConn) *http.Request {
-	var out *http.Request
-	var u *url.URL
-	var h http.Header
-	if p.reuses(cc) {
-		out, u, h = &cc.out, &cc.outURL, cc.outHeader
-		clear(h)
-	} else {
-		out, u, h = new(http.Request), new(url.URL), make(http.Header, len(r.Header)+3)
-	}
-	*out = *r // and so r's context
-	*u = url.URL{
-		Scheme:   p.upstream.Scheme,
-		Host:     p.upstream.Host,
-		Path:     p.upstreamPath(r.URL.Path),
-		RawQuery: r.URL.RawQuery,
-	}
-	out.URL = u
+// rewrite makes the upstream request: the upstream's URL, the client's
+// end-to-end headers but credentials and any header that holds the token,
+// and the profile's credentials.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	out := pr.Out
+	out.URL.Scheme = p.upstream.Scheme
+	out.URL.Host = p.upstream.Host
+	out.URL.Path = p.upstreamPath(pr.In.URL.Path)
+	out.URL.RawPath = ""
 	out.Host = ""
-	out.RequestURI = ""
-	out.Close = false
-	out.TransferEncoding = nil
-	out.Trailer = nil
-	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
-
-	var listed []string
-	if len(r.Header["Connection"]) > 0 {
-		listed = connectionListed(r.Header)
-	}
-next:
-	for k, vs := range r.Header {
-		if isHop(k) || dropped(k) {
+	h := out.Header
+	for k, vs := range h {
+		if dropped(k) || k == p.keyHeader {
+			delete(h, k)
 			continue
-		}
-		for _, l := range listed {
-			if k == l {
-				continue next
-			}
 		}
 		for _, v := range vs {
 			if strings.Contains(v, p.cfg.Token) {
-				continue next
+				delete(h, k)
+				break
 			}
 		}
-		h[k] = vs
 	}
-	if up := upgradeType(r.Header); up != "" {
-		h["Connection"] = []string{"Upgrade"}
-		h["Upgrade"] = []string{up}
-	}
-	// The profile's credentials: slices made once, which nothing changes.
-	if p.authVals != nil {
-		h["Authorization"] = p.authVals
-	}
-	if p.orgVals != nil {
-		h["Openai-Organization"] = p.orgVals
-	}
-	if p.projVals != nil {
-		h["Openai-Project"] = p.projVals
-	}
-	out.Header = h
-
-	switch {
-	case st.body != nil:
-		// admit read the body: it is st.mem, which nothing reads but this.
-		st.mem.off = 0
-		out.Body = &st.mem
-		out.ContentLength = int64(len(st.body))
-		if _, own := p.transport.(*upstreamTransport); !own {
-			body := st.body
-			out.GetBody = func() (io.ReadCloser, error) { return &memBody{b: body}, nil }
+	for _, c := range p.creds {
+		delete(h, c)
+		if v := p.credVals[c]; v != nil {
+			h[c] = v
 		}
-	case r.Body == nil || r.Body == http.NoBody:
-		out.Body, out.ContentLength = http.NoBody, 0
 	}
-	return out
+	if p.cfg.APIKey != "" {
+		h[p.keyHeader] = []string{p.pv.KeyPrefix + p.cfg.APIKey}
+	}
+	// ReverseProxy hands every 1xx answer to the client and then lets the
+	// Transport read another without limit; this caps them (oneXXWriter
+	// keeps them from the client).
+	st := stateOf(out.Context())
+	pr.Out = out.WithContext(httptrace.WithClientTrace(out.Context(), &httptrace.ClientTrace{
+		Got1xxResponse: func(int, textproto.MIMEHeader) error {
+			if st.n1xx++; st.n1xx > max1xx {
+				return errTooMany1xx
+			}
+			return nil
+		},
+	}))
 }
 
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// max1xx is how many informational answers an upstream may send before
+// its final one: http.Transport's own limit when nobody reads them.
+const max1xx = 5
 
-// forward sends r upstream and its answer back to w.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *reqState, cc *clientConn) {
-	out := p.outRequest(r, st, cc)
-	// The client's connection is watched for a disconnect once nothing
-	// else reads it: after the request body.
-	bodyRead := func() bool { return out.Body == http.NoBody || st.body != nil || st.bodyEOF.Load() }
-	watching := false
-	if cc != nil && bodyRead() {
-		cc.startWatch()
-		watching = true
-	}
-	resp, err := p.transport.RoundTrip(out)
-	if err != nil {
-		p.upstreamFailed(w, r, st, err)
+var errTooMany1xx = errors.New("the upstream sent too many 1xx responses")
+
+// oneXXWriter drops the 1xx answers ReverseProxy relays: their headers
+// would reach the client unscrubbed, and no SDK uses them. (100 Continue
+// to the client is the server's, sent when the handler reads the body.)
+type oneXXWriter struct{ http.ResponseWriter }
+
+func (w oneXXWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 		return
 	}
-	defer resp.Body.Close()
-	if cc != nil && !watching && bodyRead() {
-		cc.startWatch()
-	}
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		p.tunnel(w, r, resp, st, cc)
-		return
-	}
-	stream := p.inspectResponse(resp, st)
-
-	var listed []string
-	if len(resp.Header["Connection"]) > 0 {
-		listed = connectionListed(resp.Header)
-	}
-	if rw, ok := w.(*respWriter); ok && len(rw.header) == 0 {
-		// The proxy's own writer takes the upstream's header itself, the
-		// hop-by-hop fields deleted, rather than a copy.
-		for k := range resp.Header {
-			if isHop(k) || slices.Contains(listed, k) {
-				delete(resp.Header, k)
-			}
-		}
-		rw.header = resp.Header
-	} else {
-		dst := w.Header()
-		for k, vs := range resp.Header {
-			if !isHop(k) && !slices.Contains(listed, k) {
-				dst[k] = vs
-			}
-		}
-	}
-	w.WriteHeader(resp.StatusCode)
-
-	// Event streams and bodies of unknown length go out as they come; the
-	// others leave with their headers when the body is whole (or the
-	// buffer full).
-	stream = stream || resp.ContentLength < 0
-	flusher, _ := w.(http.Flusher)
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := *bp
-	for {
-		n, rerr := resp.Body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return // the client went away; closing the body drops the upstream request
-			}
-			if stream && flusher != nil {
-				flusher.Flush()
-			}
-		}
-		if rerr == io.EOF {
-			return
-		}
-		if rerr != nil {
-			// The upstream failed mid-answer: the client must not take
-			// what it got for the whole answer.
-			p.errLog.Printf("okv proxy: reading the upstream's answer: %v", rerr)
-			if a, ok := w.(interface{ abort() }); ok {
-				a.abort()
-				return
-			}
-			panic(http.ErrAbortHandler)
-		}
-	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
-// inspectResponse records the status, scrubs the key from the answer and
-// sets up the usage parser; it reports whether the answer is an event
-// stream.
-func (p *Proxy) inspectResponse(resp *http.Response, st *reqState) bool {
+func (w oneXXWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// modifyResponse records the status, scrubs the key from the answer and
+// sets up the usage parser.
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	if resp.Request == nil || stateOf(resp.Request.Context()) == nil {
+		return errors.New("the transport's answer names no request") // a RoundTripper that breaks its contract
+	}
+	st := stateOf(resp.Request.Context())
 	st.rec.Status = resp.StatusCode
 	scrubHeader(resp.Header, p.key)
-	if resp.Body == nil || resp.Body == http.NoBody {
-		return false
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// A WebSocket (the Realtime API): ReverseProxy tunnels it; the
+		// upstream's side is scrubbed on its way to the client.
+		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && len(p.key) > 0 {
+			resp.Body = &scrubbedConn{ReadWriteCloser: rwc, r: newScrubBody(io.NopCloser(rwc), p.key)}
+		}
+		return nil
 	}
-	// Outermost, so the usage parser sees the upstream's bytes and the
-	// client sees them with the key replaced.
-	defer func() { resp.Body = st.scrub.wrap(resp.Body, p.key) }()
-	ct := first(resp.Header, "Content-Type")
-	kind, _ := classifyBody(ct)
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return nil
+	}
+	ct := resp.Header.Get("Content-Type")
 	mt, _, _ := strings.Cut(ct, ";")
+	kind, _ := classifyBody(ct)
+	encoding := resp.Header.Get("Content-Encoding")
 	switch {
 	case strings.EqualFold(strings.TrimSpace(mt), "text/event-stream"):
 		st.rec.Streamed = true
-		if ce := first(resp.Header, "Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-			return true // compressed stream: passed through, usage unknown
+		if encoding == "" || strings.EqualFold(encoding, "identity") {
+			st.parser = &sseUsage{usage: p.pv.Usage}
 		}
-		st.sse = sseUsage{}
-		st.parser = &st.sse
 	case kind == bodyJSON:
-		st.json = jsonUsage{head: st.json.head[:0], encoding: first(resp.Header, "Content-Encoding")}
-		st.parser = &st.json
-	default:
-		return false
+		st.parser = &jsonUsage{usage: p.pv.Usage, encoding: encoding}
 	}
-	st.usage = usageBody{rc: resp.Body, p: st.parser}
-	resp.Body = &st.usage
-	return st.rec.Streamed
+	if st.parser != nil {
+		resp.Body = &usageBody{rc: resp.Body, p: st.parser}
+	}
+	// Outermost, so the usage parser sees the upstream's bytes and the
+	// client sees them with the key replaced.
+	resp.Body = newScrubBody(resp.Body, p.key)
+	return nil
 }
 
+// scrubbedConn is the upstream side of a tunnel: reads scrubbed, writes
+// straight through.
+type scrubbedConn struct {
+	io.ReadWriteCloser
+	r io.Reader
+}
+
+func (c *scrubbedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
 // upstreamFailed answers a request the upstream did not answer.
-func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, st *reqState, err error) {
+func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateOf(r.Context())
 	switch {
 	case st.tooLarge.Load():
 		e := p.tooLarge()
-		st.rec.Status, st.rec.Refused = e.status, e.code
-		e.write(w)
+		st.rec.Status, st.rec.Refused = e.Status, e.Code
+		p.refuse(w, e)
 	case r.Context().Err() != nil:
-		// The client went away before the upstream answered.
-		st.rec.Status = 499
+		st.rec.Status = 499 // the client went away before the upstream answered
 	default:
-		e := &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unreachable",
-			msg: "the upstream request failed: " + err.Error()}
-		st.rec.Status = e.status
-		e.write(w)
+		e := &Refusal{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_unreachable",
+			Msg: "the upstream request failed: " + err.Error()}
+		st.rec.Status = e.Status
+		p.refuse(w, e)
 	}
 }
 
-// tunnel joins the client and the upstream after 101 Switching Protocols
-// (a WebSocket, such as the Realtime API's), until either side closes.
-func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Response, st *reqState, cc *clientConn) {
-	st.rec.Status = resp.StatusCode
-	want, got := upgradeType(r.Header), upgradeType(resp.Header)
-	upConn, ok := resp.Body.(io.ReadWriteCloser)
-	if want == "" || !strings.EqualFold(want, got) || !ok {
-		e := &apiError{status: http.StatusBadGateway, typ: "server_error", code: "bad_upgrade",
-			msg: "the upstream switched to a protocol the client did not ask for"}
-		st.rec.Status = e.status
-		e.write(w)
-		return
-	}
-	if cc != nil {
-		cc.stopWatch() // the tunnel reads the client from now on
-	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		e := &apiError{status: http.StatusBadGateway, typ: "server_error", code: "bad_upgrade",
-			msg: "this connection cannot switch protocols"}
-		st.rec.Status = e.status
-		e.write(w)
-		return
-	}
-	conn, brw, err := hj.Hijack()
+// plainListener refuses TLS on the plain-HTTP listener at once: a client
+// that dials https:// (or wss://) sends a TLS handshake, which net/http's
+// server would take for the start of a request line and wait on until its
+// header timeout. The first byte of a TLS handshake record is 0x16, which
+// no HTTP method starts with.
+type plainListener struct {
+	net.Listener
+	log *log.Logger
+}
+
+func (l plainListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
 	if err != nil {
-		return
+		return nil, err
 	}
-	defer conn.Close()
-	scrubHeader(resp.Header, p.key)
-	h := http.Header{}
-	for k, vs := range resp.Header {
-		if !isHop(k) {
-			h[k] = vs
+	return &plainConn{Conn: c, log: l.log}, nil
+}
+
+type plainConn struct {
+	net.Conn
+	log  *log.Logger
+	once sync.Once
+	tls  bool
+}
+
+func (c *plainConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.once.Do(func() {
+		if n > 0 && b[0] == 0x16 {
+			c.tls = true
+			c.log.Printf("okv proxy: a TLS handshake from %s on the plain-HTTP listener: use an http:// base URL", c.RemoteAddr())
+			c.Conn.Close()
 		}
+	})
+	if c.tls {
+		return 0, io.EOF
 	}
-	h["Connection"] = []string{"Upgrade"}
-	h["Upgrade"] = []string{got}
-	out := &http.Response{StatusCode: resp.StatusCode, ProtoMajor: 1, ProtoMinor: 1, Header: h}
-	if err := out.Write(brw); err != nil {
-		return
-	}
-	if err := brw.Flush(); err != nil {
-		return
-	}
-	done := make(chan struct{}, 2)
-	go func() {
-		io.Copy(upConn, brw.Reader)
-		if cw, ok := upConn.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		}
-		done <- struct{}{}
-	}()
-	go func() {
-		io.Copy(conn, newScrubBody(io.NopCloser(upConn), p.key))
-		done <- struct{}{}
-	}()
-	<-done
-	// One side ended: end the other.
-	conn.Close()
-	upConn.Close()
-	<-done
+	return n, err
 }

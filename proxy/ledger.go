@@ -9,8 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 // Record is one request seen by the proxy. It never holds a body, a header
@@ -33,135 +36,173 @@ type Record struct {
 	Refused string `json:"refused,omitempty"`
 }
 
-// Ledger receives one Record per request. Append is called from the
-// request's goroutine, concurrently for concurrent requests.
+// Ledger receives one Record per request.
 type Ledger interface {
 	Append(Record) error
 }
 
-// FileLedger appends records as JSON lines to Path (created 0600), safe
-// across goroutines and processes: lines are written with single write(2)
-// calls on an O_APPEND descriptor while holding an exclusive advisory lock
-// on Path+".lock" (flock(2) on a descriptor kept open, the same lock
-// gofrs/flock takes, so the two exclude each other; gofrs/flock itself on
-// Windows and where flock(2) is missing). Concurrent appends in one process are
-// grouped into one locked write (group commit); each Append still returns
-// only once its own line is written. Use it through a pointer; Close
-// releases the open file.
+// The ledger in a vault folder:
+//
+//	usage-2026-12.jsonl  the records of requests started in that UTC month,
+//	                     one JSON line each, in the order they finished
+//	usage-days.json      today's tokens per profile (daysFile)
+//	usage.lock           held (gofrs/flock) while writing either
+//	usage.jsonl          the one file of earlier okv versions: read, never written
+const (
+	legacyLedger = "usage.jsonl"
+	ledgerLock   = "usage.lock"
+)
+
+// MonthFile is the name of the ledger file for the UTC month of t.
+func MonthFile(t time.Time) string { return t.UTC().Format("usage-2006-01.jsonl") }
+
+// FileLedger appends records to the monthly files of the ledger in Dir,
+// safe across goroutines and processes: each batch is one write(2) per
+// month file on an O_APPEND descriptor, under an exclusive lock on
+// usage.lock, which also brings the day totals up to date. Close
+// releases the open files.
 type FileLedger struct {
-	Path string
+	Dir string
+	Now func() time.Time // the clock of the day totals; nil means time.Now
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	cur     *ledgerBatch // lines waiting for the next write
-	spare   []byte       // a written batch's buffer, for the next one
-	writing bool         // a goroutine is writing a batch
-	f       *os.File     // used by the writing goroutine only
-	lock    *fileLock
-}
-
-type ledgerBatch struct {
-	buf  []byte
-	done bool
-	err  error
+	mu    sync.Mutex
+	lock  *flock.Flock
+	f     *os.File // the month file last written
+	fname string
 }
 
 // Append writes r as one line.
 func (l *FileLedger) Append(r Record) error { return l.AppendAll([]Record{r}) }
 
-// AppendAll writes records as lines, in order, in one locked write.
+// AppendAll writes records as lines, in order, under one lock.
 func (l *FileLedger) AppendAll(records []Record) error {
+	type chunk struct {
+		name string
+		buf  []byte
+	}
+	var chunks []chunk
+	for i := range records {
+		b, err := json.Marshal(&records[i])
+		if err != nil {
+			return fmt.Errorf("usage ledger: %w", err) // before any write
+		}
+		name := MonthFile(records[i].Time)
+		if len(chunks) == 0 || chunks[len(chunks)-1].name != name {
+			chunks = append(chunks, chunk{name: name})
+		}
+		c := &chunks[len(chunks)-1]
+		c.buf = append(append(c.buf, b...), '\n')
+	}
+	if len(chunks) == 0 {
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cond == nil {
-		l.cond = sync.NewCond(&l.mu)
-	}
-	if l.cur == nil {
-		l.cur = &ledgerBatch{buf: l.spare}
-		l.spare = nil
-	}
-	b := l.cur
-	start := len(b.buf)
-	for i := range records {
-		var err error
-		if b.buf, err = appendRecord(b.buf, &records[i]); err != nil {
-			b.buf = b.buf[:start] // none of these records, as if never called
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-		b.buf = append(b.buf, '\n')
-	}
-	for !b.done {
-		if l.writing {
-			l.cond.Wait()
-			continue
-		}
-		// Nobody is writing, so b is still the current batch: write it.
-		l.cur, l.writing = nil, true
-		l.mu.Unlock()
-		err := l.write(b.buf)
-		l.mu.Lock()
-		b.done, b.err, l.writing = true, err, false
-		if cap(b.buf) <= 2<<20 {
-			l.spare = b.buf[:0] // written: the next batch can fill it
-		}
-		b.buf = nil
-		l.cond.Broadcast()
-	}
-	return b.err
-}
-
-func (l *FileLedger) write(buf []byte) error {
-	if l.f == nil {
-		f, err := os.OpenFile(l.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-		l.f = f
-		l.lock = newFileLock(l.Path + ".lock")
+	if l.lock == nil {
+		l.lock = flock.New(filepath.Join(l.Dir, ledgerLock))
 	}
 	if err := l.lock.Lock(); err != nil {
-		return fmt.Errorf("usage ledger: lock %s.lock: %w", l.Path, err)
+		return fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
 	}
-	_, werr := l.f.Write(buf)
-	uerr := l.lock.Unlock()
-	if werr != nil {
-		// Reopen on the next append (the file may have been moved away).
-		_ = l.f.Close()
-		_ = l.lock.Close()
-		l.f = nil
-		return fmt.Errorf("usage ledger: %w", werr)
+	defer l.lock.Unlock()
+	for _, c := range chunks {
+		if l.f == nil || l.fname != c.name {
+			l.closeFile()
+			f, err := os.OpenFile(filepath.Join(l.Dir, c.name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+			if err != nil {
+				return fmt.Errorf("usage ledger: %w", err)
+			}
+			l.f, l.fname = f, c.name
+		}
+		if _, err := l.f.Write(c.buf); err != nil {
+			l.closeFile() // reopened by the next append (the file may have moved)
+			return fmt.Errorf("usage ledger: %w", err)
+		}
 	}
-	if uerr != nil {
-		return fmt.Errorf("usage ledger: unlock: %w", uerr)
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
 	}
-	return nil
+	_, err := settle(l.Dir, now())
+	return err
 }
 
-// Close closes the ledger file; a later Append opens it again.
+func (l *FileLedger) closeFile() {
+	if l.f != nil {
+		_ = l.f.Close()
+		l.f, l.fname = nil, ""
+	}
+}
+
+// Close closes the ledger's files; a later Append opens them again.
 func (l *FileLedger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for l.writing {
-		l.cond.Wait()
+	l.closeFile()
+	if l.lock != nil {
+		err := l.lock.Close()
+		l.lock = nil
+		return err
 	}
-	if l.f == nil {
-		return nil
-	}
-	err := l.f.Close()
-	l.f = nil
-	if lerr := l.lock.Close(); err == nil {
-		err = lerr
-	}
-	return err
+	return nil
 }
 
 // maxLedgerLine bounds one line of a ledger file.
 const maxLedgerLine = 1 << 20
 
-// ReadLedger reads the records of a ledger file. A missing file has no
-// records. A last line without its newline (a write cut short) is ignored;
-// any other line that is not a record is an error naming its line number.
-func ReadLedger(path string) ([]Record, error) {
+// ReadLedger reads the records of the ledger in dir that started at or
+// after since, up to now: only the month files from since's month to
+// now's, and the legacy usage.jsonl when it was written since then. A
+// zero since reads every month file. Records come in file order, not
+// sorted.
+func ReadLedger(dir string, since, now time.Time) ([]Record, error) {
+	var recs []Record
+	keep := func(r Record) bool { return since.IsZero() || !r.Time.Before(since) }
+	if fi, err := os.Stat(filepath.Join(dir, legacyLedger)); err == nil && (since.IsZero() || !fi.ModTime().Before(since)) {
+		rs, err := ReadLedgerFile(filepath.Join(dir, legacyLedger))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			if keep(r) {
+				recs = append(recs, r)
+			}
+		}
+	}
+	var names []string
+	if since.IsZero() {
+		all, err := filepath.Glob(filepath.Join(dir, "usage-[0-9][0-9][0-9][0-9]-[0-9][0-9].jsonl"))
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range all {
+			names = append(names, filepath.Base(p)) // Glob sorts them
+		}
+	} else {
+		m := time.Date(since.UTC().Year(), since.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+		for ; !m.After(now.UTC()); m = m.AddDate(0, 1, 0) {
+			names = append(names, MonthFile(m))
+		}
+	}
+	for _, n := range names {
+		rs, err := ReadLedgerFile(filepath.Join(dir, n))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			if keep(r) {
+				recs = append(recs, r)
+			}
+		}
+	}
+	return recs, nil
+}
+
+// ReadLedgerFile reads the records of one ledger file. A missing file has
+// no records. A last line without its newline (a write cut short) is
+// ignored; any other line that is not a record is an error naming its
+// line number.
+func ReadLedgerFile(path string) ([]Record, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -170,7 +211,7 @@ func ReadLedger(path string) ([]Record, error) {
 		return nil, fmt.Errorf("usage ledger: %w", err)
 	}
 	defer f.Close()
-	return readLedger(f, path)
+	return readLedger(f, filepath.Base(path))
 }
 
 func readLedger(r io.Reader, name string) ([]Record, error) {
@@ -191,8 +232,7 @@ func readLedger(r io.Reader, name string) ([]Record, error) {
 			line = buf
 		}
 		if err == io.EOF {
-			// No newline: a torn last write, or nothing at all.
-			return recs, nil
+			return recs, nil // no newline: a torn last write, or nothing at all
 		}
 		if err != nil {
 			return recs, fmt.Errorf("usage ledger: %w", err)
@@ -206,5 +246,233 @@ func readLedger(r io.Reader, name string) ([]Record, error) {
 			return recs, fmt.Errorf("%s:%d: not a usage record", name, n)
 		}
 		recs = append(recs, rec)
+	}
+}
+
+// The day totals: usage-days.json holds, for the UTC day of the last
+// write, the tokens of each profile's records in the ledger up to an
+// offset of the current month file. Every append brings it up to date
+// under the ledger's lock; the daily budget's seed at start-up reads it
+// and the records after its offset (none, normally). Start-up does not
+// grow with the ledger.
+const daysFile = "usage-days.json"
+
+type dayTotals struct {
+	File   string                      `json:"file"`   // the month file it counts
+	Offset int64                       `json:"offset"` // bytes of File counted
+	Days   map[string]map[string]int64 `json:"days"`   // "2006-01-02" → profile → tokens
+}
+
+func dayKey(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+func (d *dayTotals) add(r Record) {
+	k := dayKey(r.Time)
+	if d.Days[k] == nil {
+		d.Days[k] = map[string]int64{}
+	}
+	d.Days[k][r.Profile] += r.TotalTokens
+}
+
+// appendSlack is how much later than it finished a record may reach the
+// ledger: the proxy's batching delay, and waiting for the lock behind
+// other okv processes.
+const appendSlack = time.Minute
+
+// settle brings the day totals in dir up to date at now, and writes them
+// back. Call it holding the ledger's lock.
+func settle(dir string, now time.Time) (*dayTotals, error) {
+	cur := MonthFile(now)
+	var d *dayTotals
+	old, _ := os.ReadFile(filepath.Join(dir, daysFile))
+	if old != nil {
+		d = new(dayTotals)
+		if json.Unmarshal(old, d) != nil || d.File != cur || d.Offset < 0 || d.Days == nil {
+			d = nil // unreadable, or of another month: built again
+		}
+	}
+	if d == nil {
+		var err error
+		if d, err = buildTotals(dir, now); err != nil {
+			return nil, err
+		}
+	} else if err := d.catchUp(filepath.Join(dir, cur)); err != nil {
+		return nil, err
+	}
+	// Only today's totals are needed; records of an earlier day that
+	// arrive later are not counted for today.
+	today := dayKey(now)
+	for k := range d.Days {
+		if k < today {
+			delete(d.Days, k)
+		}
+	}
+	b, err := json.Marshal(d)
+	if err == nil && bytes.Equal(b, old) {
+		return d, nil // nothing new
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, writeFileAtomic(filepath.Join(dir, daysFile), b)
+}
+
+// catchUp counts the whole records of the month file after d.Offset.
+func (d *dayTotals) catchUp(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(d.Offset, io.SeekStart); err != nil {
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err == io.EOF {
+			return nil // a line without its newline is not whole yet
+		}
+		if err != nil {
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		d.Offset += int64(len(line))
+		var r Record
+		if json.Unmarshal(line, &r) == nil {
+			d.add(r)
+		}
+	}
+}
+
+// buildTotals makes the day totals from the ledger's tail: today's
+// records are in the current month file (or, written by an earlier okv,
+// usage.jsonl), and records are appended in the order requests finished.
+// So each file is read backwards, stopping at the first record that
+// finished (well) before the day began.
+func buildTotals(dir string, now time.Time) (*dayTotals, error) {
+	u := now.UTC()
+	from := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+	d := &dayTotals{File: MonthFile(u), Days: map[string]map[string]int64{}}
+	for i, name := range []string{MonthFile(u), legacyLedger} {
+		size, err := eachRecordBackward(filepath.Join(dir, name), func(r Record) bool {
+			finished := r.Time.Add(time.Duration(r.LatencyMS * float64(time.Millisecond)))
+			if finished.Before(from.Add(-appendSlack)) {
+				return false // everything before it finished before the day
+			}
+			if !r.Time.Before(from) {
+				d.add(r)
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			d.Offset = size
+		}
+	}
+	return d, nil
+}
+
+// TokensUsed is the daily budget's seed for a proxy of profile starting
+// at now: the tokens of profile's records that started on now's UTC day,
+// from the day totals (brought up to date, under the ledger's lock).
+func TokensUsed(dir, profile string, now time.Time) (int64, error) {
+	lk := flock.New(filepath.Join(dir, ledgerLock))
+	if err := lk.Lock(); err != nil {
+		return 0, fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
+	}
+	defer lk.Close()
+	d, err := settle(dir, now)
+	if err != nil {
+		return 0, err
+	}
+	return d.Days[dayKey(now)][profile], nil
+}
+
+// writeFileAtomic replaces path with data (0600): a temporary file in
+// the same folder, renamed over it.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	return nil
+}
+
+// eachRecordBackward calls fn with the records of the file at path, last
+// first, until fn returns false, and returns the size of the whole lines
+// it started from. A missing file has none; lines that are not records
+// (a torn write) are skipped.
+func eachRecordBackward(path string, fn func(Record) bool) (int64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("usage ledger: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("usage ledger: %w", err)
+	}
+	whole := int64(0)
+	const chunk = 64 << 10
+	off := fi.Size()
+	var data []byte // file bytes from off, up to the last whole line not yet handled
+	trimmed := false
+	for {
+		// Take whole lines off the end of data.
+		for trimmed {
+			if len(data) == 0 {
+				break
+			}
+			j := bytes.LastIndexByte(data[:len(data)-1], '\n')
+			if j < 0 && off > 0 {
+				break // the line starts before off
+			}
+			line := data[j+1:]
+			data = data[:j+1]
+			var r Record
+			if json.Unmarshal(line, &r) == nil && !fn(r) {
+				return whole, nil
+			}
+		}
+		if off == 0 {
+			return whole, nil
+		}
+		if len(data) > maxLedgerLine {
+			data = data[:0] // a line too long to be a record: skip it
+		}
+		n := int64(min(chunk, off))
+		off -= n
+		buf := make([]byte, n, n+int64(len(data)))
+		if _, err := f.ReadAt(buf, off); err != nil {
+			return 0, fmt.Errorf("usage ledger: %w", err)
+		}
+		data = append(buf, data...)
+		if !trimmed {
+			// What follows the last newline is a write cut short (or
+			// one in progress): not a record yet.
+			if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+				data, trimmed = data[:i+1], true
+				whole = off + int64(i) + 1
+			} else if off == 0 {
+				return whole, nil
+			}
+		}
 	}
 }

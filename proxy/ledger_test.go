@@ -13,14 +13,12 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 func TestLedgerFileHasNoSecrets(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "usage.jsonl")
-	fl := &FileLedger{Path: path}
+	path := filepath.Join(dir, "usage-2026-03.jsonl") // the harness's clock says March 2026
+	fl := &FileLedger{Dir: dir}
 	defer fl.Close()
 	const marker = "BODY-CONTENT-MARKER-4711"
 	const wrong = "okv-WRONGTOKENwrongtokenWRONGTOKENwrongtoken0"
@@ -63,7 +61,7 @@ func TestLedgerFileHasNoSecrets(t *testing.T) {
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("ledger mode %v, %v", st.Mode(), err)
 	}
-	recs, err := ReadLedger(path)
+	recs, err := ReadLedgerFile(path)
 	if err != nil || len(recs) != 5 {
 		t.Fatalf("%d records, %v", len(recs), err)
 	}
@@ -97,9 +95,9 @@ func TestLedgerHelperProcess(t *testing.T) {
 	}
 	parts := strings.SplitN(spec, "|", 3)
 	n, _ := strconv.Atoi(parts[1])
-	fl := &FileLedger{Path: parts[2]}
+	fl := &FileLedger{Dir: parts[2]}
 	for i := 0; i < n; i++ {
-		if err := fl.Append(Record{Profile: parts[0], Path: fmt.Sprintf("/v1/%d", i), Status: 200, TotalTokens: int64(i)}); err != nil {
+		if err := fl.Append(Record{Time: ledgerTestTime, Profile: parts[0], Path: fmt.Sprintf("/v1/%d", i), Status: 200, TotalTokens: int64(i)}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)
 		}
@@ -108,13 +106,16 @@ func TestLedgerHelperProcess(t *testing.T) {
 	os.Exit(0)
 }
 
+var ledgerTestTime = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
 func TestFileLedgerConcurrent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "usage.jsonl")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "usage-2026-12.jsonl")
 	const perProc, goroutines, perG = 400, 8, 100
 	var cmds []*exec.Cmd
 	for _, name := range []string{"procA", "procB"} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestLedgerHelperProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%d|%s", helperEnv, name, perProc, path))
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%d|%s", helperEnv, name, perProc, dir))
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -122,7 +123,7 @@ func TestFileLedgerConcurrent(t *testing.T) {
 		cmds = append(cmds, cmd)
 	}
 	// Two ledgers on the same file in this process, shared by goroutines.
-	ledgers := []*FileLedger{{Path: path}, {Path: path}}
+	ledgers := []*FileLedger{{Dir: dir}, {Dir: dir}}
 	var wg sync.WaitGroup
 	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
@@ -130,7 +131,7 @@ func TestFileLedgerConcurrent(t *testing.T) {
 			defer wg.Done()
 			l := ledgers[g%2]
 			for i := 0; i < perG; i++ {
-				if err := l.Append(Record{Profile: fmt.Sprintf("g%d", g), Path: fmt.Sprintf("/v1/%d", i), Status: 200}); err != nil {
+				if err := l.Append(Record{Time: ledgerTestTime, Profile: fmt.Sprintf("g%d", g), Path: fmt.Sprintf("/v1/%d", i), Status: 200}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -167,7 +168,7 @@ func TestFileLedgerConcurrent(t *testing.T) {
 		}
 		seen[k] = true
 	}
-	recs, err := ReadLedger(path)
+	recs, err := ReadLedger(dir, ledgerTestTime.Add(-time.Hour), ledgerTestTime)
 	if err != nil || len(recs) != want {
 		t.Fatalf("ReadLedger: %d, %v", len(recs), err)
 	}
@@ -175,25 +176,25 @@ func TestFileLedgerConcurrent(t *testing.T) {
 
 func TestReadLedger(t *testing.T) {
 	dir := t.TempDir()
-	if recs, err := ReadLedger(filepath.Join(dir, "missing.jsonl")); err != nil || recs != nil {
+	if recs, err := ReadLedgerFile(filepath.Join(dir, "missing.jsonl")); err != nil || recs != nil {
 		t.Errorf("missing file: %v %v", recs, err)
 	}
 	good := `{"time":"2026-03-14T12:00:00Z","profile":"dev","method":"POST","path":"/v1/x","status":200,"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"latency_ms":1.5}`
 	p := filepath.Join(dir, "torn.jsonl")
 	os.WriteFile(p, []byte(good+"\n\n"+good+"\n"+`{"time":"2026-03-14T12:`), 0o600)
-	recs, err := ReadLedger(p)
+	recs, err := ReadLedgerFile(p)
 	if err != nil || len(recs) != 2 || recs[1].TotalTokens != 3 || recs[1].LatencyMS != 1.5 {
 		t.Errorf("torn: %+v %v", recs, err)
 	}
 	p = filepath.Join(dir, "bad.jsonl")
 	os.WriteFile(p, []byte(good+"\nnot json\n"+good+"\n"), 0o600)
-	if _, err := ReadLedger(p); err == nil || !strings.Contains(err.Error(), ":2:") {
+	if _, err := ReadLedgerFile(p); err == nil || !strings.Contains(err.Error(), ":2:") {
 		t.Errorf("bad line: %v", err)
 	}
 	p = filepath.Join(dir, "long.jsonl")
 	long := `{"path":"/v1/` + strings.Repeat("a", 200000) + `","status":200}`
 	os.WriteFile(p, []byte(long+"\n"+good+"\n"), 0o600)
-	if recs, err := ReadLedger(p); err != nil || len(recs) != 2 || len(recs[0].Path) != 200004 {
+	if recs, err := ReadLedgerFile(p); err != nil || len(recs) != 2 || len(recs[0].Path) != 200004 {
 		t.Errorf("long line: %d %v", len(recs), err)
 	}
 }
@@ -237,34 +238,158 @@ func TestSummarize(t *testing.T) {
 	if len(by) != 1 || by[0].Key != "total" || by[0].Requests != 100 {
 		t.Errorf("since %+v", by)
 	}
-	if n := TokensUsed(append(recs, Record{Time: day2, Profile: "prod", TotalTokens: 1000}), "", day2.Add(time.Hour)); n != 200 {
-		t.Errorf("TokensUsed %d, want 200", n)
-	}
 	if _, err := Summarize(recs, time.Time{}, "week"); err == nil {
 		t.Errorf("unknown grouping accepted")
 	}
 }
 
-// The ledger's lock is the one gofrs/flock takes on the same file.
-func TestLedgerLockExcludesGofrsFlock(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "usage.jsonl.lock")
-	l := newFileLock(path)
+// ledgerFixture writes n records of requests that finished from start up
+// to end, as proxies append them: in the order they finished, each to the
+// month file of its start. Most requests last under a second; every 500th
+// one is a stream of up to 20 minutes, so records of one day are appended
+// after records of the next, across the day's and the month's end. It
+// returns what the daily budget of profile must be seeded with at end,
+// and whether a record of the day before end's day follows one of that day.
+func ledgerFixture(t testing.TB, dir string, n int, start, end time.Time, profile string) (int64, bool) {
+	t.Helper()
+	step := end.Sub(start) / time.Duration(n)
+	u := end.UTC()
+	dayStart := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+	var want int64
+	crossed := false // a record of the day before follows one of the day
+	recs := make([]Record, 0, n)
+	for i := 0; i < n; i++ {
+		finished := start.Add(time.Duration(i) * step)
+		lat := time.Duration(i%997) * time.Millisecond
+		if i%500 == 0 {
+			lat = time.Duration(i%1200) * time.Second
+		}
+		if !crossed && !finished.Before(dayStart.Add(time.Minute)) {
+			lat = 10 * time.Minute // surely one stream over the day's start
+		}
+		r := Record{Time: finished.Add(-lat).UTC(), Profile: []string{"dev", "prod", "ci"}[i%3], Method: "POST",
+			Path: "/v1/chat/completions", Model: "gpt-4o-mini", Status: 200, PromptTokens: int64(i % 50),
+			CompletionTokens: int64(i % 70), LatencyMS: float64(lat.Microseconds()) / 1e3}
+		r.TotalTokens = r.PromptTokens + r.CompletionTokens
+		if r.Time.Before(dayStart) && len(recs) > 0 && !recs[len(recs)-1].Time.Before(dayStart) {
+			crossed = true
+		}
+		recs = append(recs, r)
+		if r.Profile == profile && !r.Time.Before(dayStart) {
+			want += r.TotalTokens
+		}
+	}
+	// The ledger's clock: the time the batch's last request finished.
+	var clock time.Time
+	l := &FileLedger{Dir: dir, Now: func() time.Time { return clock }}
 	defer l.Close()
-	if err := l.Lock(); err != nil {
+	for i := 0; i < len(recs); i += 1000 {
+		clock = start.Add(time.Duration(min(i+1000, len(recs))-1) * step)
+		if err := l.AppendAll(recs[i:min(i+1000, len(recs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return want, crossed
+}
+
+// TestTokensUsedFixture: 200,000 records across a month's end (and so a
+// UTC day's end) and, in a second ledger, across a day's end inside a
+// month seed the daily budget with exactly the day's tokens, late records
+// of the day before included in neither.
+func TestTokensUsedFixture(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		start, end time.Time
+	}{
+		{"month end", time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 25, 0, 0, time.UTC)},
+		{"day end", time.Date(2026, 12, 9, 6, 0, 0, 0, time.UTC), time.Date(2026, 12, 11, 0, 10, 0, 0, time.UTC)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			n := 200000
+			if raceEnabled {
+				n = 20000
+			}
+			want, crossed := ledgerFixture(t, dir, n, c.start, c.end, "dev")
+			if want == 0 || !crossed {
+				t.Fatalf("the fixture has no tokens of the last day (%d), or no late record of the day before (%v)", want, crossed)
+			}
+			got, err := TokensUsed(dir, "dev", c.end)
+			if err != nil || got != want {
+				t.Errorf("TokensUsed at %s = %d, %v; want %d", c.end, got, err, want)
+			}
+			// The day totals kept by the appends, and those built from
+			// the files' tails when they are missing, agree.
+			if err := os.Remove(filepath.Join(dir, "usage-days.json")); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := TokensUsed(dir, "dev", c.end); err != nil || got != want {
+				t.Errorf("TokensUsed from the tail at %s = %d, %v; want %d", c.end, got, err, want)
+			}
+		})
+	}
+}
+
+// TestLedgerMonthsAndLegacy: okv usage reads only the months it needs,
+// and a usage.jsonl of an earlier okv is still read, by okv usage and by
+// the daily budget.
+func TestLedgerMonthsAndLegacy(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	// An old month that cannot be read: a read of it would fail.
+	os.WriteFile(filepath.Join(dir, "usage-2026-09.jsonl"), []byte("not a record\n"), 0o600)
+	// Written by an earlier okv, before this one's first append.
+	legacy := `{"time":"2026-12-01T08:00:00Z","profile":"dev","method":"POST","path":"/v1/x","status":200,"prompt_tokens":0,"completion_tokens":0,"total_tokens":100,"latency_ms":3}` + "\n"
+	os.WriteFile(filepath.Join(dir, "usage.jsonl"), []byte(legacy), 0o600)
+	l := &FileLedger{Dir: dir, Now: func() time.Time { return now }}
+	defer l.Close()
+	if err := l.AppendAll([]Record{
+		{Time: now.AddDate(0, 0, -2), Profile: "dev", TotalTokens: 7},    // November
+		{Time: now.Add(-time.Hour), Profile: "dev", TotalTokens: 11},     // December, today
+		{Time: now.Add(-2 * time.Hour), Profile: "prod", TotalTokens: 5}, // another profile
+	}); err != nil {
 		t.Fatal(err)
 	}
-	other := flock.New(path)
-	if ok, err := other.TryLock(); ok || err != nil {
-		t.Fatalf("gofrs/flock got the lock while the ledger held it (%v)", err)
+
+	recs, err := ReadLedger(dir, now.AddDate(0, 0, -7), now)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("last 7 days: %d records, %v", len(recs), err)
 	}
-	if err := l.Unlock(); err != nil {
-		t.Fatal(err)
+	if _, err := ReadLedger(dir, now.AddDate(0, -3, 0), now); err == nil {
+		t.Errorf("the September file was not read for the last 3 months")
 	}
-	if ok, err := other.TryLock(); !ok || err != nil {
-		t.Fatalf("gofrs/flock cannot lock after the ledger released it (%v)", err)
+	if got, err := TokensUsed(dir, "dev", now); err != nil || got != 111 {
+		t.Errorf("TokensUsed = %d, %v; want 111 (today's, the legacy file's included)", got, err)
 	}
-	other.Unlock()
-	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
-		t.Errorf("lock file mode %v %v", st.Mode(), err)
+	// Without the day totals (lost, or from a month before), the same,
+	// built again from the files' tails.
+	os.Remove(filepath.Join(dir, "usage-days.json"))
+	if got, err := TokensUsed(dir, "dev", now); err != nil || got != 111 {
+		t.Errorf("TokensUsed without day totals = %d, %v; want 111", got, err)
+	}
+	for _, name := range []string{"usage-2026-11.jsonl", "usage-2026-12.jsonl"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", name, st, err)
+		}
+	}
+}
+
+// BenchmarkTokensUsed is the daily budget's seed at proxy start-up over
+// an empty ledger and over 200,000 records: the two should cost about
+// the same.
+func BenchmarkTokensUsed(b *testing.B) {
+	end := time.Date(2026, 12, 14, 10, 0, 0, 0, time.UTC)
+	for _, n := range []int{0, 200000} {
+		dir := b.TempDir()
+		if n > 0 {
+			ledgerFixture(b, dir, n, end.AddDate(0, 0, -13), end, "dev")
+		}
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := TokensUsed(dir, "dev", end); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/okvault/okv/limits"
 )
 
 // window is a queue of timestamped amounts covering the last minute.
@@ -69,7 +71,7 @@ func dayOf(t time.Time) int {
 	return y*10000 + int(m)*100 + d
 }
 
-func newLimiter(l Limits, usedToday int64, now time.Time) *limiter {
+func newLimiter(l limits.Limits, usedToday int64, now time.Time) *limiter {
 	return &limiter{rpm: l.RPM, tpm: l.TPM, daily: l.DailyTokens, day: dayOf(now), used: usedToday}
 }
 
@@ -81,7 +83,7 @@ func (l *limiter) rollDay(now time.Time) {
 
 // admit checks the daily budget, tpm and rpm, and on success counts the
 // request against rpm.
-func (l *limiter) admit(now time.Time) *apiError {
+func (l *limiter) admit(now time.Time) *Refusal {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.daily > 0 {
@@ -89,30 +91,30 @@ func (l *limiter) admit(now time.Time) *apiError {
 		if l.used >= l.daily {
 			u := now.UTC()
 			midnight := time.Date(u.Year(), u.Month(), u.Day()+1, 0, 0, 0, 0, time.UTC)
-			return &apiError{status: 429, typ: "insufficient_quota", code: "insufficient_quota",
-				msg: fmt.Sprintf("daily token budget of this profile exhausted: limit %d, used %d; it resets at 00:00 UTC",
+			return &Refusal{Status: 429, Type: "insufficient_quota", Code: "insufficient_quota",
+				Msg: fmt.Sprintf("daily token budget of this profile exhausted: limit %d, used %d; it resets at 00:00 UTC",
 					l.daily, l.used),
-				retryAfter: midnight.Sub(u)}
+				RetryAfter: midnight.Sub(u)}
 		}
 	}
 	if l.tpm > 0 {
 		l.tokens.prune(now)
 		if l.tokens.sum >= int64(l.tpm) {
 			wait := l.tokens.waitBelow(now, int64(l.tpm))
-			return &apiError{status: 429, typ: "tokens", code: "rate_limit_exceeded",
-				msg: fmt.Sprintf("rate limit reached on tokens per min (TPM): limit %d, used %d; please try again in %s",
+			return &Refusal{Status: 429, Type: "tokens", Code: "rate_limit_exceeded",
+				Msg: fmt.Sprintf("rate limit reached on tokens per min (TPM): limit %d, used %d; please try again in %s",
 					l.tpm, l.tokens.sum, roundUp(wait)),
-				retryAfter: wait}
+				RetryAfter: wait}
 		}
 	}
 	if l.rpm > 0 {
 		l.reqs.prune(now)
 		if l.reqs.len() >= l.rpm {
 			wait := l.reqs.t[l.reqs.h].Add(time.Minute).Sub(now)
-			return &apiError{status: 429, typ: "requests", code: "rate_limit_exceeded",
-				msg: fmt.Sprintf("rate limit reached on requests per min (RPM): limit %d, used %d; please try again in %s",
+			return &Refusal{Status: 429, Type: "requests", Code: "rate_limit_exceeded",
+				Msg: fmt.Sprintf("rate limit reached on requests per min (RPM): limit %d, used %d; please try again in %s",
 					l.rpm, l.reqs.len(), roundUp(wait)),
-				retryAfter: wait}
+				RetryAfter: wait}
 		}
 		l.reqs.push(now, 1)
 	}

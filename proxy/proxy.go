@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -10,42 +12,42 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/okvault/okv/limits"
 )
 
-// DefaultUpstream is where requests go when Config.Upstream is nil.
+// DefaultUpstream is where requests go when Config.Upstream is nil and
+// the provider is OpenAI.
 const DefaultUpstream = "https://api.openai.com"
 
-// Limits is a profile's proxy policy. Zero values mean "no limit".
-type Limits struct {
-	RPM         int      // requests per minute (sliding 60 s window)
-	TPM         int      // tokens per minute, counted from responses' usage
-	Models      []string // allowed models; an entry ending in "*" is a prefix
-	Endpoints   []string // allowed path prefixes, e.g. "/v1/chat/completions" ("/v1" is implied)
-	MaxBody     int64    // request body limit in bytes; 0 means DefaultMaxBody
-	DailyTokens int64    // token budget per UTC day
-}
+// Limits is a profile's proxy policy (see package limits).
+type Limits = limits.Limits
 
 // Config configures a Proxy.
 type Config struct {
 	Profile string // recorded in usage records
 
-	// Upstream is the only place requests are forwarded to; nil means
-	// DefaultUpstream. Its path, if any, prefixes the client's path.
+	// Provider is the API proxied; nil means OpenAI.
+	Provider *Provider
+	// Upstream is the only place requests are forwarded to; nil means the
+	// provider's DefaultUpstream. Its path, if any, prefixes the client's
+	// path.
 	Upstream *url.URL
-	// APIKey is the real key, sent upstream as "Authorization: Bearer".
-	// Empty sends no Authorization header.
+	// APIKey is the real key, sent upstream as the provider sends it.
+	// Empty sends no key.
 	APIKey string
-	// Organization and Project, when set, are sent as OpenAI-Organization
-	// and OpenAI-Project; when empty, the client's are removed.
-	Organization, Project string
+	// Credentials are the values of the provider's Credentials, by
+	// secret name (OPENAI_ORG_ID → "org-…"); a missing one is not sent,
+	// and the client's own header of that name is removed.
+	Credentials map[string]string
 
 	// Token is the only credential accepted from clients (see NewToken).
 	Token string
@@ -61,40 +63,44 @@ type Config struct {
 	Ledger Ledger // receives one Record per request; may be nil
 
 	Now       func() time.Time  // clock; nil means time.Now
-	Transport http.RoundTripper // nil means a clone of http.DefaultTransport
+	Transport http.RoundTripper // nil means NewTransport()
 	ErrorLog  *log.Logger       // nil discards the errors the proxy cannot return
 }
 
-// Proxy is the loopback OpenAI proxy. It is an http.Handler; Serve runs it
-// on a listener.
+// Proxy is the loopback proxy for one provider and one profile. It is an
+// http.Handler; Serve runs it on a listener with its own http.Server.
 type Proxy struct {
 	cfg       Config
+	pv        *Provider
 	upstream  *url.URL
 	upBase    string // upstream path without trailing "/"
-	upHasV1   bool   // upstream path ends in "/v1"
+	upHasBase bool   // upstream path ends in the provider's BasePath
 	tokenHash [32]byte
-	// The upstream request's credential headers' values (shared, read-only).
-	authVals, orgVals, projVals []string
+	keyHeader string   // canonical form of pv.KeyHeader
+	creds     []string // canonical credential header names
+	credVals  map[string][]string
+	limits    Limits
+	now       func() time.Time
+	lim       *limiter
+	rp        *httputil.ReverseProxy
+	srv       *http.Server
+	listen    atomic.Pointer[netip.AddrPort]
+	key       []byte // the real key, scrubbed from answers
+	errLog    *log.Logger
 
-	maxBody    int64
-	models     []string
-	endpoints  []string
-	now        func() time.Time
-	lim        *limiter
-	transport  http.RoundTripper
-	srv        *server
-	listenAddr atomic.Pointer[netip.AddrPort]
-	pending    sync.WaitGroup // records not yet handed to the ledger
-	recMu      sync.Mutex
-	recQ       []Record      // records for appendLoop
-	recWake    chan struct{} // a first record was queued; nil without a ledger
-	recFlush   chan struct{} // Wait wants the queue written now
-	key        []byte        // the real key, scrubbed from responses
-	errLog     *log.Logger
+	pending  sync.WaitGroup // records not yet handed to the ledger
+	recMu    sync.Mutex
+	recQ     []Record      // records for appendLoop
+	recWake  chan struct{} // a first record was queued; nil without a ledger
+	recFlush chan struct{} // Wait wants the queue written now
 }
 
 // New checks cfg and returns a Proxy. It does not listen.
 func New(cfg Config) (*Proxy, error) {
+	pv := cfg.Provider
+	if pv == nil {
+		pv = OpenAI
+	}
 	if cfg.Token == "" {
 		return nil, errors.New("proxy: no token")
 	}
@@ -104,14 +110,15 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.APIKey != "" && cfg.APIKey == cfg.Token {
 		return nil, errors.New("proxy: the token must differ from the API key")
 	}
-	for name, v := range map[string]string{"API key": cfg.APIKey, "organization": cfg.Organization, "project": cfg.Project} {
-		if badHeaderValue(v) {
-			return nil, fmt.Errorf("proxy: the %s holds characters not allowed in a header", name)
-		}
+	if badHeaderValue(cfg.APIKey) {
+		return nil, errors.New("proxy: the API key holds characters not allowed in a header")
 	}
 	up := cfg.Upstream
 	if up == nil {
-		up, _ = url.Parse(DefaultUpstream)
+		var err error
+		if up, err = url.Parse(pv.DefaultUpstream); err != nil {
+			return nil, fmt.Errorf("proxy: %s's default upstream: %w", pv.Name, err)
+		}
 	} else {
 		c := *up
 		up = &c
@@ -122,21 +129,33 @@ func New(cfg Config) (*Proxy, error) {
 	if up.Host == "" || up.User != nil || up.RawQuery != "" || up.Fragment != "" || up.Opaque != "" {
 		return nil, fmt.Errorf("proxy: upstream %q: want scheme://host[:port][/path] only", up.Redacted())
 	}
-	l := cfg.Limits
-	if l.RPM < 0 || l.TPM < 0 || l.MaxBody < 0 || l.DailyTokens < 0 || cfg.TokensUsedToday < 0 {
-		return nil, errors.New("proxy: limits cannot be negative")
+	if cfg.TokensUsedToday < 0 {
+		return nil, errors.New("proxy: tokens used today cannot be negative")
+	}
+	if err := cfg.Limits.Check(); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	p := &Proxy{
-		cfg:      cfg,
-		upstream: up,
-		upBase:   strings.TrimSuffix(up.Path, "/"),
-		maxBody:  l.MaxBody,
-		now:      cfg.Now,
-		errLog:   cfg.ErrorLog,
+		cfg:       cfg,
+		pv:        pv,
+		upstream:  up,
+		upBase:    strings.TrimSuffix(up.Path, "/"),
+		keyHeader: http.CanonicalHeaderKey(pv.KeyHeader),
+		credVals:  map[string][]string{},
+		now:       cfg.Now,
+		errLog:    cfg.ErrorLog,
+		key:       []byte(cfg.APIKey),
 	}
-	p.upHasV1 = strings.HasSuffix(p.upBase, "/v1")
-	if p.maxBody == 0 {
-		p.maxBody = DefaultMaxBody
+	p.upHasBase = strings.HasSuffix(p.upBase, pv.BasePath)
+	for _, c := range pv.Credentials {
+		h := http.CanonicalHeaderKey(c.Header)
+		p.creds = append(p.creds, h)
+		if v := cfg.Credentials[c.Secret]; v != "" {
+			if badHeaderValue(v) {
+				return nil, fmt.Errorf("proxy: %s holds characters not allowed in a header", c.Secret)
+			}
+			p.credVals[h] = []string{v}
+		}
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -145,56 +164,58 @@ func New(cfg Config) (*Proxy, error) {
 		p.errLog = log.New(io.Discard, "", 0)
 	}
 	p.tokenHash = sha256.Sum256([]byte(cfg.Token))
-	if cfg.APIKey != "" {
-		p.authVals = []string{"Bearer " + cfg.APIKey}
-	}
-	if cfg.Organization != "" {
-		p.orgVals = []string{cfg.Organization}
-	}
-	if cfg.Project != "" {
-		p.projVals = []string{cfg.Project}
-	}
-	for _, m := range l.Models {
-		if m = strings.TrimSpace(m); m != "" {
-			p.models = append(p.models, m)
-		}
-	}
-	for _, e := range l.Endpoints {
-		e = strings.TrimSpace(e)
-		if e == "" {
-			continue
-		}
-		if !strings.HasPrefix(e, "/") {
-			e = "/" + e
-		}
-		if e != "/v1" && !strings.HasPrefix(e, "/v1/") {
-			e = "/v1" + e
-		}
-		p.endpoints = append(p.endpoints, strings.TrimSuffix(path.Clean(e), "/"))
-	}
-	p.lim = newLimiter(l, cfg.TokensUsedToday, p.now())
-	p.key = []byte(cfg.APIKey)
+	// Empty entries restrict nothing.
+	p.limits = cfg.Limits
+	p.limits.Models = nonEmpty(cfg.Limits.Models)
+	p.limits.Endpoints = nonEmpty(cfg.Limits.Endpoints)
+	p.lim = newLimiter(p.limits, cfg.TokensUsedToday, p.now())
 	if cfg.Ledger != nil {
 		p.recWake = make(chan struct{}, 1)
 		p.recFlush = make(chan struct{}, 1)
 		go p.appendLoop()
 	}
+	tr := cfg.Transport
+	if tr == nil {
+		tr = NewTransport()
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      tr,
+		FlushInterval:  -1, // event streams event by event
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.upstreamFailed,
+		ErrorLog:       p.errLog,
+	}
+	p.srv = &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          p.errLog,
+	}
+	return p, nil
+}
 
-	p.transport = cfg.Transport
-	if p.transport == nil {
-		if u, err := http.ProxyFromEnvironment(&http.Request{URL: up}); err == nil && u != nil {
-			// Through an HTTP(S)_PROXY: http.Transport knows CONNECT,
-			// SOCKS and proxy credentials.
-			t := http.DefaultTransport.(*http.Transport).Clone()
-			t.MaxIdleConns = 256
-			t.MaxIdleConnsPerHost = 128
-			p.transport = t
-		} else {
-			p.transport = newUpstreamTransport(up.Scheme, up.Host)
+// NewTransport is the upstream transport New uses by default: a clone of
+// http.DefaultTransport (HTTP/2 over TLS, HTTP(S)_PROXY and NO_PROXY from
+// the environment, its dial and TLS timeouts), keeping more idle
+// connections per host and taking at most 1 MiB of response headers
+// (1xx responses included, see rewrite).
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 128
+	t.MaxResponseHeaderBytes = 1 << 20
+	return t
+}
+
+func nonEmpty(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
 		}
 	}
-	p.srv = newServer()
-	return p, nil
+	return out
 }
 
 func badHeaderValue(v string) bool {
@@ -206,87 +227,86 @@ func badHeaderValue(v string) bool {
 	return false
 }
 
-// reqState follows one request through the reverse proxy.
+// Serve serves the proxy on l until Shutdown or Close; it returns
+// http.ErrServerClosed then.
+func (p *Proxy) Serve(l net.Listener) error {
+	if a, ok := l.Addr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		p.listen.Store(&ap)
+	}
+	return p.srv.Serve(plainListener{l, p.errLog})
+}
+
+// Shutdown stops accepting, waits for requests in flight (until ctx ends)
+// and for their usage records to reach the ledger.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	err := p.srv.Shutdown(ctx)
+	if err == nil {
+		p.Wait()
+	}
+	return err
+}
+
+// Close stops the proxy at once, dropping requests in flight.
+func (p *Proxy) Close() error { return p.srv.Close() }
+
+// reqState follows one request through the proxy.
 type reqState struct {
 	rec      Record
 	parser   usageParser
 	tooLarge atomic.Bool
-	body     []byte  // the request body, when admit read it whole
-	mem      memBody // body, to replay
-
-	// The response's readers (in one allocation with the state).
-	json    jsonUsage
-	sse     sseUsage
-	usage   usageBody
-	scrub   scrubBody
-	bodyEOF atomic.Bool // a streamed request body was read to its end
+	n1xx     int // 1xx answers the upstream sent before the final one
 }
 
-// ServeHTTP checks and forwards one request and records it. Serve does
-// not go through it: it serves connections itself (see server.go); this
-// serves the proxy from an http.Server or a test.
+type stateKey struct{}
+
+func stateOf(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+// ServeHTTP checks one request, forwards it when it passes every check,
+// and records it.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ci := connInfo{remoteOK: p.clientAllowed(r.RemoteAddr)}
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
-		ci.local = a.AddrPort()
-	} else if a := p.listenAddr.Load(); a != nil {
-		ci.local = *a
-	}
-	p.serve(w, r, ci, nil)
-}
-
-// serve checks and forwards one request and records it; cc is the client
-// connection when the proxy's own server read the request.
-func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ci connInfo, cc *clientConn) {
 	start := p.now()
-	rec := Record{
+	st := &reqState{rec: Record{
 		Time:    start.UTC(),
 		Profile: p.cfg.Profile,
 		Method:  r.Method,
 		Path:    p.recordPath(r.URL.Path),
-	}
-	var st *reqState
-	if p.reuses(cc) {
-		// The connection's state serves each of its requests, and the
-		// buffer for a JSON answer is kept (up to 64 KiB).
-		st = &cc.st
-		*st = reqState{rec: rec}
-		st.json.head = cc.jsonHead[:0]
-		defer func() {
-			if cap(st.json.head) <= 64<<10 {
-				cc.jsonHead = st.json.head[:0]
-			}
-		}()
-	} else {
-		st = &reqState{rec: rec}
-	}
+	}}
 	defer func() {
 		v := recover()
 		p.finish(st, start)
 		if v != nil {
-			panic(v)
+			panic(v) // http.ErrAbortHandler: the upstream failed mid-answer
 		}
 	}()
-	if e := p.admit(r, st, ci, start); e != nil {
-		st.rec.Status, st.rec.Refused = e.status, e.code
-		e.write(w)
+	if e := p.admit(r, st, start); e != nil {
+		st.rec.Status, st.rec.Refused = e.Status, e.Code
+		p.refuse(w, e)
 		return
 	}
-	p.forward(w, r, st, cc)
+	p.rp.ServeHTTP(oneXXWriter{w}, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 }
 
-// reuses reports whether a request served on cc may use objects of cc
-// that its next request reuses (see outRequest and serve): with the proxy's
-// own transport, which is done with a request when its answer is; not with
-// http.Transport, which may still read a request's body after it answered.
-func (p *Proxy) reuses(cc *clientConn) bool {
-	_, own := p.transport.(*upstreamTransport)
-	return own && cc != nil
+// localAddr is the address the request arrived on.
+func (p *Proxy) localAddr(r *http.Request) netip.AddrPort {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			return ap
+		}
+	}
+	if a := p.listen.Load(); a != nil {
+		return *a
+	}
+	return netip.AddrPort{}
 }
 
-// admit runs every check of a request that arrived at now; on success the
-// request (its body replaced when it was read) is ready to forward.
-func (p *Proxy) admit(r *http.Request, st *reqState, ci connInfo, now time.Time) *apiError {
+// admit runs every check of a request that arrived at now, in the order
+// of the package documentation; on success the request (its body replaced
+// when it was read) is ready to forward.
+func (p *Proxy) admit(r *http.Request, st *reqState, now time.Time) *Refusal {
 	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
 		return errInvalidRequest(http.StatusMethodNotAllowed, "method_not_allowed",
 			fmt.Sprintf("method %s is not supported", r.Method))
@@ -294,29 +314,24 @@ func (p *Proxy) admit(r *http.Request, st *reqState, ci connInfo, now time.Time)
 	if r.URL.Scheme != "" || r.URL.Host != "" || r.URL.Opaque != "" ||
 		(r.RequestURI != "" && r.RequestURI[0] != '/') || !strings.HasPrefix(r.URL.Path, "/") {
 		return errInvalidRequest(http.StatusBadRequest, "invalid_request_uri",
-			"the request target must be a path such as /v1/chat/completions; this proxy forwards only to its configured upstream")
+			"the request target must be a path such as "+p.pv.BasePath+"/chat/completions; this proxy forwards only to its configured upstream")
 	}
-	if !ci.remoteOK {
-		return &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "client_not_allowed",
-			msg: "requests from this address are not allowed (loopback only unless allowed with --allow)"}
+	if !p.clientAllowed(r.RemoteAddr) {
+		return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "client_not_allowed",
+			Msg: "requests from this address are not allowed (loopback only unless allowed with --allow)"}
 	}
-	if ci.okHost == nil || r.Host != *ci.okHost || r.Host == "" {
-		if !hostAllowed(r.Host, ci.local) {
-			return errInvalidRequest(http.StatusUnauthorized, "invalid_host",
-				"the Host header must name this proxy's loopback address and port")
-		}
-		if ci.okHost != nil {
-			*ci.okHost = r.Host
-		}
+	if !hostAllowed(r.Host, p.localAddr(r)) {
+		return errInvalidRequest(http.StatusUnauthorized, "invalid_host",
+			"the Host header must name this proxy's loopback address and port")
 	}
-	if !p.tokenOK(first(r.Header, "Authorization")) {
+	if !p.tokenOK(r.Header[p.keyHeader]) {
 		return errInvalidRequest(http.StatusUnauthorized, "invalid_api_key",
-			"incorrect API key provided: use the okv token this proxy was started with as OPENAI_API_KEY")
+			"incorrect API key provided: use the okv token this proxy was started with as "+p.pv.KeyVar)
 	}
-	pth := r.URL.Path
-	if pth != "/v1" && !strings.HasPrefix(pth, "/v1/") {
-		return &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "unknown_url",
-			msg: fmt.Sprintf("invalid URL (%s %s): paths start with /v1/", r.Method, st.rec.Path)}
+	pth, base := r.URL.Path, p.pv.BasePath
+	if pth != base && !strings.HasPrefix(pth, base+"/") {
+		return &Refusal{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
+			Msg: fmt.Sprintf("invalid URL (%s %s): paths start with %s/", r.Method, st.rec.Path, base)}
 	}
 	if !cleanPath(pth) {
 		return errInvalidRequest(http.StatusBadRequest, "invalid_path", "the path must not contain empty, '.' or '..' segments")
@@ -324,9 +339,9 @@ func (p *Proxy) admit(r *http.Request, st *reqState, ci connInfo, now time.Time)
 	if p.leaksToken(r) {
 		return errInvalidRequest(http.StatusBadRequest, "token_in_url", "the okv token must not appear in the URL")
 	}
-	if !p.endpointAllowed(pth) {
-		return &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "endpoint_not_allowed",
-			msg: fmt.Sprintf("endpoint %s is not allowed for profile %q", st.rec.Path, p.cfg.Profile)}
+	if !p.limits.EndpointAllowed(base, pth) {
+		return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "endpoint_not_allowed",
+			Msg: fmt.Sprintf("endpoint %s is not allowed for profile %q", st.rec.Path, p.cfg.Profile)}
 	}
 	if e := p.checkBody(r, st); e != nil {
 		return e
@@ -362,11 +377,10 @@ func hostAllowed(hostHeader string, local netip.AddrPort) bool {
 	if err != nil {
 		host, port = strings.TrimSuffix(strings.TrimPrefix(hostHeader, "["), "]"), "80"
 	}
-	var num [5]byte
-	if port != string(strconv.AppendUint(num[:0], uint64(local.Port()), 10)) {
+	if port != fmt.Sprint(local.Port()) {
 		return false
 	}
-	if asciiEqualFold(host, "localhost") {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)
@@ -377,13 +391,17 @@ func hostAllowed(hostHeader string, local netip.AddrPort) bool {
 	return ip.IsLoopback() || ip == local.Addr().Unmap().WithZone("")
 }
 
-func (p *Proxy) tokenOK(auth string) bool {
-	const scheme = "Bearer "
-	if len(auth) <= len(scheme) || !asciiEqualFold(auth[:len(scheme)], scheme) {
+// tokenOK compares the client's credential header (exactly one) with the
+// token, in constant time.
+func (p *Proxy) tokenOK(vals []string) bool {
+	if len(vals) != 1 {
 		return false
 	}
-	var buf [128]byte // the token is 47 bytes: no allocation
-	got := sha256.Sum256(append(buf[:0], trimOWS(auth[len(scheme):])...))
+	v, prefix := vals[0], p.pv.KeyPrefix
+	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.Trim(v[len(prefix):], " \t")))
 	return subtle.ConstantTimeCompare(got[:], p.tokenHash[:]) == 1
 }
 
@@ -408,115 +426,55 @@ func cleanPath(p string) bool {
 	return c == p || c+"/" == p
 }
 
-func (p *Proxy) endpointAllowed(pth string) bool {
-	if len(p.endpoints) == 0 {
-		return true
-	}
-	for _, e := range p.endpoints {
-		if pth == e || strings.HasPrefix(pth, e+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *Proxy) modelAllowed(m string) bool {
-	if len(p.models) == 0 {
-		return true
-	}
-	for _, a := range p.models {
-		if prefix, ok := strings.CutSuffix(a, "*"); ok {
-			if strings.HasPrefix(m, prefix) {
-				return true
-			}
-		} else if a == m {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *Proxy) tooLarge() *apiError {
+func (p *Proxy) tooLarge() *Refusal {
 	return errInvalidRequest(http.StatusRequestEntityTooLarge, "request_too_large",
-		fmt.Sprintf("the request body exceeds this profile's limit of %d bytes", p.maxBody))
+		fmt.Sprintf("the request body exceeds this profile's limit of %d bytes", p.limits.Body()))
 }
 
 // checkBody enforces MaxBody and Models. JSON bodies (and every body when
-// models are restricted: forms, and anything that looks like JSON whatever
-// its Content-Type) are read, bounded by MaxBody, and replayed; other
+// models are restricted) are read, bounded by MaxBody, and replayed; other
 // bodies stream through under the same bound.
-func (p *Proxy) checkBody(r *http.Request, st *reqState) *apiError {
-	restricted := len(p.models) > 0
-	var models []string
-	if restricted || strings.Contains(r.URL.RawQuery, "model") { // "mod%65l" too when it matters
-		// url.Query drops the pairs it cannot parse, which another parser
-		// may read a model from: a restriction refuses them instead.
-		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil && restricted {
-			return errInvalidRequest(http.StatusBadRequest, "invalid_query",
-				"cannot check the request's model: the query string cannot be parsed")
-		}
-		models = q["model"]
-	}
-	if r.ContentLength > p.maxBody {
+func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
+	restricted := len(p.limits.Models) > 0
+	maxBody := p.limits.Body()
+	if r.ContentLength > maxBody {
 		return p.tooLarge()
 	}
-	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	if hasBody {
-		kind, params := classifyBody(first(r.Header, "Content-Type"))
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		kind, _ := classifyBody(r.Header.Get("Content-Type"))
 		if kind == bodyJSON || restricted {
-			// Read it (bounded) to find the model.
-			body, err := readBounded(r.Body, p.maxBody, r.ContentLength)
+			b, err := readBounded(r.Body, maxBody, r.ContentLength)
 			if errors.Is(err, errBodyTooLarge) {
 				return p.tooLarge()
 			}
 			if err != nil {
 				return errInvalidRequest(http.StatusBadRequest, "invalid_body", "the request body could not be read")
 			}
+			body = b
 			r.Body.Close()
-			st.mem = memBody{b: body}
-			r.Body = &st.mem
-			r.ContentLength = int64(len(body))
-			st.body = body
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+			r.ContentLength = int64(len(b))
 			r.TransferEncoding = nil
-			var found []string
-			switch {
-			case kind == bodyJSON || (kind == bodyOpaque && restricted && looksJSON(body)):
-				found, err = jsonModels(body)
-			case kind == bodyMultipart || kind == bodyForm:
-				if restricted {
-					found, err = formModels(kind, params, body)
-				}
-			case restricted:
-				// A restriction refuses what it cannot check.
-				err = errors.New("send JSON or a form, so the model can be checked")
-			}
-			if err != nil {
-				if restricted {
-					return errInvalidRequest(http.StatusBadRequest, "invalid_body",
-						"cannot check the request's model: "+err.Error())
-				}
-				found = nil
-			}
-			if models == nil {
-				models = found
-			} else {
-				models = append(models, found...)
-			}
-			if len(found) > 0 {
-				st.rec.Model = clip(found[0], 128)
-			}
 		} else {
-			r.Body = &limitedBody{rc: r.Body, left: p.maxBody, tooLarge: &st.tooLarge, eof: &st.bodyEOF}
+			r.Body = &limitedBody{rc: r.Body, left: maxBody, tooLarge: &st.tooLarge}
 		}
 	}
-	if st.rec.Model == "" && len(models) > 0 {
+	models, err := p.pv.Models(r, body)
+	if errors.Is(err, ErrQuery) && restricted {
+		return errInvalidRequest(http.StatusBadRequest, "invalid_query", "cannot check the request's model: "+err.Error())
+	}
+	if err != nil && restricted {
+		return errInvalidRequest(http.StatusBadRequest, "invalid_body", "cannot check the request's model: "+err.Error())
+	}
+	if len(models) > 0 {
 		st.rec.Model = clip(models[0], 128)
 	}
 	for _, m := range models {
-		if !p.modelAllowed(m) {
-			return &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "model_not_allowed",
-				msg: fmt.Sprintf("model %q is not allowed for profile %q", clip(m, 128), p.cfg.Profile)}
+		if !p.limits.ModelAllowed(m) {
+			return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "model_not_allowed",
+				Msg: fmt.Sprintf("model %q is not allowed for profile %q", clip(m, 128), p.cfg.Profile)}
 		}
 	}
 	return nil
@@ -539,57 +497,51 @@ func (p *Proxy) recordPath(s string) string {
 
 // upstreamPath maps a client path ("/v1/…") onto the upstream's path.
 func (p *Proxy) upstreamPath(clientPath string) string {
-	if p.upHasV1 {
-		clientPath = strings.TrimPrefix(clientPath, "/v1")
+	if p.upHasBase {
+		clientPath = strings.TrimPrefix(clientPath, p.pv.BasePath)
 	}
-	s := p.upBase + clientPath
-	if s == "" {
-		return "/"
+	if s := p.upBase + clientPath; s != "" {
+		return s
 	}
-	return s
+	return "/"
 }
 
 func (p *Proxy) finish(st *reqState, start time.Time) {
 	end := p.now()
 	if st.parser != nil {
 		if t, ok := st.parser.result(); ok {
-			st.rec.PromptTokens, st.rec.CompletionTokens, st.rec.TotalTokens = t.prompt, t.completion, t.total
+			st.rec.PromptTokens, st.rec.CompletionTokens, st.rec.TotalTokens = t.Prompt, t.Completion, t.Total
 		}
 	}
-	st.rec.LatencyMS = math.Round(float64(end.Sub(start))/1e3) / 1e3
-	if st.rec.LatencyMS < 0 {
-		st.rec.LatencyMS = 0
-	}
+	st.rec.LatencyMS = max(math.Round(float64(end.Sub(start))/1e3)/1e3, 0)
 	p.lim.spend(end, st.rec.TotalTokens)
-	if p.recWake != nil {
-		// Off the request's path: one appender writes what queued up,
-		// in the order requests finished, in one locked write at most
-		// every ledgerDelay; Shutdown and Wait wait for it.
-		p.pending.Add(1)
-		p.recMu.Lock()
-		p.recQ = append(p.recQ, st.rec)
-		first := len(p.recQ) == 1
-		p.recMu.Unlock()
-		if first {
-			select {
-			case p.recWake <- struct{}{}:
-			default:
-			}
+	if p.recWake == nil {
+		return
+	}
+	// Off the request's path: one appender writes what queued up, in the
+	// order requests finished, in one locked write at most every
+	// ledgerDelay; Shutdown and Wait wait for it.
+	p.pending.Add(1)
+	p.recMu.Lock()
+	p.recQ = append(p.recQ, st.rec)
+	first := len(p.recQ) == 1
+	p.recMu.Unlock()
+	if first {
+		select {
+		case p.recWake <- struct{}{}:
+		default:
 		}
 	}
 }
 
 // ledgerDelay is how long a record may wait for others to be written with
-// it. A write per request took a fifth of the proxy's time per request
-// under load; this many milliseconds of records are what a crash of okv
-// (not of the child) can lose.
+// it: what a crash of okv (not of the child) can lose.
 const ledgerDelay = 50 * time.Millisecond
 
 // appendLoop hands queued records to the ledger, in batches when the
 // ledger can take them (FileLedger: one locked write per batch).
 func (p *Proxy) appendLoop() {
 	all, batched := p.cfg.Ledger.(interface{ AppendAll([]Record) error })
-	var spare []Record
 	t := time.NewTimer(ledgerDelay)
 	t.Stop()
 	for range p.recWake {
@@ -601,7 +553,7 @@ func (p *Proxy) appendLoop() {
 		}
 		p.recMu.Lock()
 		batch := p.recQ
-		p.recQ = spare[:0]
+		p.recQ = nil
 		p.recMu.Unlock()
 		var err error
 		if batched {
@@ -617,8 +569,6 @@ func (p *Proxy) appendLoop() {
 			p.errLog.Printf("okv proxy: %v", err)
 		}
 		p.pending.Add(-len(batch))
-		clear(batch)
-		spare = batch
 	}
 }
 

@@ -21,8 +21,7 @@ import (
 
 func TestForwardsWithRealKeyNotToken(t *testing.T) {
 	h := newHarness(t, nil, func(c *Config) {
-		c.Organization = "org-profile"
-		c.Project = "proj_profile"
+		c.Credentials = map[string]string{"OPENAI_ORG_ID": "org-profile", "OPENAI_PROJECT_ID": "proj_profile"}
 	})
 	r := h.req("POST", "/v1/chat/completions?x=1", chatBody)
 	r.Header.Set("OpenAI-Organization", "org-client")
@@ -199,7 +198,7 @@ func TestHostHeader(t *testing.T) {
 // 127.0.0.1:port would see the request.
 func serveDirect(p *Proxy, port uint16, r *http.Request) *httptest.ResponseRecorder {
 	ap := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
-	p.listenAddr.Store(&ap)
+	p.listen.Store(&ap)
 	w := httptest.NewRecorder()
 	p.ServeHTTP(w, r)
 	return w
@@ -782,8 +781,8 @@ func TestNewValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.upstream.String() != DefaultUpstream || p.maxBody != DefaultMaxBody {
-		t.Errorf("defaults: %s %d", p.upstream, p.maxBody)
+	if p.upstream.String() != DefaultUpstream || p.limits.Body() != DefaultMaxBody {
+		t.Errorf("defaults: %s %d", p.upstream, p.limits.Body())
 	}
 }
 
@@ -846,7 +845,7 @@ func TestHostCheckedOnEveryRequest(t *testing.T) {
 }
 
 // TestConnectionReuseStartsClean: requests on one kept-alive connection
-// share its request state (see Proxy.serve); none may inherit another's
+// are served one after another; none may inherit another's
 // body, model, token counts or answer buffer.
 func TestConnectionReuseStartsClean(t *testing.T) {
 	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {

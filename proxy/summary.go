@@ -96,16 +96,3 @@ func percentile(sorted []float64, p float64) float64 {
 	}
 	return sorted[rank-1]
 }
-
-// TokensUsed sums the tokens of profile's records on the UTC day of day:
-// the Config.TokensUsedToday seed for a proxy starting then.
-func TokensUsed(records []Record, profile string, day time.Time) int64 {
-	d := dayOf(day)
-	var n int64
-	for _, r := range records {
-		if r.Profile == profile && dayOf(r.Time) == d {
-			n += r.TotalTokens
-		}
-	}
-	return n
-}

@@ -5,88 +5,13 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
-	"strconv"
 	"strings"
 )
-
-// tokens is what one response used.
-type tokens struct {
-	prompt, completion, total int64
-}
-
-// usageOf reads a raw "usage" object. Chat completions, completions and
-// embeddings count prompt_tokens/completion_tokens, the Responses API
-// input_tokens/output_tokens; both have total_tokens.
-func usageOf(v []byte) (tokens, bool) {
-	if len(v) == 0 || v[0] != '{' {
-		return tokens{}, false
-	}
-	var prompt, completion, input, output, total int64
-	eachMemberLoose(v, func(key, val []byte) bool {
-		n, err := strconv.ParseInt(string(val), 10, 64)
-		if err != nil || n < 0 {
-			return true
-		}
-		switch string(key) {
-		case "prompt_tokens":
-			prompt = n
-		case "completion_tokens":
-			completion = n
-		case "input_tokens":
-			input = n
-		case "output_tokens":
-			output = n
-		case "total_tokens":
-			total = n
-		}
-		return true
-	})
-	t := tokens{prompt: prompt, completion: completion, total: total}
-	if t.prompt == 0 {
-		t.prompt = input
-	}
-	if t.completion == 0 {
-		t.completion = output
-	}
-	if t.total == 0 {
-		t.total = t.prompt + t.completion
-	}
-	return t, true
-}
-
-// parseUsage finds the usage in one JSON document (a response body or an
-// event's data): the top-level "usage" (chat completions, completions,
-// embeddings, the Responses API) or else "response"."usage" (Responses API
-// stream events).
-func parseUsage(b []byte) (tokens, bool) {
-	var top, nested []byte
-	if !eachMemberLoose(b, func(key, val []byte) bool {
-		switch string(key) {
-		case "usage":
-			top = val
-		case "response":
-			nested = nil
-			eachMemberLoose(val, func(k, v []byte) bool {
-				if string(k) == "usage" {
-					nested = v
-				}
-				return true
-			})
-		}
-		return true
-	}) {
-		return tokens{}, false
-	}
-	if t, ok := usageOf(top); ok {
-		return t, true
-	}
-	return usageOf(nested)
-}
 
 var usageKey = []byte(`"usage"`)
 
 // mayHoldUsage is a quick test run before parsing: some "usage" key is
-// followed by an object. Stream chunks mostly carry "usage":null.
+// followed by an object. Most stream chunks carry "usage":null or none.
 func mayHoldUsage(b []byte) bool {
 	for {
 		i := bytes.Index(b, usageKey)
@@ -103,14 +28,23 @@ func mayHoldUsage(b []byte) bool {
 	}
 }
 
+// usageParser is fed an answer's bytes as they pass to the client.
+type usageParser interface {
+	io.Writer
+	result() (Tokens, bool)
+}
+
 // maxEventBytes bounds the data of one server-sent event kept for parsing;
 // larger events are passed on but not parsed.
 const maxEventBytes = 8 << 20
 
-// sseUsage parses a text/event-stream incrementally and remembers the usage
-// of the last event that carried one. Write never fails and never holds on
-// to the caller's slice.
+// sseUsage splits a text/event-stream into events as it passes (the
+// WHATWG framing: lines ended by CR, LF or CRLF, "data:" fields joined by
+// LF, an empty line ends an event) and hands each event's data to the
+// provider's usage reader. Write never fails and never keeps the caller's
+// slice.
 type sseUsage struct {
+	usage    func([]byte, *Tokens) bool
 	line     []byte
 	lineOver bool
 	afterCR  bool
@@ -118,7 +52,7 @@ type sseUsage struct {
 	hasData  bool
 	dataOver bool
 
-	last  tokens
+	last  Tokens
 	found bool
 }
 
@@ -190,10 +124,8 @@ func (s *sseUsage) endLine() {
 }
 
 func (s *sseUsage) dispatch() {
-	if s.hasData && !s.dataOver && mayHoldUsage(s.data) {
-		if t, ok := parseUsage(s.data); ok {
-			s.last, s.found = t, true
-		}
+	if s.hasData && !s.dataOver && mayHoldUsage(s.data) && s.usage(s.data, &s.last) {
+		s.found = true
 	}
 	s.data, s.hasData, s.dataOver = s.data[:0], false, false
 	if cap(s.data) > 64<<10 {
@@ -202,7 +134,7 @@ func (s *sseUsage) dispatch() {
 }
 
 // result ends the stream: a last event without its blank line still counts.
-func (s *sseUsage) result() (tokens, bool) {
+func (s *sseUsage) result() (Tokens, bool) {
 	if len(s.line) > 0 || s.lineOver {
 		s.endLine()
 	}
@@ -210,15 +142,16 @@ func (s *sseUsage) result() (tokens, bool) {
 	return s.last, s.found
 }
 
-// Bounds for reading usage out of a JSON response.
+// Bounds for reading usage out of a JSON answer.
 const (
 	maxJSONBuffer = 1 << 20  // whole bodies up to this size are parsed
 	jsonTail      = 64 << 10 // beyond it, the usage is looked for in the tail
 	maxGunzip     = 16 << 20 // bound on a decompressed body parsed for usage
 )
 
-// jsonUsage collects a JSON response body (bounded) to read its usage.
+// jsonUsage collects a JSON answer (bounded) to read its usage at the end.
 type jsonUsage struct {
+	usage    func([]byte, *Tokens) bool
 	head     []byte
 	tail     []byte
 	total    int64
@@ -243,58 +176,54 @@ func (j *jsonUsage) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (j *jsonUsage) result() (tokens, bool) {
+func (j *jsonUsage) result() (Tokens, bool) {
+	var t Tokens
 	if j.total <= maxJSONBuffer {
 		b := j.head
 		switch strings.ToLower(strings.TrimSpace(j.encoding)) {
 		case "", "identity":
 		case "gzip", "x-gzip":
+			// An upstream that compressed unasked (the Transport asks
+			// for gzip itself and decodes what it asked for).
 			zr, err := gzip.NewReader(bytes.NewReader(b))
 			if err != nil {
-				return tokens{}, false
+				return t, false
 			}
-			b, err = io.ReadAll(io.LimitReader(zr, maxGunzip))
-			if err != nil {
-				return tokens{}, false
+			if b, err = io.ReadAll(io.LimitReader(zr, maxGunzip)); err != nil {
+				return t, false
 			}
 		default:
-			return tokens{}, false
+			return t, false
 		}
 		if !mayHoldUsage(b) {
-			return tokens{}, false
+			return t, false
 		}
-		return parseUsage(b)
+		ok := j.usage(b, &t)
+		return t, ok
 	}
 	if j.encoding != "" && !strings.EqualFold(j.encoding, "identity") {
-		return tokens{}, false
+		return t, false
 	}
 	// A large body (embeddings): the usage object sits near its end.
+	// Decode {"usage": <the last usage value>} from there.
 	i := bytes.LastIndex(j.tail, usageKey)
 	if i < 0 {
-		return tokens{}, false
+		return t, false
 	}
 	rest := bytes.TrimLeft(j.tail[i+len(usageKey):], " \t\r\n")
 	if len(rest) == 0 || rest[0] != ':' {
-		return tokens{}, false
+		return t, false
 	}
-	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
-	if len(rest) == 0 || rest[0] != '{' {
-		return tokens{}, false
+	var obj json.RawMessage
+	if json.NewDecoder(bytes.NewReader(rest[1:])).Decode(&obj) != nil {
+		return t, false
 	}
-	obj := rest[:skipValue(rest, 0)]
-	if !json.Valid(obj) {
-		return tokens{}, false
-	}
-	return usageOf(obj)
+	doc := append(append([]byte(`{"usage":`), obj...), '}')
+	ok := j.usage(doc, &t)
+	return t, ok
 }
 
-// usageParser is fed the response bytes as they pass.
-type usageParser interface {
-	io.Writer
-	result() (tokens, bool)
-}
-
-// usageBody wraps an upstream response body: every Read passes straight
+// usageBody wraps an upstream answer's body: every Read passes straight
 // through and is also fed to the parser.
 type usageBody struct {
 	rc io.ReadCloser

@@ -1,12 +1,13 @@
 package proxy
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
 
-func feedSSE(chunks ...string) (tokens, bool) {
-	var s sseUsage
+func feedSSE(chunks ...string) (Tokens, bool) {
+	s := sseUsage{usage: openAIUsage}
 	for _, c := range chunks {
 		s.Write([]byte(c))
 	}
@@ -17,26 +18,26 @@ func TestSSEUsage(t *testing.T) {
 	cases := []struct {
 		name   string
 		stream string
-		want   tokens
+		want   Tokens
 		found  bool
 	}{
 		{"chat include_usage",
 			"data: {\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n" +
 				"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12}}\n\n" +
 				"data: [DONE]\n\n",
-			tokens{9, 3, 12}, true},
-		{"no usage", "data: {\"choices\":[]}\n\ndata: [DONE]\n\n", tokens{}, false},
+			Tokens{9, 3, 12}, true},
+		{"no usage", "data: {\"choices\":[]}\n\ndata: [DONE]\n\n", Tokens{}, false},
 		{"crlf and comments",
 			": keep-alive\r\n\r\nevent: response.completed\r\ndata: {\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":6}}}\r\n\r\n",
-			tokens{4, 6, 10}, true},
-		{"bare cr", "data: {\"usage\":{\"prompt_tokens\":1,\"total_tokens\":1}}\r\r", tokens{1, 0, 1}, true},
-		{"multi-line data", "data: {\"usage\":\ndata: {\"prompt_tokens\":2,\"completion_tokens\":2}}\n\n", tokens{2, 2, 4}, true},
-		{"no space after colon", "data:{\"usage\":{\"total_tokens\":5}}\n\n", tokens{0, 0, 5}, true},
+			Tokens{4, 6, 10}, true},
+		{"bare cr", "data: {\"usage\":{\"prompt_tokens\":1,\"total_tokens\":1}}\r\r", Tokens{1, 0, 1}, true},
+		{"multi-line data", "data: {\"usage\":\ndata: {\"prompt_tokens\":2,\"completion_tokens\":2}}\n\n", Tokens{2, 2, 4}, true},
+		{"no space after colon", "data:{\"usage\":{\"total_tokens\":5}}\n\n", Tokens{0, 0, 5}, true},
 		{"last wins",
 			"data: {\"usage\":{\"total_tokens\":5}}\n\ndata: {\"usage\":{\"total_tokens\":7}}\n\n",
-			tokens{0, 0, 7}, true},
-		{"no final blank line", "data: {\"usage\":{\"total_tokens\":5}}", tokens{0, 0, 5}, true},
-		{"other field named usage", "event: {\"usage\":{\"total_tokens\":5}}\n\n", tokens{}, false},
+			Tokens{0, 0, 7}, true},
+		{"no final blank line", "data: {\"usage\":{\"total_tokens\":5}}", Tokens{0, 0, 5}, true},
+		{"other field named usage", "event: {\"usage\":{\"total_tokens\":5}}\n\n", Tokens{}, false},
 	}
 	for _, c := range cases {
 		got, found := feedSSE(c.stream)
@@ -57,19 +58,19 @@ func TestSSEUsage(t *testing.T) {
 func TestSSEOversizedEventSkipped(t *testing.T) {
 	big := "data: {\"x\":\"" + strings.Repeat("a", maxEventBytes) + "\",\"usage\":{\"total_tokens\":99}}\n\n"
 	got, found := feedSSE(big, "data: {\"usage\":{\"total_tokens\":3}}\n\n")
-	if !found || got.total != 3 {
+	if !found || got.Total != 3 {
 		t.Errorf("%+v %v", got, found)
 	}
 }
 
 func TestJSONUsage(t *testing.T) {
-	j := &jsonUsage{}
+	j := &jsonUsage{usage: openAIUsage}
 	j.Write([]byte(`{"usage":{"prompt_tokens":1,`))
 	j.Write([]byte(`"completion_tokens":2,"total_tokens":3}}`))
-	if got, ok := j.result(); !ok || got != (tokens{1, 2, 3}) {
+	if got, ok := j.result(); !ok || got != (Tokens{1, 2, 3}) {
 		t.Errorf("%+v %v", got, ok)
 	}
-	j = &jsonUsage{}
+	j = &jsonUsage{usage: openAIUsage}
 	j.Write([]byte(`{"error":{"message":"x"}}`))
 	if _, ok := j.result(); ok {
 		t.Errorf("usage found in an error")
@@ -86,7 +87,7 @@ func FuzzSSEUsage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, step uint16) {
 		whole, wf := feedSSE(string(data))
 		n := int(step%64) + 1
-		var s sseUsage
+		s := sseUsage{usage: openAIUsage}
 		for i := 0; i < len(data); i += n {
 			s.Write(data[i:min(i+n, len(data))])
 		}
@@ -94,8 +95,40 @@ func FuzzSSEUsage(f *testing.F) {
 		if got != whole || gf != wf {
 			t.Fatalf("chunked by %d: %+v %v; whole: %+v %v", n, got, gf, whole, wf)
 		}
-		if got.prompt < 0 || got.completion < 0 || got.total < 0 {
+		if got.Prompt < 0 || got.Completion < 0 || got.Total < 0 {
 			t.Fatalf("negative tokens %+v", got)
+		}
+	})
+}
+
+// FuzzJSONModels holds the model check to encoding/json's own reading of
+// the body: what it accepts is a JSON object whose "model" member (the
+// only one of that exact name) is the model it returns.
+func FuzzJSONModels(f *testing.F) {
+	f.Add([]byte(`{"model":"gpt-4o-mini","messages":[]}`))
+	f.Add([]byte(`{"model":null}`))
+	f.Add([]byte(`{"model":"a","model":"b"}`))
+	f.Add([]byte(`{"mod\u0065l":"x","Model":"y"} `))
+	f.Add([]byte(`[{"model":"x"}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		models, err := jsonModels(b)
+		if err != nil {
+			return
+		}
+		var m map[string]json.RawMessage
+		if e := json.Unmarshal(b, &m); e != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", b, e)
+		}
+		raw, ok := m["model"]
+		if !ok || string(raw) == "null" {
+			if len(models) != 0 {
+				t.Fatalf("%q: models %q without a model member", b, models)
+			}
+			return
+		}
+		var want string
+		if json.Unmarshal(raw, &want) != nil || len(models) != 1 || models[0] != want {
+			t.Fatalf("%q: models %q, encoding/json reads %s", b, models, raw)
 		}
 	})
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/okvault/okv/limits"
 )
 
 // Backend names.
@@ -53,13 +55,9 @@ type Policy struct {
 	MaxAge   Duration `toml:"max_age,omitempty,omitzero"`
 	Upstream string   `toml:"upstream,omitempty"`
 
-	// Proxy limits (proxy mode).
-	RPM         int      `toml:"rpm,omitempty,omitzero"`
-	TPM         int      `toml:"tpm,omitempty,omitzero"`
-	Models      []string `toml:"models,omitempty"`
-	Endpoints   []string `toml:"endpoints,omitempty"`
-	MaxBody     int64    `toml:"max_body,omitempty,omitzero"`
-	DailyTokens int64    `toml:"daily_tokens,omitempty,omitzero"`
+	// Proxy limits (proxy mode): rpm, tpm, models, endpoints, max_body,
+	// daily_tokens, the type the proxy enforces.
+	limits.Limits
 
 	// Service-account rotation (okv rotate --service-account): the OpenAI
 	// project, the service account okv created last and its key's id.

@@ -168,6 +168,10 @@ func (p *Policy) Unset(keys []string) error {
 			next.MaxBody = 0
 		case "daily_tokens":
 			next.DailyTokens = 0
+		default:
+			// A key in PolicyKeys that this switch forgot would report
+			// success and change nothing (TestUnsetEveryKey).
+			return &PolicyError{Key: k, Reason: "cannot be unset (internal error: no default known)"}
 		}
 	}
 	*p = next

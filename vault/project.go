@@ -25,6 +25,9 @@ const projectGitignore = `# okv: local state of this checkout, never committed
 audit.jsonl
 audit.head
 usage.jsonl
+usage-*.jsonl
+usage-days.json
+usage.lock
 state.json
 identity.age
 `

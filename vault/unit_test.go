@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/okvault/okv/limits"
 	"github.com/okvault/okv/vault"
 )
 
@@ -59,7 +60,7 @@ func TestParseDuration(t *testing.T) {
 // survives config.toml, and max_age defaults to 90 days.
 func TestConfigPolicyRoundTrip(t *testing.T) {
 	v, _ := fileVault(t)
-	p := &vault.Policy{Confirm: true, Proxy: true, MaxAge: vault.Days(30), RPM: 60, Models: []string{"gpt-4o-mini"}, DailyTokens: 100000}
+	p := &vault.Policy{Confirm: true, Proxy: true, MaxAge: vault.Days(30), Limits: limits.Limits{RPM: 60, Models: []string{"gpt-4o-mini"}, DailyTokens: 100000}}
 	if err := v.CreateProfile("prod", p); err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +78,12 @@ func TestConfigPolicyRoundTrip(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(v.Dir, "config.toml"))
 	if !strings.Contains(string(data), `max_age = "30d"`) {
 		t.Errorf("config.toml does not say max_age = \"30d\":\n%s", data)
+	}
+	// The embedded limits stay flat keys of the profile's table.
+	for _, want := range []string{"rpm = 60", `models = ["gpt-4o-mini"]`, "daily_tokens = 100000"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("config.toml lacks %s:\n%s", want, data)
+		}
 	}
 }
 
@@ -367,5 +374,33 @@ func TestResolveProfile(t *testing.T) {
 	expect("", "pinned", here)
 	if err := vault.WriteProfilePin(sub, "Nope"); err == nil {
 		t.Error("WriteProfilePin accepted an invalid name")
+	}
+}
+
+// TestUnsetEveryKey: every settable key, once set to a non-default value,
+// goes back to its default with Unset (a key Unset forgot would be an
+// error, not a silent no-op).
+func TestUnsetEveryKey(t *testing.T) {
+	values := map[string]string{"confirm": "true", "proxy": "true", "max_age": "30d", "upstream": "https://gw.example.com",
+		"rpm": "5", "tpm": "5", "models": "gpt-4o", "endpoints": "/v1/models", "max_body": "1k", "daily_tokens": "9"}
+	for _, name := range vault.PolicyKeyNames() {
+		v, ok := values[name]
+		if !ok {
+			t.Errorf("no test value for policy key %s", name)
+			continue
+		}
+		var p vault.Policy
+		if err := p.Set([]string{name + "=" + v}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if fmt.Sprint(p) == fmt.Sprint(vault.Policy{}) {
+			t.Fatalf("%s=%s changed nothing", name, v)
+		}
+		if err := p.Unset([]string{name}); err != nil {
+			t.Fatalf("unset %s: %v", name, err)
+		}
+		if fmt.Sprint(p) != fmt.Sprint(vault.Policy{}) {
+			t.Errorf("unset %s left %+v", name, p)
+		}
 	}
 }

@@ -21,8 +21,9 @@ import (
 // Starts a loopback fake of the OpenAI API for this script (the live API
 // cannot be reached here) and sets $FAKE_OPENAI to its base URL. It answers
 // /v1/models, /v1/chat/completions (JSON, or server-sent events with a
-// final usage chunk when stream_options.include_usage is set) and
-// /v1/embeddings in OpenAI's documented shapes, and appends every
+// final usage chunk when stream_options.include_usage is set),
+// /v1/embeddings, streamed /v1/responses and multipart /v1/files uploads
+// in OpenAI's documented shapes, and appends every
 // Authorization header it receives to $WORK/upstream-auth.log so a script
 // can check which credential reached the upstream.
 func cmdFakeOpenAI(ts *testscript.TestScript, neg bool, args []string) {
@@ -95,6 +96,41 @@ func cmdFakeOpenAI(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"object":"list","data":[{"object":"embedding","index":0,"embedding":%s}],"model":%q,"usage":{"prompt_tokens":2,"total_tokens":2}}`, emb, req.Model)
+	})
+	mux.HandleFunc("POST /v1/responses", func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		var req struct {
+			Model string `json:"model"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		// A streamed Responses API answer: typed events, the usage in
+		// response.completed.
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		resp := func(status, usage string) string {
+			return fmt.Sprintf(`{"id":"resp_1","object":"response","created_at":1,"status":%q,"model":%q,"output":[]%s}`, status, req.Model, usage)
+		}
+		fmt.Fprintf(w, "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":%s}\n\n", resp("in_progress", ""))
+		for i, word := range []string{"one", " two"} {
+			fmt.Fprintf(w, "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":%d,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":%q}\n\n", i+1, word)
+			fl.Flush()
+		}
+		fmt.Fprintf(w, "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":3,\"response\":%s}\n\n",
+			resp("completed", `,"usage":{"input_tokens":7,"output_tokens":4,"total_tokens":11}`))
+		fl.Flush()
+	})
+	mux.HandleFunc("POST /v1/files", func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		// A multipart upload: the file part and the purpose field.
+		f, hdr, err := r.FormFile("file")
+		if err != nil {
+			w.WriteHeader(400)
+			fmt.Fprintf(w, `{"error":{"message":%q,"type":"invalid_request_error","code":null}}`, err.Error())
+			return
+		}
+		f.Close()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"file-1","object":"file","bytes":%d,"created_at":1,"filename":%q,"purpose":%q}`, hdr.Size, hdr.Filename, r.FormValue("purpose"))
 	})
 	srv := httptest.NewServer(mux)
 	ts.Defer(srv.Close)

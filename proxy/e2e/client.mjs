@@ -1,7 +1,7 @@
 // An ordinary app using the official openai SDK, with no knowledge of okv:
 // it reads OPENAI_API_KEY and OPENAI_BASE_URL from its environment like any
 // app does. The e2e script runs it as `okv run --proxy -- node client.mjs`.
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { writeFileSync } from 'node:fs';
 
 // Leave the child's whole environment for the test to search for the real key.
@@ -31,6 +31,18 @@ console.log('stream:', text, 'tokens:', usage?.total_tokens);
 
 const emb = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'okv' });
 console.log('embedding:', emb.data[0].embedding.length, 'dims', 'tokens:', emb.usage.total_tokens);
+
+const rstream = await client.responses.create({ model: 'gpt-4o-mini', input: 'Count to two', stream: true });
+let rtext = '';
+let rusage = null;
+for await (const event of rstream) {
+  if (event.type === 'response.output_text.delta') rtext += event.delta;
+  if (event.type === 'response.completed') rusage = event.response.usage;
+}
+console.log('responses stream:', rtext, 'tokens:', rusage?.total_tokens);
+
+const file = await client.files.create({ file: await toFile(Buffer.from('{"prompt":"x"}\n'), 'data.jsonl'), purpose: 'batch' });
+console.log('file:', file.id, file.bytes, 'bytes', file.purpose);
 
 try {
   await client.chat.completions.create({ model: 'gpt-4.5-preview', messages: [{ role: 'user', content: 'x' }] });

@@ -1,0 +1,90 @@
+// Package limits defines a profile's proxy limits: the one type that the
+// vault's policy stores (vault.Policy embeds it) and the proxy enforces
+// (proxy.Config.Limits), so a new limit is added in one place.
+package limits
+
+import (
+	"errors"
+	"path"
+	"strings"
+)
+
+// DefaultMaxBody is the request body limit when MaxBody is 0.
+const DefaultMaxBody = 32 << 20
+
+// Limits is a profile's proxy policy. Zero values mean "no limit".
+type Limits struct {
+	RPM         int      `toml:"rpm,omitempty,omitzero" json:"rpm,omitempty"`                   // requests per minute (sliding 60 s window)
+	TPM         int      `toml:"tpm,omitempty,omitzero" json:"tpm,omitempty"`                   // tokens per minute, counted from responses' usage
+	Models      []string `toml:"models,omitempty" json:"models,omitempty"`                      // allowed models; an entry ending in "*" is a prefix
+	Endpoints   []string `toml:"endpoints,omitempty" json:"endpoints,omitempty"`                // allowed path prefixes, e.g. "/v1/chat/completions"
+	MaxBody     int64    `toml:"max_body,omitempty,omitzero" json:"max_body,omitempty"`         // request body limit in bytes; 0 means DefaultMaxBody
+	DailyTokens int64    `toml:"daily_tokens,omitempty,omitzero" json:"daily_tokens,omitempty"` // token budget per UTC day
+}
+
+// Check reports a limit that cannot be enforced.
+func (l Limits) Check() error {
+	if l.RPM < 0 || l.TPM < 0 || l.MaxBody < 0 || l.DailyTokens < 0 {
+		return errors.New("limits cannot be negative")
+	}
+	return nil
+}
+
+// Any reports whether any limit is set.
+func (l Limits) Any() bool {
+	return l.RPM > 0 || l.TPM > 0 || len(l.Models) > 0 || len(l.Endpoints) > 0 || l.MaxBody > 0 || l.DailyTokens > 0
+}
+
+// Body is the effective request body limit.
+func (l Limits) Body() int64 {
+	if l.MaxBody > 0 {
+		return l.MaxBody
+	}
+	return DefaultMaxBody
+}
+
+// ModelAllowed reports whether model m may be used: no restriction, an
+// exact entry, or an entry ending in "*" that m starts with.
+func (l Limits) ModelAllowed(m string) bool {
+	if len(l.Models) == 0 {
+		return true
+	}
+	for _, a := range l.Models {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if prefix, ok := strings.CutSuffix(a, "*"); ok {
+			if strings.HasPrefix(m, prefix) {
+				return true
+			}
+		} else if a == m {
+			return true
+		}
+	}
+	return false
+}
+
+// EndpointAllowed reports whether the clean path p ("/v1/…") may be used:
+// no restriction, or inside one of Endpoints by whole segments. An entry
+// is taken under base ("/v1") when it does not start with it.
+func (l Limits) EndpointAllowed(base, p string) bool {
+	if len(l.Endpoints) == 0 {
+		return true
+	}
+	for _, e := range l.Endpoints {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		if !strings.HasPrefix(e, "/") {
+			e = "/" + e
+		}
+		if e != base && !strings.HasPrefix(e, base+"/") {
+			e = base + e
+		}
+		e = strings.TrimSuffix(path.Clean(e), "/")
+		if p == e || strings.HasPrefix(p, e+"/") {
+			return true
+		}
+	}
+	return false
+}

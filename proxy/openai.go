@@ -1,0 +1,125 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+)
+
+// OpenAI is the OpenAI API (and gateways that speak it): the key as
+// "Authorization: Bearer", OPENAI_ORG_ID and OPENAI_PROJECT_ID as
+// OpenAI-Organization and OpenAI-Project, and the variables the official
+// SDKs read.
+var OpenAI = &Provider{
+	Name:            "openai",
+	DefaultUpstream: "https://api.openai.com",
+	BasePath:        "/v1",
+	KeyHeader:       "Authorization",
+	KeyPrefix:       "Bearer ",
+	KeyVar:          "OPENAI_API_KEY",
+	BaseURLVar:      "OPENAI_BASE_URL",
+	Credentials: []Credential{
+		{Secret: "OPENAI_ORG_ID", Header: "OpenAI-Organization"},
+		{Secret: "OPENAI_PROJECT_ID", Header: "OpenAI-Project"},
+	},
+	Withheld:  []string{"OPENAI_ADMIN_KEY"},
+	Models:    openAIModels,
+	Usage:     openAIUsage,
+	ErrorBody: openAIError,
+}
+
+// openAIModels finds the models of a request: the query's "model", and
+// the body's top-level "model" (JSON) or "model" field (multipart and
+// url-encoded forms, as file uploads and transcriptions send it).
+func openAIModels(r *http.Request, body []byte) ([]string, error) {
+	q, qerr := url.ParseQuery(r.URL.RawQuery)
+	if qerr != nil {
+		qerr = ErrQuery
+	}
+	models := q["model"]
+	if body == nil {
+		return models, qerr
+	}
+	kind, params := classifyBody(r.Header.Get("Content-Type"))
+	var found []string
+	var err error
+	switch {
+	case kind == bodyJSON || kind == bodyOpaque && looksJSON(body):
+		found, err = jsonModels(body)
+	case kind == bodyMultipart || kind == bodyForm:
+		found, err = formModels(kind, params, body)
+	default:
+		err = errors.New("send JSON or a form, so the model can be checked")
+	}
+	// The body's model first: it is the one recorded.
+	models = append(found, models...)
+	if qerr != nil {
+		return models, qerr
+	}
+	return models, err
+}
+
+// openAIUsage reads "usage" (chat completions, completions, embeddings,
+// the Responses API) or "response"."usage" (Responses API stream events).
+// The last document carrying usage wins: a stream's final chunk has the
+// whole request's.
+func openAIUsage(doc []byte, t *Tokens) bool {
+	type counts struct {
+		Prompt     int64 `json:"prompt_tokens"`
+		Completion int64 `json:"completion_tokens"`
+		Input      int64 `json:"input_tokens"`
+		Output     int64 `json:"output_tokens"`
+		Total      int64 `json:"total_tokens"`
+	}
+	var v struct {
+		Usage    *counts `json:"usage"`
+		Response struct {
+			Usage *counts `json:"usage"`
+		} `json:"response"`
+	}
+	// A field of the wrong type (a float, a string) is left at zero;
+	// json.Unmarshal fills the rest.
+	var te *json.UnmarshalTypeError
+	if err := json.Unmarshal(doc, &v); err != nil && !errors.As(err, &te) {
+		return false
+	}
+	c := v.Usage
+	if c == nil {
+		c = v.Response.Usage
+	}
+	if c == nil {
+		return false
+	}
+	got := Tokens{Prompt: max(c.Prompt, 0), Completion: max(c.Completion, 0), Total: max(c.Total, 0)}
+	if got.Prompt == 0 {
+		got.Prompt = max(c.Input, 0)
+	}
+	if got.Completion == 0 {
+		got.Completion = max(c.Output, 0)
+	}
+	if got.Total == 0 {
+		got.Total = got.Prompt + got.Completion
+	}
+	*t = got
+	return true
+}
+
+// openAIError is OpenAI's error shape:
+// {"error":{"message":…,"type":…,"param":null,"code":…}}.
+func openAIError(e *Refusal) []byte {
+	type detail struct {
+		Message string  `json:"message"`
+		Type    string  `json:"type"`
+		Param   *string `json:"param"`
+		Code    *string `json:"code"`
+	}
+	d := detail{Message: "okv proxy: " + e.Msg, Type: e.Type}
+	if e.Code != "" {
+		d.Code = &e.Code
+	}
+	b, _ := json.Marshal(struct {
+		Error detail `json:"error"`
+	}{d})
+	return b
+}

@@ -1,0 +1,92 @@
+package proxy
+
+import (
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Provider holds everything the proxy knows of one API provider: where
+// its API is, how a key is sent, which of the profile's secrets it uses,
+// what the child is given, where a request names its model, how an answer
+// reports the tokens it used, and the shape of its errors. The rest of
+// the proxy (checks, limits, forwarding, scrubbing, the ledger) is the same
+// for every provider. [OpenAI] is the one okv ships (openai.go); another
+// is one more file like it.
+type Provider struct {
+	Name string // "openai"
+
+	// DefaultUpstream is where requests go when the profile names no
+	// upstream.
+	DefaultUpstream string
+	// BasePath is the path every client request starts with ("/v1"). An
+	// upstream whose own path ends in it absorbs the client's.
+	BasePath string
+
+	// KeyHeader and KeyPrefix say how the key is sent upstream
+	// ("Authorization", "Bearer "). The child sends its okv token the
+	// same way, in place of the key.
+	KeyHeader, KeyPrefix string
+	// KeyVar is the secret that holds the key, and the child's variable
+	// that holds the token instead (OPENAI_API_KEY).
+	KeyVar string
+	// BaseURLVar is the child's variable for the proxy's base URL,
+	// BasePath included (OPENAI_BASE_URL).
+	BaseURLVar string
+	// Credentials are further secrets sent upstream as headers, when the
+	// profile holds them. A client's own value of such a header is never
+	// forwarded.
+	Credentials []Credential
+	// Withheld are the provider's other secrets, which never enter a
+	// proxied child either (an admin key).
+	Withheld []string
+
+	// Models returns the models a request names. body is the request body
+	// when the proxy read it (JSON bodies always, every body under a
+	// models restriction), else nil. An error means the request's model
+	// cannot be determined: a models restriction refuses the request then;
+	// without one the models returned, if any, are only recorded.
+	Models func(r *http.Request, body []byte) ([]string, error)
+	// Usage reads token counts from one JSON document: a whole answer, or
+	// the data of one event of an event stream (called for each, in order,
+	// with the same t). It reports whether doc carried usage.
+	Usage func(doc []byte, t *Tokens) bool
+	// ErrorBody is a refusal in the provider's error shape (JSON).
+	ErrorBody func(e *Refusal) []byte
+}
+
+// ErrQuery is the error of a Models func when the query string cannot be
+// parsed (url.Query drops the pairs it cannot parse, which the upstream
+// may read a model from).
+var ErrQuery = errors.New("the query string cannot be parsed")
+
+// Credential is a secret the provider sends upstream as a header.
+type Credential struct {
+	Secret string // OPENAI_ORG_ID
+	Header string // OpenAI-Organization
+}
+
+// Secrets lists every secret of the provider that never enters a proxied
+// child: the key, the credentials and the withheld ones.
+func (pv *Provider) Secrets() []string {
+	s := []string{pv.KeyVar}
+	for _, c := range pv.Credentials {
+		s = append(s, c.Secret)
+	}
+	return append(s, pv.Withheld...)
+}
+
+// Tokens is what one answer used.
+type Tokens struct {
+	Prompt, Completion, Total int64
+}
+
+// Refusal is a request the proxy answers itself, never forwarding it.
+type Refusal struct {
+	Status int
+	Type   string // "invalid_request_error", "insufficient_quota", …
+	Code   string // "invalid_api_key", "model_not_allowed", …
+	Msg    string // starts lowercase; "okv proxy: " is put before it
+	// RetryAfter > 0 sets retry-after (whole seconds) and retry-after-ms.
+	RetryAfter time.Duration
+}
