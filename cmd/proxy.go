@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -27,9 +26,6 @@ import (
 
 // proxiedSecrets never enter a child in proxy mode: the proxy injects them.
 var proxiedSecrets = []string{"OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_ADMIN_KEY"}
-
-// usageFile is the proxy's usage ledger in the vault folder.
-const usageFile = "usage.jsonl"
 
 // proxySession is a running proxy for one profile.
 type proxySession struct {
@@ -61,7 +57,13 @@ func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, ad
 	if err != nil {
 		return nil, err
 	}
-	ledger := &proxy.FileLedger{Path: filepath.Join(v.Dir, usageFile)}
+	// Never through a link: a cloned .okv/usage.jsonl linked elsewhere
+	// would have the proxy append to the file it points at.
+	usagePath, err := v.UsagePath()
+	if err != nil {
+		return nil, err
+	}
+	ledger := &proxy.FileLedger{Path: usagePath}
 	var usedToday int64
 	if recs, err := proxy.ReadLedger(ledger.Path); err == nil {
 		usedToday = proxy.TokensUsed(recs, profile, a.Now())

@@ -3,7 +3,6 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -75,7 +74,11 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 			return err
 		}
 	}
-	recs, err := proxy.ReadLedger(filepath.Join(v.Dir, usageFile))
+	usagePath, err := v.UsagePath()
+	if err != nil {
+		return err
+	}
+	recs, err := proxy.ReadLedger(usagePath)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func (v *Vault) Audit(r AuditRecord) error {
 
 func (v *Vault) auditLocked(r AuditRecord) error {
 	path := v.AuditPath()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, filePerm)
+	f, err := openVaultFile(path, os.O_RDWR|os.O_CREATE, filePerm)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func lastLine(f *os.File) ([]byte, int64, error) {
 
 // ReadAudit reads every record of the audit log.
 func (v *Vault) ReadAudit() ([]AuditRecord, error) {
-	f, err := os.Open(v.AuditPath())
+	f, err := openVaultFile(v.AuditPath(), os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -159,7 +159,7 @@ type AuditBreak struct {
 
 // VerifyAudit checks the hash chain and returns every break found.
 func (v *Vault) VerifyAudit() (records int, breaks []AuditBreak, err error) {
-	f, err := os.Open(v.AuditPath())
+	f, err := openVaultFile(v.AuditPath(), os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil, nil
 	}

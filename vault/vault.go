@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -62,7 +63,14 @@ func DefaultDir(getenv func(string) string) (string, error) {
 
 // Open opens the vault in dir, refusing unsafe permissions.
 func Open(dir string) (*Vault, error) {
-	fi, err := os.Stat(dir)
+	// A project vault's folder is never followed through a link (its
+	// parent chose it by walking up); a personal vault folder may be one
+	// (dotfile managers link ~/.config/okv), since its owner made it.
+	stat := os.Stat
+	if filepath.Base(dir) == ProjectDirName {
+		stat = checkVaultDir
+	}
+	fi, err := stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotInitialized
 	}
@@ -75,10 +83,12 @@ func Open(dir string) (*Vault, error) {
 	// profiles/ too: whoever can write there can plant a profile (it is
 	// encrypted to the public recipient) and so inject variables into runs.
 	pdir := filepath.Join(dir, profilesDir)
-	if pfi, err := os.Stat(pdir); err == nil {
+	if pfi, err := checkVaultDir(pdir); err == nil {
 		if err := checkPerm(pdir, pfi); err != nil {
 			return nil, err
 		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	path := filepath.Join(dir, configFile)
 	data, err := readChecked(path)
@@ -95,9 +105,10 @@ func Open(dir string) (*Vault, error) {
 	return &Vault{Dir: dir, Config: cfg, Now: time.Now}, nil
 }
 
-// readChecked reads a vault file after checking its permissions.
+// readChecked reads a vault file, never through a link, after checking
+// its permissions.
 func readChecked(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openVaultFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +213,7 @@ func Init(dir string, opts InitOptions) (v *Vault, err error) {
 		}
 	}()
 	for _, d := range []string{dir, filepath.Join(dir, profilesDir)} {
-		if err := os.Chmod(d, dirPerm); err != nil {
+		if err := chmodDir(d); err != nil {
 			return nil, err
 		}
 	}
@@ -232,8 +243,20 @@ func exists(p string) bool {
 }
 
 // Lock takes the vault's advisory write lock, waiting up to LockTimeout.
+// The lock file is opened without following a link (a cloned .okv/.lock
+// linked elsewhere must not be created, chmod-ed or locked through) and
+// its mode is set through the open file.
 func (v *Vault) Lock() (unlock func(), err error) {
-	fl := flock.New(filepath.Join(v.Dir, lockFile))
+	path := filepath.Join(v.Dir, lockFile)
+	f, err := openVaultFile(path, os.O_RDONLY|os.O_CREATE, filePerm)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != filePerm && runtime.GOOS != "windows" {
+		f.Chmod(filePerm)
+	}
+	f.Close()
+	fl := flock.New(path, flock.SetFlag(os.O_RDONLY|os.O_CREATE|oNoFollow), flock.SetPermissions(filePerm))
 	ctx, cancel := context.WithTimeout(context.Background(), LockTimeout)
 	defer cancel()
 	ok, err := fl.TryLockContext(ctx, 20*time.Millisecond)
@@ -243,7 +266,6 @@ func (v *Vault) Lock() (unlock func(), err error) {
 	if !ok {
 		return nil, ErrLockTimeout
 	}
-	os.Chmod(fl.Path(), filePerm)
 	return func() { fl.Unlock() }, nil
 }
 
