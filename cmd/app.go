@@ -32,8 +32,9 @@ type App struct {
 	identityFlag string
 	yes          bool
 
-	unlocker *vault.Unlocker
-	loc      vault.Location // the vault openVault chose, and why
+	idUnlocker *vault.Unlocker
+	venv       *vault.Env
+	loc        vault.Location // the vault openVault chose, and why
 }
 
 // Main runs okv with args (without the program name) on the real process

@@ -99,8 +99,8 @@ func (a *App) runDoctor() error {
 			bad(hints[len(hints)-1], "profile %s: %s", n, msg)
 			continue
 		}
-		if u := v.Config.Policy(n).Upstream; u != "" && doc.Upstream != u && (doc.Upstream != "" || v.Config.IsProject()) {
-			msg, hints, _ := a.explain(&upstreamNotPinnedError{Profile: n, URL: u})
+		if err := v.CheckPolicy(doc); err != nil {
+			msg, hints, _ := a.explain(err)
 			bad(hints[len(hints)-1], "profile %s: %s", n, msg)
 			continue
 		}

@@ -33,7 +33,13 @@ func (a *App) runInitProject() error {
 	if err != nil {
 		return err
 	}
-	if _, err := vault.InitProject(dir, me, a.Now); err != nil {
+	pv, err := vault.InitProject(dir, me, a.Now)
+	if err != nil {
+		return err
+	}
+	// What you create you trust; without a personal vault (an identity
+	// file only) there is nowhere to record it: OKV_TRUST=1 then.
+	if err := a.env().TrustStore().TrustVault(pv); err != nil && !errors.Is(err, vault.ErrNoTrustStore) {
 		return err
 	}
 	fmt.Fprintf(a.Stderr, "okv: created a project vault in %s with the profile dev, encrypted to you (%s)\n", dir, me)

@@ -25,6 +25,7 @@ const projectGitignore = `# okv: local state of this checkout, never committed
 audit.jsonl
 usage.jsonl
 state.json
+.journal
 identity.age
 `
 

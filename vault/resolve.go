@@ -93,3 +93,9 @@ func readPin(path string) ([]byte, error) {
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, 4096))
 }
+
+// FindProfilePin returns the .okv-profile that applies in dir (there or in
+// the nearest parent) and the profile it names, or "" for both.
+func FindProfilePin(dir string) (name, path string, err error) {
+	return findProfileFile(dir)
+}
