@@ -35,7 +35,7 @@ func (a *App) newUntrustCmd() *cobra.Command {
 		Use:   "untrust",
 		Short: "Forget the trust given to this folder's .okv/ and .okv-profile",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return a.runUntrust() },
+		RunE:  func(cmd *cobra.Command, args []string) error { return a.runUntrust() },
 	}
 }
 
@@ -72,6 +72,9 @@ func (a *App) runTrust() error {
 	pv, pinPath, pinName, err := a.trustTargets()
 	if err != nil {
 		return err
+	}
+	if err := store.Available(); err != nil {
+		return trustStoreErr(err)
 	}
 	if pv == nil && pinPath == "" {
 		return withHints(errors.New("nothing to trust here: no project vault (.okv/) and no .okv-profile in this folder or its parents"),
@@ -153,8 +156,10 @@ func (a *App) showVault(pv *vault.Vault) {
 			fmt.Fprintf(out, "  recipient %s%s\n", vault.ShortRecipient(r), mark)
 		}
 		p := pv.Config.Policy(n)
-		status := "pinned policy not checked: " + pinUnreadable(a, unlockErr)
-		if unlockErr == nil {
+		var status string
+		if unlockErr != nil {
+			status = "pinned policy not checked: " + pinUnreadable(a, unlockErr)
+		} else {
 			if !pv.HasProfile(n) {
 				status = "no profile file"
 			} else if doc, err := pv.Load(n, ids); err != nil {

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
 )
 
 // fakeModels answers GET /v1/models by the bearer key: each test key gets

@@ -177,7 +177,17 @@ func (t *TrustStore) read() (*trustDoc, error) {
 	return d, nil
 }
 
+// Available returns ErrNoTrustStore when there is no personal vault to
+// record trust in.
+func (t *TrustStore) Available() error {
+	_, err := t.read()
+	return err
+}
+
 func (t *TrustStore) update(fn func(*trustDoc)) error {
+	if err := t.Available(); err != nil {
+		return err
+	}
 	pv := &Vault{Dir: t.Dir}
 	unlock, err := pv.Lock()
 	if err != nil {
