@@ -204,7 +204,7 @@ func (a *App) explain(err error) (string, []string, int) {
 			h = append(h, "config.toml protects less than the pin: someone or something edited it (for a project vault: git log -p .okv/config.toml)")
 		}
 		return msg, append(h, "if you meant it, make it so with '"+pmis.PolicyCommand()+"', which pins it inside the encrypted profile",
-			"otherwise put config.toml back as the pin says ('okv policy show' prints the pinned policy)"), exitError
+			"otherwise put config.toml back as it was (in a project vault: git checkout .okv/config.toml)"), exitError
 	case errors.As(err, &untr) && untr.Pin:
 		return msg, []string{
 			"see what it selects and trust it with 'okv trust' (in this folder), or choose the profile with -p/--profile",

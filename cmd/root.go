@@ -190,6 +190,21 @@ func (a *App) retrust(v *vault.Vault) {
 	}
 }
 
+// profileLabel names where a change went: "profile dev", and for a project
+// vault which vault and how many recipients can decrypt it, since a key
+// stored there is shared with all of them.
+func (a *App) profileLabel(v *vault.Vault, profile string) string {
+	if !v.Config.IsProject() {
+		return "profile " + profile
+	}
+	n := len(v.RecipientStrings(profile))
+	plural := "s"
+	if n == 1 {
+		plural = ""
+	}
+	return fmt.Sprintf("profile %s of the project vault %s (encrypted to %d recipient%s)", profile, v.Dir, n, plural)
+}
+
 // audit appends a record; a failure is reported but does not stop the
 // command, so a full disk does not lock a user out of their keys.
 func (a *App) audit(v *vault.Vault, op, profile string, secrets []string, command string) {

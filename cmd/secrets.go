@@ -86,7 +86,7 @@ func (a *App) runSet(name string, verify bool) error {
 	if replaced {
 		verb = "replaced"
 	}
-	fmt.Fprintf(a.Stderr, "okv: %s %s in profile %s\n", verb, name, profile)
+	fmt.Fprintf(a.Stderr, "okv: %s %s in %s\n", verb, name, a.profileLabel(v, profile))
 	return nil
 }
 
@@ -225,7 +225,7 @@ func (a *App) newRmCmd() *cobra.Command {
 				return err
 			}
 			a.audit(v, "rm", profile, []string{name}, "")
-			fmt.Fprintf(a.Stderr, "okv: removed %s from profile %s\n", name, profile)
+			fmt.Fprintf(a.Stderr, "okv: removed %s from %s\n", name, a.profileLabel(v, profile))
 			return nil
 		},
 	}

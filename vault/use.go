@@ -221,6 +221,18 @@ func (e *Env) UseProfile(v *Vault, r Resolution, req UseRequest) (*Use, error) {
 	if err := v.CheckPolicy(doc); err != nil {
 		return nil, err
 	}
+	if _, full := doc.pinOf(); !full && !v.Config.IsProject() {
+		// A personal profile written before pins: pin its policy now, as
+		// it is trusted, so a later edit of config.toml cannot weaken it.
+		// (A project profile is pinned by its next change, not by a read,
+		// which would leave a diff in everyone's checkout.)
+		if err := v.Update(r.Name, ids, func(*Document) error { return nil }); err != nil {
+			return nil, err
+		}
+		if doc, err = v.Load(r.Name, ids); err != nil {
+			return nil, err
+		}
+	}
 	u := &Use{Vault: v, Profile: r.Name, Source: r.Source, IDs: ids, Doc: doc, Policy: v.EffectivePolicy(doc), getenv: e.Getenv}
 	if req.Purpose != "" && u.Policy.Confirm && !req.Yes {
 		if req.Confirm == nil {
