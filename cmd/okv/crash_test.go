@@ -109,7 +109,9 @@ func TestCrashSafety(t *testing.T) {
 	}
 	cases := []crashCase{
 		{"set", []string{"set", "NEW", "-p", "dev"}, "new-eeeeeeeeeeeeeeee\n",
-			func(crashState) ([]string, string) { return []string{"set", "NEW2", "-p", "dev"}, "new-ffffffffffffffff\n" }},
+			func(crashState) ([]string, string) {
+				return []string{"set", "NEW2", "-p", "dev"}, "new-ffffffffffffffff\n"
+			}},
 		{"rotate", []string{"rotate", "OPENAI_API_KEY", "-p", "dev"}, "sk-dev-rotated-gggggggggggg\n",
 			func(crashState) ([]string, string) {
 				return []string{"rotate", "OPENAI_API_KEY", "-p", "dev"}, "sk-dev-rotated-again-hhhhhh\n"
