@@ -39,7 +39,10 @@ func (a *App) runInitProject() error {
 	}
 	// What you create you trust; without a personal vault (an identity
 	// file only) there is nowhere to record it: OKV_TRUST=1 then.
-	if err := a.env().TrustStore().TrustVault(pv); err != nil && !errors.Is(err, vault.ErrNoTrustStore) {
+	switch err := a.env().TrustStore().TrustVault(pv); {
+	case errors.Is(err, vault.ErrNoTrustStore):
+		fmt.Fprintln(a.Stderr, "okv: note: you have no personal vault to record trust in: run okv here with OKV_TRUST=1")
+	case err != nil:
 		return err
 	}
 	fmt.Fprintf(a.Stderr, "okv: created a project vault in %s with the profile dev, encrypted to you (%s)\n", dir, me)

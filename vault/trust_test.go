@@ -208,3 +208,44 @@ func TestVaultFilesAreNotFollowed(t *testing.T) {
 		t.Errorf("linked profiles/: %v", err)
 	}
 }
+
+// A personal profile written before policies were pinned is pinned on its
+// first use, as config.toml says then: a later edit cannot weaken it.
+func TestLegacyProfilePinnedOnUse(t *testing.T) {
+	v, ids := idFileVault(t)
+	if err := v.UpdateConfig(func(c *vault.Config) error {
+		c.Profiles["dev"] = &vault.Policy{Proxy: true}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	legacy := `{"okv": 1, "profile": "dev", "secrets": {}}`
+	r, _ := age.ParseX25519Recipient(v.Config.Recipient)
+	ct, err := vault.Encrypt([]byte(legacy), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vault.WriteFileAtomic(v.ProfilePath("dev"), ct); err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(t.TempDir(), "id.txt")
+	os.WriteFile(idFile, []byte(ids[0].(*age.X25519Identity).String()+"\n"), 0o600)
+	env := &vault.Env{Getenv: func(k string) string {
+		if k == "OKV_HOME" {
+			return v.Dir
+		}
+		return ""
+	}, Cwd: t.TempDir()}
+	u, err := env.Use(vault.UseRequest{Unlocker: &vault.Unlocker{IdentityFile: idFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.Policy.Proxy || u.Doc.Policy == nil || !u.Doc.Policy.Proxy {
+		t.Fatalf("legacy profile not pinned on use: %+v", u.Doc.Policy)
+	}
+	v.UpdateConfig(func(c *vault.Config) error { c.Profiles["dev"] = &vault.Policy{}; return nil })
+	var pm *vault.PolicyMismatchError
+	if _, err := (&vault.Env{Getenv: env.Getenv, Cwd: env.Cwd}).Use(vault.UseRequest{Unlocker: &vault.Unlocker{IdentityFile: idFile}}); !errors.As(err, &pm) {
+		t.Fatalf("proxy deleted after pinning: %v", err)
+	}
+}
