@@ -292,7 +292,7 @@ func (v *Vault) configPath() string { return filepath.Join(v.Dir, configFile) }
 // UpdateConfig re-reads config.toml under the lock, applies fn and writes
 // it back, so concurrent changes by other okv processes are not lost.
 func (v *Vault) UpdateConfig(fn func(*Config) error) error {
-	unlock, err := v.Lock()
+	unlock, err := v.begin()
 	if err != nil {
 		return err
 	}
