@@ -15,7 +15,7 @@ func (a *App) newPolicyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "policy",
 		Short: "Show or change a profile's policy: confirm, proxy, rotation period, proxy limits",
-		Long:  "Show or change a profile's policy (kept in config.toml). Settings:\n\n" + policyHelp(),
+		Long:  "Show or change a profile's policy, kept in config.toml and pinned inside the\nencrypted profile (a config.toml that differs from the pin is refused). Settings:\n\n" + policyHelp(),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.showPolicy()

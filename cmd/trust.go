@@ -179,9 +179,12 @@ func (a *App) showVault(pv *vault.Vault) {
 			kv = append(kv, x[0]+"="+x[1])
 		}
 		fmt.Fprintf(out, "  policy %s\n  (%s)\n", strings.Join(kv, " "), status)
+		if strings.HasPrefix(status, "REFUSED") {
+			continue
+		}
 		up, err := vault.Upstream(p.Upstream, a.Getenv)
 		if err != nil {
-			up = "refused: " + err.Error()
+			up = "nowhere (" + err.Error() + ")"
 		}
 		fmt.Fprintf(out, "  keys go to %s\n", up)
 	}
