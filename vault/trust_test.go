@@ -187,11 +187,34 @@ func TestVaultFilesAreNotFollowed(t *testing.T) {
 		}
 		os.Remove(p)
 	}
-	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o755 {
-		t.Errorf("the link's target was chmod-ed to %v", fi.Mode())
-	}
 	if data, _ := os.ReadFile(target); string(data) != "keep me\n" {
 		t.Error("the link's target was written")
+	}
+	// state.json: a link is neither read nor written through.
+	st := filepath.Join(v.Dir, "state.json")
+	os.WriteFile(target, []byte(`{"overdue_warned":{"dev":"2026-01-01"}}`), 0o755)
+	os.Symlink(target, st)
+	if v.OverdueWarnedOn("dev", "2026-01-01") {
+		t.Error("state.json was read through a link")
+	}
+	if _, err := v.MarkOverdueWarned("dev", "2026-01-02"); err == nil {
+		t.Error("state.json was written through a link")
+	}
+	os.Remove(st)
+	// usage.jsonl and its lock, which the proxy opens by path.
+	for _, f := range []string{"usage.jsonl", "usage.jsonl.lock"} {
+		p := filepath.Join(v.Dir, f)
+		os.Symlink(target, p)
+		if _, err := v.UsagePath(); !errors.As(err, &le) {
+			t.Errorf("%s linked: %v", f, err)
+		}
+		os.Remove(p)
+	}
+	if data, _ := os.ReadFile(target); string(data) != `{"overdue_warned":{"dev":"2026-01-01"}}` {
+		t.Error("the link's target was written")
+	}
+	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o755 {
+		t.Errorf("the link's target was chmod-ed to %v", fi.Mode())
 	}
 	// A profile that is a link to another vault's profile.
 	other, oids := idFileVault(t)
