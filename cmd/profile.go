@@ -39,9 +39,9 @@ func (a *App) newProfileLsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cwd, _ := a.Getwd()
+			// An untrusted .okv-profile marks nothing as current.
 			current := ""
-			if r, err := vault.ResolveProfile(a.profileFlag, a.Getenv, cwd, v.Config); err == nil {
+			if r, err := a.env().ResolveProfile(v); err == nil {
 				current = r.Name
 			}
 			tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)

@@ -109,6 +109,18 @@ func (e *Env) checkTrust(v *Vault) error {
 	return err
 }
 
+// TrustedBy says why the project vault in use is trusted, for doctor:
+// "your trust record", "OKV_TRUST=1", or "" when no trust was needed.
+func (e *Env) TrustedBy() string {
+	switch {
+	case e.Location.Source != "project":
+		return ""
+	case e.trusted:
+		return "your trust record"
+	}
+	return "OKV_TRUST=1"
+}
+
 // Retrust records v again after okv itself changed what the trust covers
 // (a policy, recipients, profiles), when v had passed the trust store.
 func (e *Env) Retrust(v *Vault) error {
