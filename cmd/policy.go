@@ -78,7 +78,22 @@ func (a *App) showPolicy() error {
 	if err != nil {
 		return err
 	}
+	// What is in effect is the pinned policy: show it where the profile
+	// opens, and say when config.toml disagrees (the profile is then
+	// refused until they agree again).
 	p := v.Config.Policy(profile)
+	if ids, err := a.unlock(v); err != nil {
+		msg, _, _ := a.explain(err)
+		fmt.Fprintf(a.Stderr, "okv: note: as config.toml says; not checked against the policy pinned in the profile (%s)\n", msg)
+	} else if doc, err := v.Load(profile, ids); err != nil {
+		msg, _, _ := a.explain(err)
+		fmt.Fprintf(a.Stderr, "okv: note: as config.toml says; not checked against the policy pinned in the profile (%s)\n", msg)
+	} else {
+		if err := v.CheckPolicy(doc); err != nil {
+			fmt.Fprintf(a.Stderr, "okv: warning: %s; the profile is refused until they agree; shown: the pinned policy\n", err)
+		}
+		p = v.EffectivePolicy(doc)
+	}
 	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "# profile %s\n", profile)
 	for _, kv := range p.Values() {
