@@ -148,6 +148,18 @@ var ErrNoTrustStore = errors.New("there is no personal vault to record trust in"
 
 func (t *TrustStore) path() string { return filepath.Join(t.Dir, trustFile) }
 
+// trustKey is the record's key for a vault folder or pin file: its real
+// path, so that reaching a repository through a linked parent folder
+// (~/src -> /data/src) finds the same record. The last element is kept as
+// it is: a linked .okv or .okv-profile is refused elsewhere.
+func trustKey(path string) string {
+	dir, base := filepath.Split(filepath.Clean(path))
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		return filepath.Join(real, base)
+	}
+	return filepath.Clean(path)
+}
+
 func (t *TrustStore) read() (*trustDoc, error) {
 	d := &trustDoc{Okv: 1, Vaults: map[string]VaultSnapshot{}, Pins: map[string]PinSnapshot{}}
 	if t == nil || t.Dir == "" {
@@ -213,7 +225,7 @@ func (t *TrustStore) CheckVault(v *Vault) error {
 	if err != nil {
 		return err
 	}
-	old, ok := d.Vaults[v.Dir]
+	old, ok := d.Vaults[trustKey(v.Dir)]
 	if !ok {
 		return &UntrustedError{Path: v.Dir}
 	}
@@ -230,11 +242,11 @@ func (t *TrustStore) CheckPin(path, vaultDir, profile string) error {
 	if err != nil {
 		return err
 	}
-	old, ok := d.Pins[path]
+	old, ok := d.Pins[trustKey(path)]
 	switch {
 	case !ok:
 		return &UntrustedError{Path: path, Pin: true}
-	case old.Vault != vaultDir:
+	case old.Vault != trustKey(vaultDir):
 		return &UntrustedError{Path: path, Pin: true, Changes: []string{fmt.Sprintf("it now applies to the vault %s (trusted: %s)", vaultDir, old.Vault)}}
 	case old.Profile != profile:
 		return &UntrustedError{Path: path, Pin: true, Changes: []string{fmt.Sprintf("it now names profile %s (trusted: %s)", profile, old.Profile)}}
@@ -245,18 +257,19 @@ func (t *TrustStore) CheckPin(path, vaultDir, profile string) error {
 // TrustVault records v as it is now.
 func (t *TrustStore) TrustVault(v *Vault) error {
 	s := v.Snapshot()
-	return t.update(func(d *trustDoc) { d.Vaults[v.Dir] = s })
+	return t.update(func(d *trustDoc) { d.Vaults[trustKey(v.Dir)] = s })
 }
 
 // TrustPin records the .okv-profile at path as naming profile of vaultDir.
 func (t *TrustStore) TrustPin(path, vaultDir, profile string) error {
-	return t.update(func(d *trustDoc) { d.Pins[path] = PinSnapshot{Vault: vaultDir, Profile: profile} })
+	return t.update(func(d *trustDoc) { d.Pins[trustKey(path)] = PinSnapshot{Vault: trustKey(vaultDir), Profile: profile} })
 }
 
 // Untrust forgets path (a project vault folder or a .okv-profile). It
 // reports whether there was anything to forget.
 func (t *TrustStore) Untrust(path string) (bool, error) {
 	found := false
+	path = trustKey(path)
 	err := t.update(func(d *trustDoc) {
 		if _, ok := d.Vaults[path]; ok {
 			found = true
@@ -268,14 +281,4 @@ func (t *TrustStore) Untrust(path string) (bool, error) {
 		}
 	})
 	return found, err
-}
-
-// IsTrustedVault reports whether dir has a trust record (changed or not).
-func (t *TrustStore) IsTrustedVault(dir string) bool {
-	d, err := t.read()
-	if err != nil {
-		return false
-	}
-	_, ok := d.Vaults[dir]
-	return ok
 }

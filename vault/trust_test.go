@@ -130,6 +130,14 @@ func TestTrustNamesChanges(t *testing.T) {
 	if err := store.CheckVault(proj); err != nil {
 		t.Fatalf("trusted: %v", err)
 	}
+	// The same repository reached through a linked parent folder.
+	alias := filepath.Join(t.TempDir(), "alias")
+	os.Symlink(repo, alias)
+	if via, err := vault.Open(filepath.Join(alias, vault.ProjectDirName)); err != nil {
+		t.Fatal(err)
+	} else if err := store.CheckVault(via); err != nil {
+		t.Fatalf("trusted, through a linked parent: %v", err)
+	}
 	proj.UpdateConfig(func(c *vault.Config) error {
 		p := c.Policy("dev")
 		p.Recipients = append(p.Recipients, other.Recipient().String())
