@@ -60,14 +60,14 @@ func (a *App) adminClient(v *vault.Vault, ids []ageIdentity, o adminOptions, wha
 			fmt.Sprintf("create the profile with 'okv profile create %s'", o.profile), setHint,
 			"or name the profile that holds it with --admin-profile NAME")
 	}
-	if err := a.confirmUse(v, o.profile, what); err != nil {
-		return nil, err
-	}
-	doc, err := v.Load(o.profile, ids)
+	// The admin profile is used like any other: pins checked, a protected
+	// one confirmed under its pinned policy.
+	u, err := a.env().UseProfile(v, vault.Resolution{Name: o.profile, Source: "--admin-profile"},
+		vault.UseRequest{Purpose: what, Unlocker: a.unlocker(), Confirm: a.confirm, Yes: a.yes})
 	if err != nil {
 		return nil, err
 	}
-	s, ok := doc.Secrets[adminSecret]
+	s, ok := u.Doc.Secrets[adminSecret]
 	if !ok {
 		return nil, withHints(fmt.Errorf("profile %s has no %s for the Admin API", o.profile, adminSecret), setHint)
 	}

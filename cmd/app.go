@@ -38,8 +38,9 @@ type App struct {
 	identityFlag string
 	yes          bool
 
-	unlocker *vault.Unlocker
-	loc      vault.Location // the vault openVault chose, and why
+	idUnlocker *vault.Unlocker
+	venv       *vault.Env
+	loc        vault.Location // the vault openVault chose, and why
 
 	childSignal syscall.Signal // what killed a supervised child (okv run)
 }

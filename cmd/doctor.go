@@ -40,6 +40,13 @@ func (a *App) runDoctor() error {
 	dir := v.Dir
 	ok("vault %s (%s/%s, okv %s)", dir, runtime.GOOS, runtime.GOARCH, Version)
 	ok("using the %s", a.vaultLabel(v))
+	switch by := a.env().TrustedBy(); by {
+	case "":
+	case "OKV_TRUST=1":
+		ok("trusted for this command only (OKV_TRUST=1)")
+	default:
+		ok("trusted: recipients, policies and profiles as you accepted them with 'okv trust'")
+	}
 
 	if perms := v.CheckPermissions(); len(perms) == 0 && v.Config.IsProject() {
 		ok("permissions: nothing group- or world-writable")
@@ -100,8 +107,8 @@ func (a *App) runDoctor() error {
 			bad(hints[len(hints)-1], "profile %s: %s", n, msg)
 			continue
 		}
-		if u := v.Config.Policy(n).Upstream; u != "" && doc.Upstream != u && (doc.Upstream != "" || v.Config.IsProject()) {
-			msg, hints, _ := a.explain(&upstreamNotPinnedError{Profile: n, URL: u})
+		if err := v.CheckPolicy(doc); err != nil {
+			msg, hints, _ := a.explain(err)
 			bad(hints[len(hints)-1], "profile %s: %s", n, msg)
 			continue
 		}

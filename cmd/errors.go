@@ -94,7 +94,12 @@ func (a *App) explain(err error) (string, []string, int) {
 		con   *vault.ConflictError
 		perm  *vault.PermissionError
 		unap  *vault.UnapprovedRecipientsError
-		unpin *upstreamNotPinnedError
+		pmis  *vault.PolicyMismatchError
+		untr  *vault.UntrustedError
+		notp  *vault.NotProjectError
+		creq  *vault.ConfirmRequiredError
+		link  *vault.LinkError
+		jrn   *vault.JournalError
 		nemp  *vault.NotEmptyError
 		dpe   *vault.DefaultProfileError
 		start *shell.StartError
@@ -128,6 +133,8 @@ func (a *App) explain(err error) (string, []string, int) {
 		return "a vault already exists in " + a.vaultDirOrDefault(), []string{"use a different OKV_HOME to create another vault"}, exitError
 	case errors.As(err, &inv):
 		return msg, nil, exitUsage
+	case errors.As(err, &pnf) && pnf.Source != "" && pnf.Source != "--profile":
+		return msg, []string{"the profile was selected by " + pnf.Source, fmt.Sprintf("create it with 'okv profile create %s'", pnf.Name), "list profiles with 'okv profile ls'"}, exitError
 	case errors.As(err, &pnf):
 		return msg, []string{fmt.Sprintf("create it with 'okv profile create %s'", pnf.Name), "list profiles with 'okv profile ls'"}, exitError
 	case errors.As(err, &pex):
@@ -199,11 +206,31 @@ func (a *App) explain(err error) (string, []string, int) {
 		}, exitLocked
 	case errors.As(err, &nemp):
 		return msg, []string{"point OKV_HOME at a new or empty folder"}, exitError
-	case errors.As(err, &unpin):
+	case errors.As(err, &pmis):
+		var h []string
+		if pmis.Weaker() {
+			h = append(h, "config.toml protects less than the pin: someone or something edited it (for a project vault: git log -p .okv/config.toml)")
+		}
+		return msg, append(h, "if you meant it, make it so with '"+pmis.PolicyCommand()+"', which pins it inside the encrypted profile",
+			"otherwise put config.toml back as it was (in a project vault: git checkout .okv/config.toml)"), exitError
+	case errors.As(err, &untr) && untr.Pin:
 		return msg, []string{
-			"someone may be trying to receive your key: check who changed config.toml (git log -p .okv/config.toml)",
-			fmt.Sprintf("if you meant it, set it with 'okv policy set -p %s upstream=URL', which records it inside the encrypted profile", unpin.Profile),
+			"see what it selects and trust it with 'okv trust' (in this folder), or choose the profile with -p/--profile",
+			"in CI without a personal vault, OKV_TRUST=1 trusts it for one command",
 		}, exitError
+	case errors.As(err, &untr):
+		return msg, []string{
+			"see its recipients, profiles and policies, and trust it, with 'okv trust'",
+			"in CI without a personal vault, OKV_TRUST=1 trusts it for one command",
+		}, exitError
+	case errors.As(err, &notp):
+		return msg, []string{"to use it anyway, point OKV_HOME at it"}, exitError
+	case errors.As(err, &creq):
+		return msg, []string{"confirm non-interactively with --yes/-y"}, exitError
+	case errors.As(err, &link):
+		return msg, []string{"replace the link with the file itself, or remove it: a link in a vault may point at another vault's key or at a file okv would change"}, exitError
+	case errors.As(err, &jrn):
+		return msg, []string{"move the file away to drop the unfinished change, then check the vault with 'okv doctor'"}, exitError
 	case errors.As(err, &unap):
 		return msg, []string{
 			"someone may be trying to receive the next value written: check who changed config.toml (git log -p .okv/config.toml)",

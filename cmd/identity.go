@@ -102,7 +102,7 @@ func (a *App) runIdentityExport(out string) error {
 			"back up the identity file itself")
 	}
 	u := &vault.Unlocker{Keychain: a.Keychain, Prompter: ttyPrompter{a}, PersonalDir: dir}
-	a.unlocker = u // the audit record below is keyed with this unlock: one prompt, not two
+	a.idUnlocker = u // the audit record below is keyed with this unlock: one prompt, not two
 	ids, err := u.Identities(pv)
 	if err != nil {
 		return err

@@ -3,13 +3,11 @@ package cmd
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/okvault/okv/openai"
 	"github.com/okvault/okv/vault"
 )
 
@@ -17,7 +15,7 @@ func (a *App) newPolicyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "policy",
 		Short: "Show or change a profile's policy: confirm, proxy, rotation period, proxy limits",
-		Long:  "Show or change a profile's policy (kept in config.toml). Settings:\n\n" + policyHelp(),
+		Long:  "Show or change a profile's policy, kept in config.toml and pinned inside the\nencrypted profile (a config.toml that differs from the pin is refused). Settings:\n\n" + policyHelp(),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.showPolicy()
@@ -80,7 +78,22 @@ func (a *App) showPolicy() error {
 	if err != nil {
 		return err
 	}
+	// What is in effect is the pinned policy: show it where the profile
+	// opens, and say when config.toml disagrees (the profile is then
+	// refused until they agree again).
 	p := v.Config.Policy(profile)
+	if ids, err := a.unlock(v); err != nil {
+		msg, _, _ := a.explain(err)
+		fmt.Fprintf(a.Stderr, "okv: note: as config.toml says; not checked against the policy pinned in the profile (%s)\n", msg)
+	} else if doc, err := v.Load(profile, ids); err != nil {
+		msg, _, _ := a.explain(err)
+		fmt.Fprintf(a.Stderr, "okv: note: as config.toml says; not checked against the policy pinned in the profile (%s)\n", msg)
+	} else {
+		if err := v.CheckPolicy(doc); err != nil {
+			fmt.Fprintf(a.Stderr, "okv: warning: %s; the profile is refused until they agree; shown: the pinned policy\n", err)
+		}
+		p = v.EffectivePolicy(doc)
+	}
 	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "# profile %s\n", profile)
 	for _, kv := range p.Values() {
@@ -89,6 +102,9 @@ func (a *App) showPolicy() error {
 	return tw.Flush()
 }
 
+// changePolicy unlocks first and then writes the document (with the new
+// pin) and config.toml as one change: a command that fails, at unlock or
+// anywhere else, changes no file.
 func (a *App) changePolicy(fn func(*vault.Policy) error, op string, args []string) error {
 	v, err := a.openVault()
 	if err != nil {
@@ -98,47 +114,47 @@ func (a *App) changePolicy(fn func(*vault.Policy) error, op string, args []strin
 	if err != nil {
 		return err
 	}
-	// Loosening a protected profile's policy is itself a use to confirm.
-	if err := a.confirmUse(v, profile, "okv policy"); err != nil {
-		return err
+	// Bad input is a usage error before anything is asked or unlocked.
+	trial := v.Config.Policy(profile)
+	if err := fn(&trial); err != nil {
+		return policyUsage(err)
 	}
-	err = v.UpdateConfig(func(c *vault.Config) error {
-		p := c.Policy(profile)
-		if err := fn(&p); err != nil {
-			return err
-		}
-		if p.Upstream != "" {
-			if _, err := openai.ParseBaseURL(p.Upstream); err != nil {
-				return &vault.PolicyError{Key: "upstream", Reason: err.Error()}
-			}
-		}
-		c.Profiles[profile] = &p
-		return nil
-	})
-	var pe *vault.PolicyError
-	if errors.As(err, &pe) {
-		return &usageError{msg: pe.Error(), hints: []string{"see 'okv policy set --help' for the settings"}}
+	if err := vault.ValidateUpstream(trial.Upstream); err != nil {
+		return policyUsage(err)
 	}
+	ids, err := a.unlock(v)
 	if err != nil {
 		return err
 	}
+	doc, err := v.Load(profile, ids)
+	if err != nil {
+		return err
+	}
+	// Changing a protected profile's policy is itself a use to confirm:
+	// protected by the pin or by config.toml (a mismatch, which okv
+	// policy resolves, asks under the stronger of the two).
+	if v.EffectivePolicy(doc).Confirm || v.Config.Policy(profile).Confirm {
+		if err := a.askConfirm(profile, "okv policy"); err != nil {
+			return err
+		}
+	}
+	if _, err := v.SetPolicy(profile, ids, fn); err != nil {
+		return policyUsage(err)
+	}
+	a.retrust(v)
 	keys := make([]string, len(args))
 	for i, s := range args {
 		keys[i], _, _ = strings.Cut(s, "=")
 	}
-	if slices.Contains(keys, "upstream") {
-		// Pin it inside the encrypted profile: only then is it used (see
-		// App.upstream), so an edit of config.toml cannot redirect keys.
-		up := v.Config.Policy(profile).Upstream
-		ids, err := a.unlock(v)
-		if err != nil {
-			return err
-		}
-		if err := v.Update(profile, ids, func(d *vault.Document) error { d.Upstream = up; return nil }); err != nil {
-			return err
-		}
-	}
 	a.audit(v, op, profile, nil, strings.Join(keys, ","))
 	fmt.Fprintf(a.Stderr, "okv: updated the policy of profile %s\n", profile)
 	return nil
+}
+
+func policyUsage(err error) error {
+	var pe *vault.PolicyError
+	if errors.As(err, &pe) {
+		return &usageError{msg: pe.Error(), hints: []string{"see 'okv policy set --help' for the settings"}}
+	}
+	return err
 }

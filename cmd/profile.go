@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -38,9 +39,9 @@ func (a *App) newProfileLsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cwd, _ := a.Getwd()
+			// An untrusted .okv-profile marks nothing as current.
 			current := ""
-			if r, err := vault.ResolveProfile(a.profileFlag, a.Getenv, cwd, v.Config); err == nil {
+			if r, err := a.env().ResolveProfile(v); err == nil {
 				current = r.Name
 			}
 			tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
@@ -105,6 +106,7 @@ okv's proxy so the real key never enters a child.`,
 			if err := v.CreateProfile(args[0], p); err != nil {
 				return err
 			}
+			a.retrust(v)
 			a.audit(v, "profile-create", args[0], nil, "")
 			fmt.Fprintf(a.Stderr, "okv: created profile %s\n", args[0])
 			if v.Config.IsProject() {
@@ -148,6 +150,7 @@ terminal okv asks first; without one it refuses unless -y/--yes is given.`,
 			if err := v.RemoveProfile(args[0]); err != nil {
 				return err
 			}
+			a.retrust(v)
 			a.audit(v, "profile-rm", args[0], nil, "")
 			fmt.Fprintf(a.Stderr, "okv: removed profile %s\n", args[0])
 			return nil
@@ -206,6 +209,7 @@ func (a *App) copyProfile(from, to string, rename bool) error {
 	if rename {
 		op, verb = "profile-rename", "renamed"
 	}
+	a.retrust(v)
 	a.audit(v, op, to, nil, from)
 	fmt.Fprintf(a.Stderr, "okv: %s profile %s to %s\n", verb, from, to)
 	return nil
@@ -241,12 +245,18 @@ the current folder instead: okv uses that profile in this folder and below
 				if err := vault.WriteProfilePin(cwd, name); err != nil {
 					return err
 				}
+				// The pin you write you trust.
+				pin := filepath.Join(cwd, vault.ProfileFileName)
+				if err := a.env().TrustStore().TrustPin(pin, v.Dir, name); err != nil && !errors.Is(err, vault.ErrNoTrustStore) {
+					return err
+				}
 				fmt.Fprintf(a.Stderr, "okv: this folder now uses profile %s (%s)\n", name, vault.ProfileFileName)
 				return nil
 			}
 			if err := v.UpdateConfig(func(c *vault.Config) error { c.DefaultProfile = name; return nil }); err != nil {
 				return err
 			}
+			a.retrust(v)
 			a.audit(v, "use", name, nil, "")
 			fmt.Fprintf(a.Stderr, "okv: the default profile is now %s\n", name)
 			return nil

@@ -33,7 +33,16 @@ func (a *App) runInitProject() error {
 	if err != nil {
 		return err
 	}
-	if _, err := vault.InitProject(dir, me, a.Now); err != nil {
+	pv, err := vault.InitProject(dir, me, a.Now)
+	if err != nil {
+		return err
+	}
+	// What you create you trust; without a personal vault (an identity
+	// file only) there is nowhere to record it: OKV_TRUST=1 then.
+	switch err := a.env().TrustStore().TrustVault(pv); {
+	case errors.Is(err, vault.ErrNoTrustStore):
+		fmt.Fprintln(a.Stderr, "okv: note: you have no personal vault to record trust in: run okv here with OKV_TRUST=1")
+	case err != nil:
 		return err
 	}
 	fmt.Fprintf(a.Stderr, "okv: created a project vault in %s with the profile dev, encrypted to you (%s)\n", dir, me)

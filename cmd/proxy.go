@@ -37,15 +37,17 @@ type proxySession struct {
 	done    chan error
 }
 
-// startProxy starts the profile's proxy on addr with the real key from doc.
-func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, addr string, allow []netip.Prefix) (*proxySession, error) {
+// startProxy starts the profile's proxy on addr with the real key, under
+// the policy (limits, upstream) u says is in effect.
+func (a *App) startProxy(u *vault.Use, addr string, allow []netip.Prefix) (*proxySession, error) {
+	v, profile, doc := u.Vault, u.Profile, u.Doc
 	key, ok := doc.Secrets[provider.KeyVar]
 	if !ok {
 		return nil, withHints(fmt.Errorf("proxy mode needs %s in profile %s", provider.KeyVar, profile),
 			fmt.Sprintf("store it with 'okv set -p %s'", profile))
 	}
-	pol := v.Config.Policy(profile)
-	upstream, err := a.upstream(v, profile, doc)
+	pol := u.Policy
+	upstream, err := u.Upstream()
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +57,11 @@ func (a *App) startProxy(v *vault.Vault, profile string, doc *vault.Document, ad
 	}
 	token, err := proxy.NewToken()
 	if err != nil {
+		return nil, err
+	}
+	// Never through a link: a cloned .okv/usage*.jsonl linked elsewhere
+	// would have the proxy append to the file it points at.
+	if _, err := v.UsagePath(); err != nil {
 		return nil, err
 	}
 	ledger := &proxy.FileLedger{Dir: v.Dir, Now: a.Now}
@@ -178,16 +185,13 @@ func (a *App) runProxy(listen string, allowStr []string) error {
 				hints: []string{"listening beyond loopback needs --allow CIDR naming the clients to admit"}}
 		}
 	}
-	v, profile, ids, err := a.openProfile("okv proxy")
+	u, err := a.use("okv proxy")
 	if err != nil {
 		return err
 	}
-	doc, err := v.Load(profile, ids)
-	if err != nil {
-		return err
-	}
+	v, profile := u.Vault, u.Profile
 	shell.NoDump()
-	s, err := a.startProxy(v, profile, doc, listen, allow)
+	s, err := a.startProxy(u, listen, allow)
 	if err != nil {
 		return err
 	}

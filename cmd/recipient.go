@@ -153,6 +153,7 @@ func (a *App) runRecipientAdd(args, files []string) error {
 	if err != nil {
 		return err
 	}
+	a.retrust(v)
 	a.audit(v, "recipient-add", profile, nil, "")
 	for _, r := range ch.Added {
 		fmt.Fprintf(a.Stderr, "okv: profile %s is now also encrypted to %s\n", profile, vault.ShortRecipient(r))
@@ -193,6 +194,7 @@ func (a *App) runRecipientRm(args, files []string) error {
 	case err != nil:
 		return err
 	}
+	a.retrust(v)
 	a.audit(v, "recipient-rm", profile, nil, "")
 	me, _ := a.myRecipient()
 	for _, r := range ch.Removed {

@@ -54,6 +54,8 @@ plaintext file.`,
 		a.newShellCmd(),
 		a.newProfileCmd(),
 		a.newUseCmd(),
+		a.newTrustCmd(),
+		a.newUntrustCmd(),
 		a.newDoctorCmd(),
 		a.newPolicyCmd(),
 		a.newProxyCmd(),
@@ -124,69 +126,73 @@ func wrapArgs(c *cobra.Command) {
 // vaultDir is where the personal vault lives.
 func (a *App) vaultDir() (string, error) { return vault.DefaultDir(a.Getenv) }
 
-// openVault opens the vault a command uses: $OKV_HOME, else a project
-// vault (.okv/) in the working folder or a parent, else the personal
-// vault; or explains how to create one.
+// env is the domain's view of this command's surroundings (environment,
+// folder, -p flag); vault.Env makes every trust and policy decision.
+func (a *App) env() *vault.Env {
+	if a.venv == nil {
+		cwd, _ := a.Getwd()
+		a.venv = &vault.Env{Getenv: a.Getenv, Cwd: cwd, ProfileFlag: a.profileFlag, Now: a.Now, PluginUI: a.pluginUI(),
+			Notify: func(line string) { fmt.Fprintln(a.Stderr, line) }}
+	}
+	return a.venv
+}
+
+// openVault opens the vault a command uses: $OKV_HOME, else a trusted
+// project vault (.okv/) in the working folder or a parent, else the
+// personal vault; or explains how to create one.
 func (a *App) openVault() (*vault.Vault, error) {
-	cwd, _ := a.Getwd()
-	loc, err := vault.Locate(a.Getenv, cwd)
-	if err != nil {
-		return nil, err
+	e := a.env()
+	v, err := e.OpenVault()
+	a.loc = e.Location
+	return v, err
+}
+
+func (a *App) unlocker() *vault.Unlocker {
+	if a.idUnlocker == nil {
+		personal, _ := vault.PersonalDir(a.Getenv)
+		a.idUnlocker = &vault.Unlocker{Keychain: a.Keychain, Prompter: ttyPrompter{a}, IdentityFile: a.identityFile(),
+			PersonalDir: personal, PluginUI: a.pluginUI()}
 	}
-	a.loc = loc
-	v, err := vault.Open(loc.Dir)
-	if err != nil {
-		return nil, err
-	}
-	v.Now = a.Now
-	v.PluginUI = a.pluginUI()
-	return v, nil
+	return a.idUnlocker
 }
 
 // unlock returns the identities that open v's profiles.
 func (a *App) unlock(v *vault.Vault) ([]ageIdentity, error) {
-	if a.unlocker == nil {
-		personal, _ := vault.PersonalDir(a.Getenv)
-		a.unlocker = &vault.Unlocker{Keychain: a.Keychain, Prompter: ttyPrompter{a}, IdentityFile: a.identityFile(),
-			PersonalDir: personal, PluginUI: a.pluginUI()}
-	}
-	return a.unlocker.Identities(v)
+	return a.unlocker().Identities(v)
 }
 
 // profile resolves the profile to use and checks that it exists: a typo
-// never creates a profile.
+// never creates a profile, and an untrusted .okv-profile chooses nothing.
 func (a *App) profile(v *vault.Vault) (string, error) {
-	cwd, _ := a.Getwd()
-	r, err := vault.ResolveProfile(a.profileFlag, a.Getenv, cwd, v.Config)
-	if err != nil {
-		return "", err
-	}
-	if !v.HasProfile(r.Name) {
-		err := error(&vault.ProfileNotFoundError{Name: r.Name})
-		if r.Source != "--profile" {
-			err = withHints(err, "the profile was selected by "+r.Source)
-		}
-		return "", err
-	}
-	return r.Name, nil
+	r, err := a.env().ResolveProfile(v)
+	return r.Name, err
 }
 
-// confirmUse enforces a protected profile's confirm policy before its
-// secrets are used by what (a command name or an action).
+// confirmUse enforces a protected profile's confirm policy, as config.toml
+// says it, for commands that change a profile without reading it. Commands
+// that read a profile go through use, which takes the pinned policy.
 func (a *App) confirmUse(v *vault.Vault, profile, what string) error {
-	if !v.Config.Policy(profile).Confirm || a.yes {
+	if !v.Config.Policy(profile).Confirm {
+		return nil
+	}
+	return a.askConfirm(profile, what)
+}
+
+// askConfirm asks before a protected profile is used for what (--yes
+// answers for the user).
+func (a *App) askConfirm(profile, what string) error {
+	if a.yes {
 		return nil
 	}
 	ok, err := a.confirm(fmt.Sprintf("okv: profile %s is protected. Use it for %s?", profile, what))
 	if errors.Is(err, vault.ErrNoTerminal) {
-		return withHints(fmt.Errorf("profile %s is protected and there is no terminal to confirm on", profile),
-			"confirm non-interactively with --yes/-y")
+		return &vault.ConfirmRequiredError{Profile: profile}
 	}
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("not confirmed: profile %s was not used", profile)
+		return &vault.NotConfirmedError{Profile: profile}
 	}
 	return nil
 }
@@ -215,6 +221,39 @@ func (a *App) confirmRemoval(what, warning string) error {
 		return fmt.Errorf("not confirmed: nothing was removed")
 	}
 	return nil
+}
+
+// use is the one way a command gets a profile's secrets: vault.Env.Use
+// decides trust, pins, confirmation and unlock; purpose is what they are
+// used for ("" for commands that only change the vault).
+func (a *App) use(purpose string) (*vault.Use, error) {
+	u, err := a.env().Use(vault.UseRequest{Purpose: purpose, Unlocker: a.unlocker(), Confirm: a.confirm, Yes: a.yes})
+	a.loc = a.env().Location
+	return u, err
+}
+
+// retrust records a trusted project vault again after this command changed
+// what the trust covers; a failure is reported, and the next command asks
+// for 'okv trust' (never the reverse).
+func (a *App) retrust(v *vault.Vault) {
+	if err := a.env().Retrust(v); err != nil {
+		fmt.Fprintf(a.Stderr, "okv: warning: could not record the change in your trust record: %v\n", err)
+	}
+}
+
+// profileLabel names where a change went: "profile dev", and for a project
+// vault which vault and how many recipients can decrypt it, since a key
+// stored there is shared with all of them.
+func (a *App) profileLabel(v *vault.Vault, profile string) string {
+	if !v.Config.IsProject() {
+		return "profile " + profile
+	}
+	n := len(v.RecipientStrings(profile))
+	plural := "s"
+	if n == 1 {
+		plural = ""
+	}
+	return fmt.Sprintf("profile %s of the project vault %s (encrypted to %d recipient%s)", profile, v.Dir, n, plural)
 }
 
 // audit appends a record; a failure is reported but does not stop the
@@ -253,32 +292,18 @@ func commandName(args []string) string {
 	return filepath.Base(args[0])
 }
 
-// openProfile is how most commands start: open the vault, resolve the
-// profile, enforce its confirm policy for confirmFor (an action or command
-// name; "" for commands that only change the vault), and unlock.
+// openProfile is use, in the shape most commands take it.
 func (a *App) openProfile(confirmFor string) (*vault.Vault, string, []ageIdentity, error) {
-	v, err := a.openVault()
+	u, err := a.use(confirmFor)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	profile, err := a.profile(v)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	if confirmFor != "" {
-		if err := a.confirmUse(v, profile, confirmFor); err != nil {
-			return nil, "", nil, err
-		}
-	}
-	ids, err := a.unlock(v)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	return v, profile, ids, nil
+	return u.Vault, u.Profile, u.IDs, nil
 }
 
 // openedSecret is a secret with the profile and vault it came from.
 type openedSecret struct {
+	*vault.Use
 	v       *vault.Vault
 	profile string
 	ids     []ageIdentity
@@ -286,22 +311,18 @@ type openedSecret struct {
 	s       *vault.Secret
 }
 
-// openSecret is openProfile followed by loading the profile and finding
-// the secret name in it (a *vault.SecretNotFoundError when it is absent).
+// openSecret is use followed by finding the secret name in the profile (a
+// *vault.SecretNotFoundError when it is absent).
 func (a *App) openSecret(name, confirmFor string) (*openedSecret, error) {
 	if err := vault.ValidateSecretName(name); err != nil {
 		return nil, err
 	}
-	v, profile, ids, err := a.openProfile(confirmFor)
+	u, err := a.use(confirmFor)
 	if err != nil {
 		return nil, err
 	}
-	doc, err := v.Load(profile, ids)
-	if err != nil {
-		return nil, err
-	}
-	o := &openedSecret{v: v, profile: profile, ids: ids, doc: doc}
-	if o.s, err = doc.Secret(name); err != nil {
+	o := &openedSecret{Use: u, v: u.Vault, profile: u.Profile, ids: u.IDs, doc: u.Doc}
+	if o.s, err = u.Doc.Secret(name); err != nil {
 		return o, err
 	}
 	return o, nil

@@ -98,7 +98,7 @@ func (a *App) runRotate(name string, o rotateOptions) error {
 		return err
 	}
 	a.audit(v, "rotate", profile, []string{name}, "")
-	fmt.Fprintf(a.Stderr, "okv: rotated %s in profile %s; the previous value is kept in history ('okv rollback %s -p %s' restores it)\n", name, profile, name, profile)
+	fmt.Fprintf(a.Stderr, "okv: rotated %s in %s; the previous value is kept in history ('okv rollback %s -p %s' restores it)\n", name, a.profileLabel(v, profile), name, profile)
 	fmt.Fprintf(a.Stderr, "okv: revoke the previous key with the provider once nothing uses it anymore\n")
 	return nil
 }
@@ -234,7 +234,7 @@ func (a *App) runRotateServiceAccount(name string, o rotateOptions) error {
 		}
 		return withHints(fmt.Errorf("the new key of %s is stored and works, but config.toml could not record its service account %s: %w", name, sa.ID, err), hints...)
 	}
-	fmt.Fprintf(a.Stderr, "okv: rotated %s in profile %s to the new service account %s (project %s); the previous value is kept in history\n", name, profile, sa.ID, project)
+	fmt.Fprintf(a.Stderr, "okv: rotated %s in %s to the new service account %s (project %s); the previous value is kept in history\n", name, a.profileLabel(v, profile), sa.ID, project)
 
 	// 5. Delete the service account okv created at the previous rotation.
 	if prevID == "" || prevID == sa.ID {

@@ -143,14 +143,12 @@ func childVars(doc *vault.Document, o runOptions) (map[string]string, []string, 
 }
 
 func (a *App) runRun(o runOptions, args []string) error {
-	v, profile, ids, err := a.openProfile(commandName(args))
+	// One call decides whether the profile may be used here, and how.
+	u, err := a.use(commandName(args))
 	if err != nil {
 		return err
 	}
-	doc, err := v.Load(profile, ids)
-	if err != nil {
-		return err
-	}
+	v, profile, doc := u.Vault, u.Profile, u.Doc
 	a.warnOverdue(v, profile, doc)
 	vars, names, err := childVars(doc, o)
 	if err != nil {
@@ -167,7 +165,7 @@ func (a *App) runRun(o runOptions, args []string) error {
 		return err
 	}
 
-	proxyMode := o.proxy || v.Config.Policy(profile).Proxy
+	proxyMode := o.proxy || u.Policy.Proxy
 	if !proxyMode && !o.mask && shell.CanExec {
 		a.audit(v, "run", profile, names, commandName(args))
 		return shell.Exec(args, shell.ChildEnv(a.Environ(), vars))
@@ -178,7 +176,7 @@ func (a *App) runRun(o runOptions, args []string) error {
 	op := "run"
 	base := a.Environ()
 	if proxyMode {
-		s, err := a.startProxy(v, profile, doc, "127.0.0.1:0", nil)
+		s, err := a.startProxy(u, "127.0.0.1:0", nil)
 		if err != nil {
 			return err
 		}

@@ -91,7 +91,7 @@ func (a *App) runSet(name string, verify bool) error {
 	if n := bytes.Count(value, []byte("\n")) + 1; n > 1 {
 		lines = fmt.Sprintf(" (%d lines)", n)
 	}
-	fmt.Fprintf(a.Stderr, "okv: %s %s in profile %s%s\n", verb, name, profile, lines)
+	fmt.Fprintf(a.Stderr, "okv: %s %s in %s%s\n", verb, name, a.profileLabel(v, profile), lines)
 	return nil
 }
 
@@ -233,7 +233,7 @@ NAME' puts the new value in front of it).`,
 				return err
 			}
 			a.audit(v, "rm", profile, []string{name}, "")
-			fmt.Fprintf(a.Stderr, "okv: removed %s from profile %s; 'okv rollback %s -p %s' restores it\n", name, profile, name, profile)
+			fmt.Fprintf(a.Stderr, "okv: removed %s from %s; 'okv rollback %s -p %s' restores it\n", name, a.profileLabel(v, profile), name, profile)
 			return nil
 		},
 	}

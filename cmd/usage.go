@@ -75,6 +75,9 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 			return err
 		}
 	}
+	if _, err := v.UsagePath(); err != nil { // no ledger file is followed through a link
+		return err
+	}
 	now := a.Now()
 	from := now.Add(-since)
 	// Only the months since then (and a legacy usage.jsonl).

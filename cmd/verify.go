@@ -45,15 +45,15 @@ func (a *App) runVerify(name string) error {
 	if err != nil {
 		return err
 	}
-	v, profile, doc, s := o.v, o.profile, o.doc, o.s
+	v, profile, s := o.v, o.profile, o.s
 	if err := checkOpenAIKey(name, []byte(s.Value), false); err != nil {
 		return err
 	}
-	a.audit(v, "verify", profile, []string{name}, "")
-	upstream, err := a.upstream(v, profile, doc)
+	upstream, err := o.Upstream()
 	if err != nil {
 		return err
 	}
+	a.audit(v, "verify", profile, []string{name}, "")
 	if err := a.checkKey(context.Background(), upstream, []byte(s.Value)); err != nil {
 		return &keyCheckError{Name: name, Profile: profile, Err: err}
 	}
@@ -61,47 +61,24 @@ func (a *App) runVerify(name string) error {
 	return nil
 }
 
-// upstream is where a profile's keys are checked: the policy's upstream,
-// else OKV_OPENAI_BASE_URL, else the OpenAI API.
-//
-// config.toml is plaintext, and in a project vault anyone's commit: a
-// policy upstream is used only when it matches the one pinned inside the
-// encrypted profile by 'okv policy set upstream=…' (a personal profile
-// that has no pin yet is trusted as it is). The URL must be https, or
-// http to a loopback address.
-//
-// doc is the profile's document when the caller has it loaded, else nil.
+// upstream is where a profile's keys may be sent, by vault.Upstream's one
+// rule: the upstream pinned in the encrypted profile (config.toml must
+// agree with it), else OKV_OPENAI_BASE_URL, else the OpenAI API. doc is
+// the profile's document when the caller has it loaded, else nil.
 func (a *App) upstream(v *vault.Vault, profile string, doc *vault.Document) (string, error) {
-	u := v.Config.Policy(profile).Upstream
-	if u == "" {
-		u = a.Getenv("OKV_OPENAI_BASE_URL")
-	} else {
-		if doc == nil {
-			ids, err := a.unlock(v)
-			if err != nil {
-				return "", err
-			}
-			if doc, err = v.Load(profile, ids); err != nil {
-				return "", err
-			}
+	if doc == nil {
+		ids, err := a.unlock(v)
+		if err != nil {
+			return "", err
 		}
-		if doc.Upstream != u && (doc.Upstream != "" || v.Config.IsProject()) {
-			return "", &upstreamNotPinnedError{Profile: profile, URL: u}
+		if doc, err = v.Load(profile, ids); err != nil {
+			return "", err
 		}
 	}
-	parsed, err := openai.ParseBaseURL(u)
-	if err != nil {
+	if err := v.CheckPolicy(doc); err != nil {
 		return "", err
 	}
-	return strings.TrimRight(parsed.String(), "/"), nil
-}
-
-// upstreamNotPinnedError: config.toml names an upstream that was not set
-// with okv policy (and so is not pinned in the encrypted profile).
-type upstreamNotPinnedError struct{ Profile, URL string }
-
-func (e *upstreamNotPinnedError) Error() string {
-	return fmt.Sprintf("the upstream of profile %q in config.toml (%s) was not set with okv; okv will not send the key there", e.Profile, e.URL)
+	return vault.Upstream(v.EffectivePolicy(doc).Upstream, a.Getenv)
 }
 
 // checkKey verifies key against upstream under verifyTimeout.

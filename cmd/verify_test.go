@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/okvault/okv/vault"
 )
 
 // fakeModels answers GET /v1/models by the bearer key: each test key gets
@@ -136,7 +134,7 @@ func TestSetAndRotateVerify(t *testing.T) {
 	mustContain(t, "log", out, "verify", "OPENAI_API_KEY")
 
 	// The profile's upstream policy wins over the environment.
-	e.updateConfig(func(c *vault.Config) { c.Profiles["dev"] = &vault.Policy{Upstream: closedURL(t)} })
+	e.ok("", "policy", "set", "upstream="+closedURL(t))
 	_, errs = e.fail(1, "", "verify")
 	mustContain(t, "verify with upstream policy", errs, "okv: error: OPENAI_API_KEY in profile dev did not pass the check: could not reach")
 }

@@ -22,6 +22,7 @@ node                                        nodejs           the proxy test with
 npm                                         npm              installing that package (npm ci)
 cc                                          gcc              the race detector (cgo)
 /usr/include/stdio.h                        libc6-dev        the race detector (cgo)
+strace                                      strace           the crash test (SIGKILL injected at each rename, fsync, unlink)
 /etc/ssl/certs/ca-certificates.crt          ca-certificates  downloading Go modules and npm packages
 '
 

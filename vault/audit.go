@@ -207,7 +207,7 @@ func (v *Vault) Audit(r AuditRecord, key *AuditKey) error {
 
 func (v *Vault) auditLocked(r AuditRecord, key *AuditKey) error {
 	path := v.AuditPath()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, filePerm)
+	f, err := openVaultFile(path, os.O_RDWR|os.O_CREATE, filePerm)
 	if err != nil {
 		return err
 	}
@@ -345,10 +345,15 @@ func replaceFile(path string, data []byte) error {
 // everyone else's from moving.
 func (v *Vault) gitignoreHead() error {
 	path := filepath.Join(v.Dir, ".gitignore")
-	data, err := os.ReadFile(path)
+	f, err := openVaultFile(path, os.O_RDONLY, 0) // a cloned .okv's links are never followed
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return err
 	}
@@ -425,7 +430,7 @@ func lastLine(f *os.File) ([]byte, int64, error) {
 
 // ReadAudit reads every record of the audit log.
 func (v *Vault) ReadAudit() ([]AuditRecord, error) {
-	f, err := os.Open(v.AuditPath())
+	f, err := openVaultFile(v.AuditPath(), os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -472,7 +477,7 @@ func (v *Vault) VerifyAudit(keys []*AuditKey) (AuditCheck, error) {
 		return AuditCheck{}, err
 	}
 	defer unlock()
-	f, err := os.Open(v.AuditPath())
+	f, err := openVaultFile(v.AuditPath(), os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		f = nil
 	} else if err != nil {

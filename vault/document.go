@@ -26,12 +26,16 @@ type Document struct {
 	// 'okv rollback' can restore them. They are not part of the profile.
 	Removed map[string]*Secret `json:"removed,omitempty"`
 
-	// Recipients and Upstream pin, inside the encryption, what config.toml
+	// Recipients and Policy pin, inside the encryption, what config.toml
 	// (plaintext, and in a project vault anyone's commit) may say: okv
-	// refuses to encrypt to a recipient, or send a key to an upstream, that
-	// a reader of this document did not approve through okv.
+	// refuses to encrypt to a recipient, or to use the profile under a
+	// policy (confirm, proxy, upstream, limits), that a reader of this
+	// document did not approve through okv.
 	Recipients []string `json:"recipients,omitempty"`
-	Upstream   string   `json:"upstream,omitempty"`
+	Policy     *Pin     `json:"policy,omitempty"`
+	// Upstream is the pin of documents written before Policy existed;
+	// their next write moves it into Policy.
+	Upstream string `json:"upstream,omitempty"`
 }
 
 // Secret is one stored value with its rotation metadata.
@@ -52,7 +56,7 @@ type Retired struct {
 
 // NewDocument returns an empty document for profile.
 func NewDocument(profile string) *Document {
-	return &Document{Okv: FormatVersion, Profile: profile, Secrets: map[string]*Secret{}}
+	return &Document{Okv: FormatVersion, Profile: profile, Secrets: map[string]*Secret{}, Policy: &Pin{}}
 }
 
 // Names returns the secret names in sorted order.

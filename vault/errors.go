@@ -38,7 +38,10 @@ func (e *NotEmptyError) Error() string {
 
 // ProfileNotFoundError: a profile that does not exist. okv never creates a
 // profile implicitly: a typo must not make a new one.
-type ProfileNotFoundError struct{ Name string }
+type ProfileNotFoundError struct {
+	Name   string
+	Source string // what selected it, when not -p/--profile (for a hint)
+}
 
 func (e *ProfileNotFoundError) Error() string {
 	return fmt.Sprintf("profile %q does not exist", e.Name)

@@ -86,6 +86,20 @@ func WriteFileAtomic(path string, data []byte) error {
 	return syncDir(dir)
 }
 
+// chmodDir sets a folder okv created to 0700 through an open descriptor,
+// never by path.
+func chmodDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Chmod(dirPerm)
+}
+
 func syncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil

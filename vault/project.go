@@ -29,6 +29,7 @@ usage-*.jsonl
 usage-days.json
 usage.lock
 state.json
+.journal
 identity.age
 `
 
@@ -51,7 +52,7 @@ func Locate(getenv func(string) string, cwd string) (Location, error) {
 		// Like git's safe.directory: a .okv/ planted by another user in a
 		// shared parent (/tmp) must not choose what okv run injects.
 		for _, p := range []string{d, filepath.Join(d, configFile)} {
-			if fi, err := os.Stat(p); err == nil && ownedByOther(fi) {
+			if fi, err := os.Lstat(p); err == nil && ownedByOther(fi) {
 				return Location{}, &ForeignProjectError{Dir: d}
 			}
 		}
@@ -81,8 +82,12 @@ func FindProjectDir(dir string) string {
 	}
 	for {
 		p := filepath.Join(dir, ProjectDirName)
-		if fi, err := os.Stat(filepath.Join(p, configFile)); err == nil && fi.Mode().IsRegular() {
-			return p
+		// Lstat: a .okv that is a link is found, and then refused by Open,
+		// rather than followed or passed over.
+		if _, err := os.Lstat(p); err == nil {
+			if _, err := os.Lstat(filepath.Join(p, configFile)); err == nil {
+				return p
+			}
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {

@@ -278,22 +278,20 @@ func (v *Vault) RemoveRecipients(profile string, ids []age.Identity, rm []string
 
 // changeRecipients is the locked read-modify-write of a profile's
 // recipients: re-read config.toml, decrypt the profile (which proves the
-// caller may read it), compute the new list, write the profile encrypted
-// to it, then the config. Each write is atomic; the order makes a crash in
-// between safe to repeat: a removed recipient is off the file before it is
-// off the list, so 'rm' can always be run again.
+// caller may read it), compute the new list, and write the profile
+// encrypted to it and the config as one change (see journalFile): a crash
+// completes it or leaves both as they were.
 func (v *Vault) changeRecipients(profile string, ids []age.Identity, fn func([]string, *RecipientChange) ([]string, error)) (*RecipientChange, error) {
-	unlock, err := v.Lock()
+	unlock, err := v.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	v.cleanTemps()
-	if err := v.reloadConfigLocked(); err != nil {
-		return nil, err
-	}
 	doc, err := v.Load(profile, ids)
 	if err != nil {
+		return nil, err
+	}
+	if err := v.CheckPolicy(doc); err != nil {
 		return nil, err
 	}
 	ch := &RecipientChange{Secrets: doc.Names()}
@@ -301,11 +299,7 @@ func (v *Vault) changeRecipients(profile string, ids []age.Identity, fn func([]s
 	if err != nil {
 		return nil, err
 	}
-	next := *v.Config
-	next.Profiles = map[string]*Policy{}
-	for k, p := range v.Config.Profiles {
-		next.Profiles[k] = p
-	}
+	next := cloneConfig(v.Config)
 	p := next.Policy(profile)
 	p.Recipients = extra
 	next.Profiles[profile] = &p
@@ -325,15 +319,18 @@ func (v *Vault) changeRecipients(profile string, ids []age.Identity, fn func([]s
 			return nil, &UnapprovedRecipientsError{Profile: profile, Recipients: unapproved}
 		}
 	}
-	if err := v.writeProfileTo(doc, &next); err != nil {
+	c := v.newChange("recipients")
+	if err := c.profile(doc, next); err != nil {
 		return nil, err
 	}
-	return ch, v.updateConfigLocked(func(c *Config) error {
-		cp := c.Policy(profile)
-		cp.Recipients = extra
-		c.Profiles[profile] = &cp
-		return nil
-	})
+	if err := c.config(next); err != nil {
+		return nil, err
+	}
+	if err := c.commit(); err != nil {
+		return nil, err
+	}
+	v.Config = next
+	return ch, nil
 }
 
 // reloadConfigLocked re-reads config.toml (under the lock) so a change

@@ -3,6 +3,7 @@ package vault
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -53,12 +54,12 @@ func findProfileFile(dir string) (name, path string, err error) {
 	}
 	for {
 		p := filepath.Join(dir, ProfileFileName)
-		if fi, err := os.Stat(p); err == nil && ownedByOther(fi) {
+		if fi, err := os.Lstat(p); err == nil && ownedByOther(fi) {
 			// Like a foreign .okv/: a pin planted by another user (in
 			// /tmp, a shared folder) must not choose the profile.
 			return "", "", fmt.Errorf("%s belongs to another user; okv will not follow it (remove it, or choose the profile with -p/--profile)", p)
 		}
-		data, err := os.ReadFile(p)
+		data, err := readPin(p)
 		if err == nil {
 			line, _, _ := strings.Cut(string(data), "\n")
 			return strings.TrimSpace(line), p, nil
@@ -80,4 +81,21 @@ func WriteProfilePin(dir, name string) error {
 		return err
 	}
 	return WriteFileAtomic(filepath.Join(dir, ProfileFileName), []byte(name+"\n"))
+}
+
+// readPin reads a .okv-profile without following a link: a pin is a
+// small file of its folder, never another file's content.
+func readPin(path string) ([]byte, error) {
+	f, err := openVaultFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 4096))
+}
+
+// FindProfilePin returns the .okv-profile that applies in dir (there or in
+// the nearest parent) and the profile it names, or "" for both.
+func FindProfilePin(dir string) (name, path string, err error) {
+	return findProfileFile(dir)
 }

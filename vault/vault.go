@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -62,7 +63,14 @@ func DefaultDir(getenv func(string) string) (string, error) {
 
 // Open opens the vault in dir, refusing unsafe permissions.
 func Open(dir string) (*Vault, error) {
-	fi, err := os.Stat(dir)
+	// A project vault's folder is never followed through a link (its
+	// parent chose it by walking up); a personal vault folder may be one
+	// (dotfile managers link ~/.config/okv), since its owner made it.
+	stat := os.Stat
+	if filepath.Base(dir) == ProjectDirName {
+		stat = checkVaultDir
+	}
+	fi, err := stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotInitialized
 	}
@@ -75,10 +83,12 @@ func Open(dir string) (*Vault, error) {
 	// profiles/ too: whoever can write there can plant a profile (it is
 	// encrypted to the public recipient) and so inject variables into runs.
 	pdir := filepath.Join(dir, profilesDir)
-	if pfi, err := os.Stat(pdir); err == nil {
+	if pfi, err := checkVaultDir(pdir); err == nil {
 		if err := checkPerm(pdir, pfi); err != nil {
 			return nil, err
 		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	path := filepath.Join(dir, configFile)
 	data, err := readChecked(path)
@@ -95,9 +105,10 @@ func Open(dir string) (*Vault, error) {
 	return &Vault{Dir: dir, Config: cfg, Now: time.Now}, nil
 }
 
-// readChecked reads a vault file after checking its permissions.
+// readChecked reads a vault file, never through a link, after checking
+// its permissions.
 func readChecked(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openVaultFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +216,7 @@ func Init(dir string, opts InitOptions) (v *Vault, err error) {
 		}
 	}()
 	for _, d := range []string{dir, filepath.Join(dir, profilesDir)} {
-		if err := os.Chmod(d, dirPerm); err != nil {
+		if err := chmodDir(d); err != nil {
 			return nil, err
 		}
 	}
@@ -235,8 +246,20 @@ func exists(p string) bool {
 }
 
 // Lock takes the vault's advisory write lock, waiting up to LockTimeout.
+// The lock file is opened without following a link (a cloned .okv/.lock
+// linked elsewhere must not be created, chmod-ed or locked through) and
+// its mode is set through the open file.
 func (v *Vault) Lock() (unlock func(), err error) {
-	fl := flock.New(filepath.Join(v.Dir, lockFile))
+	path := filepath.Join(v.Dir, lockFile)
+	f, err := openVaultFile(path, os.O_RDONLY|os.O_CREATE, filePerm)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != filePerm && runtime.GOOS != "windows" {
+		f.Chmod(filePerm)
+	}
+	f.Close()
+	fl := flock.New(path, flock.SetFlag(os.O_RDONLY|os.O_CREATE|oNoFollow), flock.SetPermissions(filePerm))
 	ctx, cancel := context.WithTimeout(context.Background(), LockTimeout)
 	defer cancel()
 	ok, err := fl.TryLockContext(ctx, 20*time.Millisecond)
@@ -246,7 +269,6 @@ func (v *Vault) Lock() (unlock func(), err error) {
 	if !ok {
 		return nil, ErrLockTimeout
 	}
-	os.Chmod(fl.Path(), filePerm)
 	return func() { fl.Unlock() }, nil
 }
 
@@ -273,7 +295,7 @@ func (v *Vault) configPath() string { return filepath.Join(v.Dir, configFile) }
 // UpdateConfig re-reads config.toml under the lock, applies fn and writes
 // it back, so concurrent changes by other okv processes are not lost.
 func (v *Vault) UpdateConfig(fn func(*Config) error) error {
-	unlock, err := v.Lock()
+	unlock, err := v.begin()
 	if err != nil {
 		return err
 	}
@@ -391,7 +413,14 @@ func (v *Vault) writeProfile(doc *Document) error {
 	if err := v.CheckRecipients(doc); err != nil {
 		return err
 	}
-	return v.writeProfileTo(doc, v.Config)
+	if err := v.CheckPolicy(doc); err != nil {
+		return err
+	}
+	ct, err := v.sealProfile(doc, v.Config)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(v.ProfilePath(doc.Profile), ct)
 }
 
 // UnapprovedRecipientsError: config.toml lists recipients the profile was
@@ -426,24 +455,25 @@ func (v *Vault) CheckRecipients(doc *Document) error {
 	return nil
 }
 
-// writeProfileTo encrypts doc to the recipients c lists for it, and pins
-// that list inside the document.
-func (v *Vault) writeProfileTo(doc *Document, c *Config) error {
+// sealProfile encrypts doc to the recipients c lists for it, and pins that
+// list inside the document. A document without a policy pin (an older
+// okv's) gets c's policy pinned, as it was trusted.
+func (v *Vault) sealProfile(doc *Document, c *Config) ([]byte, error) {
 	rcpts, err := v.parseRecipients(c, doc.Profile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	doc.Recipients = recipientStrings(c, doc.Profile)
+	if doc.Policy == nil {
+		pin := PinOf(c.Policy(doc.Profile))
+		doc.Policy, doc.Upstream = &pin, ""
+	}
 	plain, err := doc.Encode()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer wipe(plain)
-	ct, err := Encrypt(plain, rcpts...)
-	if err != nil {
-		return err
-	}
-	return WriteFileAtomic(v.ProfilePath(doc.Profile), ct)
+	return Encrypt(plain, rcpts...)
 }
 
 // cleanTemps removes temp files a killed writer left behind. Called under
@@ -458,19 +488,15 @@ func (v *Vault) cleanTemps() {
 }
 
 // Update loads profile name under the lock, applies fn, and writes it back
-// atomically. If fn fails nothing is written.
+// atomically. If fn fails nothing is written. A config.toml whose
+// recipients or policy for the profile differ from the pinned ones is
+// refused before anything is written.
 func (v *Vault) Update(name string, ids []age.Identity, fn func(*Document) error) error {
-	unlock, err := v.Lock()
+	unlock, err := v.begin()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v.cleanTemps()
-	// The recipients live in config.toml: re-read it under the lock, so a
-	// member another okv just added is not dropped by this write.
-	if err := v.reloadConfigLocked(); err != nil {
-		return err
-	}
 	doc, err := v.Load(name, ids)
 	if err != nil {
 		return err
@@ -481,13 +507,27 @@ func (v *Vault) Update(name string, ids []age.Identity, fn func(*Document) error
 	return v.writeProfile(doc)
 }
 
+// cloneConfig copies c deeply enough to change one profile's policy.
+func cloneConfig(c *Config) *Config {
+	next := *c
+	next.Profiles = make(map[string]*Policy, len(c.Profiles))
+	for k, p := range c.Profiles {
+		if p != nil {
+			cp := *p
+			next.Profiles[k] = &cp
+		}
+	}
+	return &next
+}
+
 // CreateProfile creates an empty profile, with policy p when not nil. It
 // needs no identity: a new profile is encrypted to the vault's recipient.
+// Its policy is pinned inside it from the start.
 func (v *Vault) CreateProfile(name string, p *Policy) error {
 	if err := ValidateProfileName(name); err != nil {
 		return err
 	}
-	unlock, err := v.Lock()
+	unlock, err := v.begin()
 	if err != nil {
 		return err
 	}
@@ -495,24 +535,37 @@ func (v *Vault) CreateProfile(name string, p *Policy) error {
 	if exists(v.ProfilePath(name)) {
 		return &ProfileExistsError{Name: name}
 	}
-	if err := v.reloadConfigLocked(); err != nil {
+	next := cloneConfig(v.Config)
+	doc := NewDocument(name)
+	if p != nil {
+		cp := *p
+		next.Profiles[name] = &cp
+		pin := PinOf(cp)
+		doc.Policy = &pin
+	} else {
+		delete(next.Profiles, name) // a stale policy of a removed profile
+	}
+	ch := v.newChange("profile-create")
+	if err := ch.profile(doc, next); err != nil {
 		return err
 	}
-	if p != nil {
-		if err := v.updateConfigLocked(func(c *Config) error { c.Profiles[name] = p; return nil }); err != nil {
-			return err
-		}
+	if err := ch.config(next); err != nil {
+		return err
 	}
-	return v.writeProfile(NewDocument(name))
+	if err := ch.commit(); err != nil {
+		return err
+	}
+	v.Config = next
+	return nil
 }
 
-// RemoveProfile deletes a profile and its policy. The default profile
-// cannot be removed while it is the default.
+// RemoveProfile deletes a profile and its policy, together. The default
+// profile cannot be removed while it is the default.
 func (v *Vault) RemoveProfile(name string) error {
 	if err := ValidateProfileName(name); err != nil {
 		return err
 	}
-	unlock, err := v.Lock()
+	unlock, err := v.begin()
 	if err != nil {
 		return err
 	}
@@ -523,13 +576,18 @@ func (v *Vault) RemoveProfile(name string) error {
 	if v.Config.DefaultProfile == name {
 		return &DefaultProfileError{Name: name}
 	}
-	if err := os.Remove(v.ProfilePath(name)); err != nil {
+	next := cloneConfig(v.Config)
+	delete(next.Profiles, name)
+	ch := v.newChange("profile-rm")
+	ch.remove(name)
+	if err := ch.config(next); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Join(v.Dir, profilesDir)); err != nil {
+	if err := ch.commit(); err != nil {
 		return err
 	}
-	return v.updateConfigLocked(func(c *Config) error { delete(c.Profiles, name); return nil })
+	v.Config = next
+	return nil
 }
 
 // DefaultProfileError: removing the default profile.
@@ -540,15 +598,17 @@ func (e *DefaultProfileError) Error() string {
 }
 
 // CopyProfile copies from's secrets and policy into a new profile to;
-// with rename, from is removed afterwards (and the default follows it).
-// The document is re-encrypted because the profile name lives inside it.
+// with rename, from is removed (and the default follows it). The document
+// is re-encrypted because the profile name lives inside it. The new file,
+// config.toml and the removal are one change: a crash completes it or
+// leaves the vault as it was.
 func (v *Vault) CopyProfile(from, to string, ids []age.Identity, rename bool) error {
 	for _, n := range []string{from, to} {
 		if err := ValidateProfileName(n); err != nil {
 			return err
 		}
 	}
-	unlock, err := v.Lock()
+	unlock, err := v.begin()
 	if err != nil {
 		return err
 	}
@@ -560,43 +620,91 @@ func (v *Vault) CopyProfile(from, to string, ids []age.Identity, rename bool) er
 	if exists(v.ProfilePath(to)) {
 		return &ProfileExistsError{Name: to}
 	}
+	// The copy carries the original's pins: a config.toml that disagrees
+	// with them is not copied into a new profile.
+	if err := v.CheckRecipients(doc); err != nil {
+		return err
+	}
+	if err := v.CheckPolicy(doc); err != nil {
+		return err
+	}
 	doc.Profile = to
-	// The copy goes to the same recipients as the original (its policy
-	// holds them), so the policy is copied first.
-	err = v.updateConfigLocked(func(c *Config) error {
-		if p := c.Profiles[from]; p != nil {
-			cp := *p
-			c.Profiles[to] = &cp
+	next := cloneConfig(v.Config)
+	if p := next.Profiles[from]; p != nil {
+		cp := *p
+		next.Profiles[to] = &cp
+	} else {
+		delete(next.Profiles, to)
+	}
+	op := "profile-copy"
+	if rename {
+		op = "profile-rename"
+		delete(next.Profiles, from)
+		if next.DefaultProfile == from {
+			next.DefaultProfile = to
 		}
-		return nil
-	})
-	if err != nil {
+	}
+	ch := v.newChange(op)
+	if err := ch.profile(doc, next); err != nil {
 		return err
 	}
-	if err := v.writeProfile(doc); err != nil {
-		v.updateConfigLocked(func(c *Config) error { delete(c.Profiles, to); return nil })
+	if err := ch.config(next); err != nil {
 		return err
 	}
 	if rename {
-		err := v.updateConfigLocked(func(c *Config) error {
-			delete(c.Profiles, from)
-			if c.DefaultProfile == from {
-				c.DefaultProfile = to
-			}
-			return nil
-		})
-		if err != nil {
-			os.Remove(v.ProfilePath(to))
-			return err
-		}
+		ch.remove(from)
 	}
-	if rename {
-		if err := os.Remove(v.ProfilePath(from)); err != nil {
-			return err
-		}
-		return syncDir(filepath.Join(v.Dir, profilesDir))
+	if err := ch.commit(); err != nil {
+		return err
 	}
+	v.Config = next
 	return nil
+}
+
+// SetPolicy changes profile's policy: fn gets the policy in effect (the
+// pinned settings, not an edited config.toml's) and changes it; the
+// document, with the new pin, and config.toml are then written together.
+// It unlocks nothing itself: ids must open the profile, so a command that
+// cannot unlock changes no file.
+func (v *Vault) SetPolicy(profile string, ids []age.Identity, fn func(*Policy) error) (Policy, error) {
+	unlock, err := v.begin()
+	if err != nil {
+		return Policy{}, err
+	}
+	defer unlock()
+	doc, err := v.Load(profile, ids)
+	if err != nil {
+		return Policy{}, err
+	}
+	if err := v.CheckRecipients(doc); err != nil {
+		return Policy{}, err
+	}
+	p := v.EffectivePolicy(doc)
+	if _, full := doc.pinOf(); !full {
+		p = v.Config.Policy(profile) // an older okv's document: config.toml was its policy
+	}
+	if err := fn(&p); err != nil {
+		return Policy{}, err
+	}
+	if err := ValidateUpstream(p.Upstream); err != nil {
+		return Policy{}, err
+	}
+	next := cloneConfig(v.Config)
+	next.Profiles[profile] = &p
+	pin := PinOf(p)
+	doc.Policy, doc.Upstream = &pin, ""
+	ch := v.newChange("policy")
+	if err := ch.profile(doc, next); err != nil {
+		return Policy{}, err
+	}
+	if err := ch.config(next); err != nil {
+		return Policy{}, err
+	}
+	if err := ch.commit(); err != nil {
+		return Policy{}, err
+	}
+	v.Config = next
+	return p, nil
 }
 
 // wipe overwrites plaintext buffers once they are no longer needed. Go's

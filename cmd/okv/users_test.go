@@ -271,7 +271,16 @@ func TestTwoUsersShareProjectVault(t *testing.T) {
 	bob.git(root, "clone", "-q", origin, brepo)
 	sub := filepath.Join(brepo, "src", "deep")
 	os.MkdirAll(sub, 0o755)
+	// A clone is untrusted until Bob has seen what it does.
 	_, errs, code := bob.okv(sub, "", "run", "--", "printenv", "OPENAI_API_KEY")
+	if code != 1 || !strings.Contains(errs, "okv: error: the project vault "+filepath.Join(brepo, ".okv")+" is not trusted") ||
+		!strings.Contains(errs, "okv trust") {
+		t.Fatalf("bob before trusting: exit %d\n%s", code, errs)
+	}
+	if out, _ := bob.ok(sub, "", "trust"); !strings.Contains(out, "recipient "+aliceID) {
+		t.Fatalf("okv trust does not show the recipients:\n%s", out)
+	}
+	_, errs, code = bob.okv(sub, "", "run", "--", "printenv", "OPENAI_API_KEY")
 	if code != 3 || !strings.Contains(errs, `okv: error: profile "dev" is not encrypted to your identity`) ||
 		!strings.Contains(errs, "the file is encrypted to: "+aliceID) ||
 		!strings.Contains(errs, "okv recipient add -p dev "+bobID) {
@@ -285,6 +294,12 @@ func TestTwoUsersShareProjectVault(t *testing.T) {
 	}
 	alice.commitAndPush(arepo, "share dev with bob")
 	bob.git(brepo, "pull", "-q", "--ff-only")
+	// A new recipient is a change to what Bob trusted: okv says which.
+	_, errs, code = bob.okv(sub, "", "run", "--", "printenv", "OPENAI_API_KEY")
+	if code != 1 || !strings.Contains(errs, "changed since you trusted it: profile dev: recipient added "+bobID) {
+		t.Fatalf("bob after the pull: exit %d\n%s", code, errs)
+	}
+	bob.ok(sub, "", "trust")
 	out, errs := bob.ok(sub, "", "run", "--", "printenv", "OPENAI_API_KEY")
 	if strings.TrimSpace(out) != key1 {
 		t.Fatalf("bob reads %q", out)
@@ -316,6 +331,7 @@ func TestTwoUsersShareProjectVault(t *testing.T) {
 	// Bob pulls: the current version is closed to him, with a clear error
 	// naming the remaining recipients (and not him).
 	bob.git(brepo, "pull", "-q", "--ff-only")
+	bob.ok(brepo, "", "trust")
 	_, errs, code = bob.okv(brepo, "", "run", "--", "printenv", "OPENAI_API_KEY")
 	if code != 3 || !strings.Contains(errs, `profile "dev" is not encrypted to your identity`) ||
 		!strings.Contains(errs, "okv: hint: the file is encrypted to: "+aliceID+"\n") {
@@ -323,6 +339,7 @@ func TestTwoUsersShareProjectVault(t *testing.T) {
 	}
 	noValues("bob", errs)
 	// His old checkout still opens the old version: the reason to rotate.
+	bob.ok(oldrepo, "", "trust")
 	if out, _ := bob.ok(oldrepo, "", "run", "--", "printenv", "OPENAI_API_KEY"); strings.TrimSpace(out) != key1 {
 		t.Fatalf("bob's old checkout reads %q", out)
 	}

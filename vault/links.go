@@ -1,0 +1,117 @@
+package vault
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// LinkError: a file or folder of a vault is a symbolic link (or another
+// non-regular file). okv never follows one: a cloned repository's
+// .okv/profiles/prod.age linked to ~/.config/okv/profiles/prod.age would
+// otherwise hand the personal key to whoever chose the link, and a linked
+// .lock or audit.jsonl would make okv write to the file it points at.
+type LinkError struct {
+	Path string
+	Kind string // "a symbolic link", "not a regular file", "not a folder"
+}
+
+func (e *LinkError) Error() string {
+	return fmt.Sprintf("%s is %s; okv does not follow links in a vault", e.Path, e.Kind)
+}
+
+// openVaultFile opens a file of a vault without following a symbolic link
+// and refuses anything but a regular file. With os.O_CREATE a new file
+// gets perm; an existing one keeps its mode (checked by the callers).
+func openVaultFile(path string, flag int, perm fs.FileMode) (*os.File, error) {
+	if oNoFollow == 0 {
+		if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+			return nil, linkError(path, fi)
+		}
+	}
+	f, err := os.OpenFile(path, flag|oNoFollow, perm)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) || isNoFollowRefusal(path, err) {
+			return nil, &LinkError{Path: path, Kind: "a symbolic link"}
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, &LinkError{Path: path, Kind: "not a regular file"}
+	}
+	return f, nil
+}
+
+// isNoFollowRefusal: some systems (FreeBSD, macOS) answer O_NOFOLLOW on a
+// link with EMLINK or EFTYPE rather than ELOOP.
+func isNoFollowRefusal(path string, err error) bool {
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	fi, lerr := os.Lstat(path)
+	return lerr == nil && fi.Mode()&fs.ModeSymlink != 0
+}
+
+func linkError(path string, fi fs.FileInfo) error {
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return &LinkError{Path: path, Kind: "a symbolic link"}
+	}
+	if fi.IsDir() {
+		return &LinkError{Path: path, Kind: "a folder, not a file"}
+	}
+	return &LinkError{Path: path, Kind: "not a regular file"}
+}
+
+// checkVaultDir refuses a vault folder (or its profiles/ folder) that is a
+// symbolic link or not a folder. A missing one is not an error here.
+func checkVaultDir(path string) (fs.FileInfo, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, &LinkError{Path: path, Kind: "a symbolic link"}
+	}
+	if !fi.IsDir() {
+		return nil, &LinkError{Path: path, Kind: "not a folder"}
+	}
+	return fi, nil
+}
+
+// CheckRegular refuses a vault file that exists and is not a regular file
+// (a link, a device, a folder), for files another package opens by path,
+// such as the proxy's usage ledger and its lock.
+func CheckRegular(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return linkError(path, fi)
+	}
+	return nil
+}
+
+// UsagePath is the proxy's usage ledger in the vault folder, checked not to
+// be a link (nor its lock file).
+func (v *Vault) UsagePath() (string, error) {
+	p := filepath.Join(v.Dir, "usage.jsonl")
+	for _, f := range []string{p, p + ".lock"} {
+		if err := CheckRegular(f); err != nil {
+			return "", err
+		}
+	}
+	return p, nil
+}
