@@ -99,7 +99,11 @@ func (l *FileLedger) AppendAll(records []Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.lock == nil {
-		l.lock = flock.New(filepath.Join(l.Dir, ledgerLock))
+		lk, err := newLedgerLock(filepath.Join(l.Dir, ledgerLock))
+		if err != nil {
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		l.lock = lk
 	}
 	if err := l.lock.Lock(); err != nil {
 		return fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
@@ -108,7 +112,7 @@ func (l *FileLedger) AppendAll(records []Record) error {
 	for _, c := range chunks {
 		if l.f == nil || l.fname != c.name {
 			l.closeFile()
-			f, err := os.OpenFile(filepath.Join(l.Dir, c.name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+			f, err := openLedger(filepath.Join(l.Dir, c.name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 			if err != nil {
 				return fmt.Errorf("usage ledger: %w", err)
 			}
@@ -203,7 +207,7 @@ func ReadLedger(dir string, since, now time.Time) ([]Record, error) {
 // ignored; any other line that is not a record is an error naming its
 // line number.
 func ReadLedgerFile(path string) ([]Record, error) {
-	f, err := os.Open(path)
+	f, err := openLedger(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -283,7 +287,7 @@ const appendSlack = time.Minute
 func settle(dir string, now time.Time) (*dayTotals, error) {
 	cur := MonthFile(now)
 	var d *dayTotals
-	old, _ := os.ReadFile(filepath.Join(dir, daysFile))
+	old, _ := readLedgerBytes(filepath.Join(dir, daysFile))
 	if old != nil {
 		d = new(dayTotals)
 		if json.Unmarshal(old, d) != nil || d.File != cur || d.Offset < 0 || d.Days == nil {
@@ -318,7 +322,7 @@ func settle(dir string, now time.Time) (*dayTotals, error) {
 
 // catchUp counts the whole records of the month file after d.Offset.
 func (d *dayTotals) catchUp(path string) error {
-	f, err := os.Open(path)
+	f, err := openLedger(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -380,7 +384,10 @@ func buildTotals(dir string, now time.Time) (*dayTotals, error) {
 // at now: the tokens of profile's records that started on now's UTC day,
 // from the day totals (brought up to date, under the ledger's lock).
 func TokensUsed(dir, profile string, now time.Time) (int64, error) {
-	lk := flock.New(filepath.Join(dir, ledgerLock))
+	lk, err := newLedgerLock(filepath.Join(dir, ledgerLock))
+	if err != nil {
+		return 0, fmt.Errorf("usage ledger: %w", err)
+	}
 	if err := lk.Lock(); err != nil {
 		return 0, fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
 	}
@@ -417,7 +424,7 @@ func writeFileAtomic(path string, data []byte) error {
 // it started from. A missing file has none; lines that are not records
 // (a torn write) are skipped.
 func eachRecordBackward(path string, fn func(Record) bool) (int64, error) {
-	f, err := os.Open(path)
+	f, err := openLedger(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}

@@ -124,8 +124,8 @@ func TestCrashSafety(t *testing.T) {
 			func(crashState) ([]string, string) {
 				return []string{"rotate", "OPENAI_API_KEY", "-p", "dev"}, "sk-dev-rotated-again-hhhhhh\n"
 			}},
-		{"rm", []string{"rm", "OTHER", "-p", "dev"}, "",
-			func(crashState) ([]string, string) { return []string{"rm", "OPENAI_API_KEY", "-p", "staging"}, "" }},
+		{"rm", []string{"rm", "OTHER", "-p", "dev", "--yes"}, "",
+			func(crashState) ([]string, string) { return []string{"rm", "OPENAI_API_KEY", "-p", "staging", "--yes"}, "" }},
 		{"profile rename", []string{"profile", "rename", "prod", "production"}, "",
 			func(s crashState) ([]string, string) {
 				return []string{"profile", "rename", existing(s, "prod", "production"), "prod2"}, ""

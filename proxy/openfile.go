@@ -1,0 +1,52 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/gofrs/flock"
+)
+
+// openLedger opens a ledger file without following a symbolic link and
+// refuses anything but a regular file: a vault folder may come from a
+// cloned repository, and a usage-*.jsonl or usage.lock linked elsewhere
+// must not make the proxy append to (or create) the file it points at.
+func openLedger(path string, flag int, perm os.FileMode) (*os.File, error) {
+	if oNoFollow == 0 {
+		if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file (a link?): okv does not follow it", path)
+		}
+	}
+	f, err := os.OpenFile(path, flag|oNoFollow, perm)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file: okv does not use it", path)
+	}
+	return f, nil
+}
+
+// readLedgerBytes reads a whole ledger file through openLedger.
+func readLedgerBytes(path string) ([]byte, error) {
+	f, err := openLedger(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// newLedgerLock is the ledger's lock file, opened without following a
+// link. The lock's own open has no Stat check, but O_NOFOLLOW alone keeps
+// a link from being followed on Unix; elsewhere it is checked by Lstat.
+func newLedgerLock(path string) (*flock.Flock, error) {
+	if oNoFollow == 0 {
+		if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file (a link?): okv does not follow it", path)
+		}
+	}
+	return flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDONLY|oNoFollow), flock.SetPermissions(0o600)), nil
+}
