@@ -125,7 +125,9 @@ func TestCrashSafety(t *testing.T) {
 				return []string{"rotate", "OPENAI_API_KEY", "-p", "dev"}, "sk-dev-rotated-again-hhhhhh\n"
 			}},
 		{"rm", []string{"rm", "OTHER", "-p", "dev", "--yes"}, "",
-			func(crashState) ([]string, string) { return []string{"rm", "OPENAI_API_KEY", "-p", "staging", "--yes"}, "" }},
+			func(crashState) ([]string, string) {
+				return []string{"rm", "OPENAI_API_KEY", "-p", "staging", "--yes"}, ""
+			}},
 		{"profile rename", []string{"profile", "rename", "prod", "production"}, "",
 			func(s crashState) ([]string, string) {
 				return []string{"profile", "rename", existing(s, "prod", "production"), "prod2"}, ""
