@@ -265,7 +265,9 @@ func findings(data []byte, kind Kind) []Finding {
 			le = m.End + i + 1
 		}
 		provider, name := scan.RuleProvider(m.Rule)
-		if sm := assignment.FindSubmatch(data[ls:m.Start]); sm != nil {
+		// An environment variable's name (upper case) is kept; other
+		// names (an .npmrc's setting) give way to the provider's variable.
+		if sm := assignment.FindSubmatch(data[ls:m.Start]); sm != nil && envName.Match(append(sm[1], sm[2]...)) {
 			name = string(sm[1]) + string(sm[2])
 		}
 		f := Finding{Line: 1 + bytes.Count(data[:m.Start], []byte("\n")), Rule: m.Rule, Provider: provider, Name: name,
@@ -344,6 +346,7 @@ func historyEntry(data []byte, kind Kind, ls, le int) (int, int) {
 }
 
 var (
+	envName   = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 	bashStamp = regexp.MustCompile(`^#[0-9]+$`)
 	zshStart  = regexp.MustCompile(`^: [0-9]+:[0-9]+;`)
 )
