@@ -171,6 +171,7 @@ func (a *App) runRun(o runOptions, args []string) error {
 	v, profile, doc := u.Vault, u.Profile, u.Doc
 	a.warnOverdue(v, profile, doc)
 	a.warnLeftOutputs(v)
+	a.warnStrayEnvDaily(v)
 	vars, names, err := childVars(doc, o)
 	if err != nil {
 		return err

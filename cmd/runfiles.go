@@ -130,6 +130,7 @@ func (a *App) runWithFiles(o runOptions, args []string) error {
 		return err
 	}
 	a.warnLeftOutputs(v)
+	a.warnStrayEnvDaily(v)
 	env := map[string]string{}
 	for _, k := range order {
 		ev := vars[k]

@@ -59,3 +59,45 @@ func (v *Vault) UpdateTemplateOutputs(edit func([]TemplateOutput) []TemplateOutp
 	}
 	return WriteFileAtomic(v.StatePath(), append(data, '\n'))
 }
+
+// strayEnvWarnedKey is the day okv run last warned that okv was started
+// with a provider key in its environment that okv did not put there.
+const strayEnvWarnedKey = "stray_env_warned"
+
+// StrayEnvWarnedOn reports whether that warning was shown on day
+// (YYYY-MM-DD). It takes no lock.
+func (v *Vault) StrayEnvWarnedOn(day string) bool {
+	var d string
+	if raw, ok := v.readState()[strayEnvWarnedKey]; ok {
+		json.Unmarshal(raw, &d)
+	}
+	return d == day
+}
+
+// MarkStrayEnvWarned records the day of that warning; false when another
+// okv recorded it first, so one of concurrent runs warns.
+func (v *Vault) MarkStrayEnvWarned(day string) (bool, error) {
+	unlock, err := v.Lock()
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	st := v.readState()
+	var d string
+	if raw, ok := st[strayEnvWarnedKey]; ok {
+		json.Unmarshal(raw, &d)
+	}
+	if d == day {
+		return false, nil
+	}
+	raw, _ := json.Marshal(day)
+	st[strayEnvWarnedKey] = raw
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	if fi, err := os.Lstat(v.StatePath()); err == nil && !fi.Mode().IsRegular() {
+		return false, &fs.PathError{Op: "write", Path: v.StatePath(), Err: errors.New("not a regular file")}
+	}
+	return true, WriteFileAtomic(v.StatePath(), append(data, '\n'))
+}
