@@ -104,7 +104,7 @@ var skipDirs = map[string]bool{
 	"bower_components": true, ".venv": true, "venv": true, "site-packages": true, "__pycache__": true,
 	".tox": true, ".cache": true, ".npm": true, ".yarn": true, ".pnpm-store": true, ".cargo": true,
 	".rustup": true, ".gradle": true, ".m2": true, "Library": true, ".Trash": true, ".local": true,
-	"go": true, ".terraform": true, "target": true,
+	".terraform": true, "target": true,
 }
 
 // homeFiles are the fixed places in the home folder.
@@ -191,7 +191,8 @@ func Find(ctx context.Context, opts Options) (Result, error) {
 				return nil
 			}
 			if d.IsDir() {
-				if p != root && (skipDirs[d.Name()] || skip(p)) {
+				goModCache := d.Name() == "mod" && filepath.Base(filepath.Dir(p)) == "pkg"
+				if p != root && (skipDirs[d.Name()] || goModCache || skip(p)) {
 					return filepath.SkipDir
 				}
 				r.Dirs++
