@@ -185,6 +185,12 @@ func (a *App) runAdopt(o adoptOptions, folders []string) error {
 	if o.list {
 		return nil
 	}
+	if len(imports) == 0 && rewrite == 0 {
+		for _, f := range res.Files {
+			fmt.Fprintf(a.Stderr, "okv: %s is not rewritten (okv does not know its format): edit it by hand to remove the key, which is in okv already\n", a.tilde(f.Path))
+		}
+		return nil
+	}
 	if !a.yes {
 		ok, err := a.confirm(fmt.Sprintf("okv: import %d key(s) into profile %s and rewrite %d file(s), keeping a backup of each?", len(imports), profile, rewrite))
 		if errors.Is(err, vault.ErrNoTerminal) {
