@@ -19,6 +19,7 @@ type strayKey struct {
 	Var      string
 	Provider string
 	From     []string // rc files that export it (file:line), when found
+	value    string
 }
 
 // strayEnvKeys lists them. A process started by okv run or okv shell
@@ -35,21 +36,15 @@ func (a *App) strayEnvKeys() []strayKey {
 		if !ok {
 			continue
 		}
-		ms := scan.FindKeys([]byte(val))
-		if len(ms) == 0 {
-			continue
+		if ms := scan.FindKeys([]byte(val)); len(ms) > 0 {
+			p, _ := scan.RuleProvider(ms[0].Rule)
+			out = append(out, strayKey{Var: name, Provider: p, value: val})
 		}
-		p, _ := scan.RuleProvider(ms[0].Rule)
-		out = append(out, strayKey{Var: name, Provider: p})
 	}
 	if len(out) == 0 {
 		return nil
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Var < out[j].Var })
-	idx := map[string]int{}
-	for i, s := range out {
-		idx[s.Var] = i
-	}
 	home := a.Getenv("HOME")
 	if home == "" {
 		return out
@@ -57,21 +52,13 @@ func (a *App) strayEnvKeys() []strayKey {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	res, _ := adopt.Find(ctx, adopt.Options{Home: home})
-	byValue := map[string]string{}
-	for _, kv := range a.Environ() {
-		name, val, _ := strings.Cut(kv, "=")
-		if _, ok := idx[name]; ok {
-			byValue[val] = name
-		}
-	}
 	for _, f := range res.Files {
 		if f.Kind.IsHistory() {
-			continue
+			continue // a history does not export anything
 		}
 		for _, fd := range f.Findings {
-			for val, name := range byValue {
-				if strings.Contains(val, fd.Value) {
-					i := idx[name]
+			for i := range out {
+				if strings.Contains(out[i].value, fd.Value) {
 					out[i].From = append(out[i].From, fmt.Sprintf("%s:%d", a.tilde(f.Path), fd.Line))
 				}
 			}
