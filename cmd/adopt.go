@@ -119,10 +119,19 @@ func (a *App) runAdopt(o adoptOptions, folders []string) error {
 		return err
 	}
 	personal, _ := vault.PersonalDir(a.Getenv)
-	fmt.Fprintf(a.Stderr, "okv: searching rc files and shell histories in %s, and .env files under %s\n", a.tilde(home), a.tildes(roots))
+	fmt.Fprintf(a.Stderr, "okv: searching rc files and shell histories in %s, and .env files under %s (at most %s)\n", a.tilde(home), a.tildes(roots), o.timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	progress := func(int, int, string) {}
+	// Progress: a line kept up to date on a terminal, else a line every
+	// few seconds (a log).
+	var lastLine time.Time
+	progress := func(dirs, files int, dir string) {
+		if time.Since(lastLine) < 5*time.Second {
+			return
+		}
+		lastLine = time.Now()
+		fmt.Fprintf(a.Stderr, "okv: still searching: %d folders, %d files so far (%s)\n", dirs, files, a.tilde(dir))
+	}
 	if a.Terminal.IsTerminal(a.Stderr) {
 		progress = func(dirs, files int, dir string) {
 			fmt.Fprintf(a.Stderr, "\r\033[Kokv: %d folders, %d files: %s", dirs, files, clipPath(a.tilde(dir), 60))
