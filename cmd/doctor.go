@@ -133,6 +133,11 @@ func (a *App) runDoctor() error {
 	} else {
 		ok("audit log: %d record(s), %s", c.Records, auditSummary(c))
 	}
+	for _, k := range a.strayEnvKeys() {
+		// A warning, not a failure: the vault is fine, the shell is not.
+		fmt.Fprintf(a.Stdout, "warn  environment: %s\n", k.text())
+		fmt.Fprintf(a.Stdout, "      fix: %s\n", strayFix)
+	}
 	if problems > 0 {
 		return &silentError{code: exitError}
 	}

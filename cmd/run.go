@@ -18,6 +18,9 @@ type runOptions struct {
 	mask  bool
 
 	onlySet bool // --only was given, even empty
+
+	envFiles  []string // --env-file: dotenv files of okv:// references (runfiles.go)
+	templates []string // --template IN:OUT
 }
 
 func (a *App) newRunCmd() *cobra.Command {
@@ -33,11 +36,23 @@ On Unix okv replaces itself with the command, which then owns the terminal,
 signals and exit status. The exit status is the command's own; 127 when it is
 not found and 126 when it cannot be executed, as a shell does. In proxy and
 mask mode okv supervises the command; when a signal kills it, okv dies of the
-same signal (on Windows it exits 128+N).`,
+same signal (on Windows it exits 128+N).
+
+With --env-file FILE the command gets exactly FILE's variables instead of the
+profile's: a dotenv file that may be committed, whose okv://PROFILE/NAME and
+okv://NAME values are resolved (one unlock for every profile it names; a
+protected profile asks) and whose plain values pass as written. ${VAR} and
+$(...) are not expanded. Several --env-file merge left to right. A missing
+reference is an error naming the file and line, and nothing runs; a value that
+looks like a real key is refused. --template TEMPLATE:OUTPUT writes OUTPUT
+(see okv inject) for the command's lifetime and removes it when the command
+exits, also on SIGINT and SIGTERM; okv then supervises the command.`,
 		Example: `  okv run -- npm start
   okv run -p prod -- python app.py
   okv run --only OPENAI_API_KEY -- node script.js
-  okv run --env OPENAI_KEY=OPENAI_API_KEY -- ./legacy-tool`,
+  okv run --env OPENAI_KEY=OPENAI_API_KEY -- ./legacy-tool
+  okv run --env-file .env.okv -- npm start
+  okv run --template config.tpl:config.yml -- ./server`,
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			return nil, cobra.ShellCompDirectiveDefault
 		},
@@ -46,6 +61,9 @@ same signal (on Windows it exits 128+N).`,
 				return &usageError{msg: "okv run needs a command to run", hints: []string{"okv run -- COMMAND [ARG...], for example: okv run -- npm start"}}
 			}
 			o.onlySet = cmd.Flags().Changed("only")
+			if len(o.envFiles) > 0 || len(o.templates) > 0 {
+				return a.runWithFiles(o, args)
+			}
 			return a.runRun(o, args)
 		},
 	}
@@ -54,6 +72,8 @@ same signal (on Windows it exits 128+N).`,
 	c.Flags().StringArrayVar(&o.maps, "env", nil, "inject secret NAME as variable DEST (DEST=NAME, repeatable)")
 	c.Flags().BoolVar(&o.proxy, "proxy", false, "give the child a local proxy URL and token instead of the real OpenAI key")
 	c.Flags().BoolVar(&o.mask, "mask", false, "replace any secret value the child prints with <okv:NAME>")
+	c.Flags().StringArrayVar(&o.envFiles, "env-file", nil, "give the command exactly this dotenv file's variables, okv:// references resolved (repeatable, merged left to right)")
+	c.Flags().StringArrayVar(&o.templates, "template", nil, "write TEMPLATE:OUTPUT with its {{ okv://... }} resolved while the command runs, then remove it (repeatable)")
 	c.RegisterFlagCompletionFunc("only", a.completeOnly)
 	c.RegisterFlagCompletionFunc("env", a.completeEnvMap)
 	return c
@@ -150,6 +170,8 @@ func (a *App) runRun(o runOptions, args []string) error {
 	}
 	v, profile, doc := u.Vault, u.Profile, u.Doc
 	a.warnOverdue(v, profile, doc)
+	a.warnLeftOutputs(v)
+	a.warnStrayEnvDaily(v)
 	vars, names, err := childVars(doc, o)
 	if err != nil {
 		return err

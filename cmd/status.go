@@ -13,7 +13,7 @@ import (
 
 // usedOps are the audit operations that hand a secret's value to a
 // program or an API.
-var usedOps = map[string]bool{"run": true, "get": true, "export": true, "proxy": true, "verify": true, "admin": true}
+var usedOps = map[string]bool{"run": true, "get": true, "export": true, "proxy": true, "verify": true, "admin": true, "read": true, "inject": true}
 
 func (a *App) newStatusCmd() *cobra.Command {
 	var check bool
@@ -46,6 +46,10 @@ func (a *App) runStatus(check bool) error {
 		return err
 	}
 	fmt.Fprintf(a.Stderr, "okv: using the %s\n", a.vaultLabel(v))
+	for _, k := range a.strayEnvKeys() {
+		fmt.Fprintf(a.Stderr, "okv: warning: %s\n", k.text())
+		fmt.Fprintf(a.Stderr, "okv: hint: %s\n", strayFix)
+	}
 	var profiles []string
 	if a.profileFlag != "" {
 		p, err := a.profile(v)
