@@ -128,6 +128,16 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if st.parser != nil {
 		resp.Body = &usageBody{rc: resp.Body, p: st.parser}
 	}
+	if st.filter != nil && st.rec.Streamed {
+		if st.parser == nil {
+			// The proxy asked for usage in a stream it cannot read.
+			return errors.New("the upstream's event stream has a Content-Encoding (" + encoding + ") okv cannot filter")
+		}
+		// Above the parser, which counts the usage the filter drops.
+		resp.Body = newSSEFilter(resp.Body, st.filter)
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+	}
 	// Outermost, so the usage parser sees the upstream's bytes and the
 	// client sees them with the key replaced.
 	resp.Body = newScrubBody(resp.Body, p.key)

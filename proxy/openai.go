@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -27,6 +28,8 @@ var OpenAI = &Provider{
 	Models:    openAIModels,
 	Usage:     openAIUsage,
 	ErrorBody: openAIError,
+
+	StreamUsage: openAIStreamUsage,
 }
 
 // openAIModels finds the models of a request: the query's "model", and
@@ -122,4 +125,89 @@ func openAIError(e *Refusal) []byte {
 		Error detail `json:"error"`
 	}{d})
 	return b
+}
+
+// openAIStreamUsage makes a streamed chat completion (or completion)
+// count: OpenAI reports a stream's usage only when asked with
+// stream_options.include_usage, and the SDKs do not ask by default. When
+// the client did not ask, the proxy asks, and openAIDropUsage takes out
+// what asking adds to the stream (the usage-only chunk before [DONE], and
+// "usage":null in every other chunk). The Responses API always reports
+// usage in its response.completed event.
+func openAIStreamUsage(r *http.Request, body []byte) ([]byte, EventFilter) {
+	if p := r.URL.Path; p != "/v1/chat/completions" && p != "/v1/completions" || r.Method != http.MethodPost {
+		return nil, nil
+	}
+	ms, _, err := objectMembers(body)
+	if err != nil {
+		return nil, nil // refused or answered by the upstream as it is
+	}
+	streamed, opts := false, -1
+	for i, m := range ms {
+		switch m.key {
+		case "stream":
+			streamed = string(m.val) == "true"
+		case "stream_options":
+			opts = i
+		}
+	}
+	if !streamed {
+		return nil, nil
+	}
+	if opts < 0 {
+		return appendMember(body, ms, "stream_options", []byte(`{"include_usage":true}`)), openAIDropUsage
+	}
+	if string(ms[opts].val) == "null" {
+		return replaceValue(body, ms[opts], []byte(`{"include_usage":true}`)), openAIDropUsage
+	}
+	om, _, err := objectMembers(ms[opts].val)
+	if err != nil {
+		return nil, nil // not an object: the upstream refuses it
+	}
+	for i, m := range om {
+		if m.key == "include_usage" {
+			if string(m.val) == "true" {
+				return nil, nil // the client asked: it gets the usage chunk
+			}
+			v := replaceValue(ms[opts].val, om[i], []byte("true"))
+			return replaceValue(body, ms[opts], v), openAIDropUsage
+		}
+	}
+	var v []byte
+	if len(om) == 0 {
+		v = []byte(`{"include_usage":true}`)
+	} else {
+		v = appendMember(ms[opts].val, om, "include_usage", []byte("true"))
+	}
+	return replaceValue(body, ms[opts], v), openAIDropUsage
+}
+
+// openAIDropUsage drops the usage-only chunk ("choices":[] with a usage
+// object) and removes a top-level "usage":null from every other chunk.
+func openAIDropUsage(data []byte) ([]byte, bool) {
+	if !bytes.Contains(data, usageKey) {
+		return data, false
+	}
+	ms, close, err := objectMembers(data)
+	if err != nil {
+		return data, false // "[DONE]", or not JSON
+	}
+	u, emptyChoices := -1, false
+	for i, m := range ms {
+		switch m.key {
+		case "usage":
+			u = i
+		case "choices":
+			emptyChoices = string(bytes.Join(bytes.Fields(m.val), nil)) == "[]"
+		}
+	}
+	switch {
+	case u < 0:
+		return data, false
+	case string(ms[u].val) == "null":
+		return withoutMember(data, ms, u, close), false
+	case emptyChoices:
+		return nil, true
+	}
+	return data, false
 }

@@ -53,7 +53,21 @@ type Provider struct {
 	Usage func(doc []byte, t *Tokens) bool
 	// ErrorBody is a refusal in the provider's error shape (JSON).
 	ErrorBody func(e *Refusal) []byte
+
+	// StreamUsage, when set, sees each JSON request body before it is
+	// forwarded. For a request whose answer would stream without the
+	// usage the proxy counts, it returns the body to send instead (one
+	// that asks the upstream to report usage in the stream) and the
+	// filter that takes out of the answer's events what the client did
+	// not ask for, so the client sees the stream it would have seen. It
+	// returns nil, nil for every other request.
+	StreamUsage func(r *http.Request, body []byte) ([]byte, EventFilter)
 }
+
+// EventFilter rewrites the data of one server-sent event on its way to
+// the client: it returns the data to send (data itself when unchanged),
+// or drop to send nothing of the event.
+type EventFilter func(data []byte) (out []byte, drop bool)
 
 // ErrQuery is the error of a Models func when the query string cannot be
 // parsed (url.Query drops the pairs it cannot parse, which the upstream

@@ -254,6 +254,7 @@ func (p *Proxy) Close() error { return p.srv.Close() }
 type reqState struct {
 	rec      Record
 	parser   usageParser
+	filter   EventFilter // takes out of a stream what the proxy asked for (Provider.StreamUsage)
 	tooLarge atomic.Bool
 	n1xx     int // 1xx answers the upstream sent before the final one
 }
@@ -475,6 +476,14 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 		if !p.limits.ModelAllowed(m) {
 			return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "model_not_allowed",
 				Msg: fmt.Sprintf("model %q is not allowed for profile %q", clip(m, 128), p.cfg.Profile)}
+		}
+	}
+	if body != nil && p.pv.StreamUsage != nil {
+		if nb, f := p.pv.StreamUsage(r, body); nb != nil {
+			st.filter = f
+			r.Body = io.NopCloser(bytes.NewReader(nb))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(nb)), nil }
+			r.ContentLength = int64(len(nb))
 		}
 	}
 	return nil
