@@ -89,12 +89,11 @@ func (l *limiter) admit(now time.Time) *Refusal {
 	if l.daily > 0 {
 		l.rollDay(now)
 		if l.used >= l.daily {
-			u := now.UTC()
-			midnight := time.Date(u.Year(), u.Month(), u.Day()+1, 0, 0, 0, 0, time.UTC)
+			// No retry-after: an SDK would sleep until midnight.
 			return &Refusal{Status: 429, Type: "insufficient_quota", Code: "insufficient_quota",
 				Msg: fmt.Sprintf("daily token budget of this profile exhausted: limit %d, used %d; it resets at 00:00 UTC",
 					l.daily, l.used),
-				RetryAfter: midnight.Sub(u)}
+				NoRetry: true}
 		}
 	}
 	if l.tpm > 0 {

@@ -103,4 +103,9 @@ type Refusal struct {
 	Msg    string // starts lowercase; "okv proxy: " is put before it
 	// RetryAfter > 0 sets retry-after (whole seconds) and retry-after-ms.
 	RetryAfter time.Duration
+	// NoRetry sets x-should-retry: false, which the official SDKs obey
+	// over their own retry rules: for refusals a retry cannot pass (a
+	// spent budget), where a retry-after of hours would have an SDK
+	// sleep that long.
+	NoRetry bool
 }
