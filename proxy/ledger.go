@@ -34,6 +34,9 @@ type Record struct {
 	// (invalid_api_key, model_not_allowed, rate_limit_exceeded, …); such a
 	// request never reached the upstream.
 	Refused string `json:"refused,omitempty"`
+
+	// Hold is the BudgetLedger hold the record releases; not written.
+	Hold uint64 `json:"-"`
 }
 
 // Ledger receives one Record per request.
@@ -66,6 +69,7 @@ type FileLedger struct {
 	Now func() time.Time // the clock of the day totals; nil means time.Now
 
 	mu    sync.Mutex
+	h     holds
 	lock  *flock.Flock
 	f     *os.File // the month file last written
 	fname string
@@ -98,17 +102,14 @@ func (l *FileLedger) AppendAll(records []Record) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lock == nil {
-		lk, err := newLedgerLock(filepath.Join(l.Dir, ledgerLock))
-		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-		l.lock = lk
-	}
-	if err := l.lock.Lock(); err != nil {
-		return fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
+	if err := l.lockLedger(); err != nil {
+		return err
 	}
 	defer l.lock.Unlock()
+	// The holds are released with the records that settle them, under
+	// the same lock, whether or not the write succeeds: no reader ever
+	// sees a request's tokens in neither or both.
+	released := l.release(records)
 	for _, c := range chunks {
 		if l.f == nil || l.fname != c.name {
 			l.closeFile()
@@ -127,8 +128,32 @@ func (l *FileLedger) AppendAll(records []Record) error {
 	if l.Now != nil {
 		now = l.Now
 	}
-	_, err := settle(l.Dir, now())
-	return err
+	if _, err := settle(l.Dir, now()); err != nil {
+		return err
+	}
+	if released {
+		all, err := readHeld(l.Dir, now())
+		if err != nil {
+			return err
+		}
+		return l.writeHeld(all, now())
+	}
+	return nil
+}
+
+// lockLedger takes the ledger's lock (call holding l.mu).
+func (l *FileLedger) lockLedger() error {
+	if l.lock == nil {
+		lk, err := newLedgerLock(filepath.Join(l.Dir, ledgerLock))
+		if err != nil {
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		l.lock = lk
+	}
+	if err := l.lock.Lock(); err != nil {
+		return fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
+	}
+	return nil
 }
 
 func (l *FileLedger) closeFile() {

@@ -30,6 +30,30 @@ var OpenAI = &Provider{
 	ErrorBody: openAIError,
 
 	StreamUsage: openAIStreamUsage,
+	MaxOutput:   openAIMaxOutput,
+}
+
+// openAIMaxOutput reads max_completion_tokens, max_tokens (chat
+// completions, completions) or max_output_tokens (Responses), times n.
+func openAIMaxOutput(body []byte) int64 {
+	ms, _, err := objectMembers(body)
+	if err != nil {
+		return 0
+	}
+	var most, n int64 = 0, 1
+	for _, m := range ms {
+		var v int64
+		if json.Unmarshal(m.val, &v) != nil || v <= 0 {
+			continue
+		}
+		switch m.key {
+		case "max_completion_tokens", "max_tokens", "max_output_tokens":
+			most = max(most, v)
+		case "n", "best_of":
+			n = max(n, v)
+		}
+	}
+	return most * n
 }
 
 // openAIModels finds the models of a request: the query's "model", and

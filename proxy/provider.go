@@ -62,6 +62,10 @@ type Provider struct {
 	// not ask for, so the client sees the stream it would have seen. It
 	// returns nil, nil for every other request.
 	StreamUsage func(r *http.Request, body []byte) ([]byte, EventFilter)
+	// MaxOutput is the most output tokens a JSON request body asks for
+	// (all its choices together), 0 when it names no maximum. The daily
+	// budget holds it at admission.
+	MaxOutput func(body []byte) int64
 }
 
 // EventFilter rewrites the data of one server-sent event on its way to

@@ -82,6 +82,7 @@ type Proxy struct {
 	limits    Limits
 	now       func() time.Time
 	lim       *limiter
+	budget    BudgetLedger // the ledger, when it shares the daily budget
 	rp        *httputil.ReverseProxy
 	srv       *http.Server
 	listen    atomic.Pointer[netip.AddrPort]
@@ -169,6 +170,7 @@ func New(cfg Config) (*Proxy, error) {
 	p.limits.Models = nonEmpty(cfg.Limits.Models)
 	p.limits.Endpoints = nonEmpty(cfg.Limits.Endpoints)
 	p.lim = newLimiter(p.limits, cfg.TokensUsedToday, p.now())
+	p.budget, _ = cfg.Ledger.(BudgetLedger)
 	if cfg.Ledger != nil {
 		p.recWake = make(chan struct{}, 1)
 		p.recFlush = make(chan struct{}, 1)
@@ -255,6 +257,8 @@ type reqState struct {
 	rec      Record
 	parser   usageParser
 	filter   EventFilter // takes out of a stream what the proxy asked for (Provider.StreamUsage)
+	est      int64       // tokens the request may use, held against the daily budget
+	held     int64       // of est, held by the limiter (no BudgetLedger)
 	tooLarge atomic.Bool
 	n1xx     int // 1xx answers the upstream sent before the final one
 }
@@ -347,7 +351,10 @@ func (p *Proxy) admit(r *http.Request, st *reqState, now time.Time) *Refusal {
 	if e := p.checkBody(r, st); e != nil {
 		return e
 	}
-	return p.lim.admit(now)
+	if e := p.lim.admit(now); e != nil {
+		return e
+	}
+	return p.holdBudget(st, now)
 }
 
 func (p *Proxy) clientAllowed(remote string) bool {
@@ -478,6 +485,9 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 				Msg: fmt.Sprintf("model %q is not allowed for profile %q", clip(m, 128), p.cfg.Profile)}
 		}
 	}
+	if p.limits.DailyTokens > 0 {
+		st.est = p.estimate(p.pv, body, r.ContentLength)
+	}
 	if body != nil && p.pv.StreamUsage != nil {
 		if nb, f := p.pv.StreamUsage(r, body); nb != nil {
 			st.filter = f
@@ -523,7 +533,7 @@ func (p *Proxy) finish(st *reqState, start time.Time) {
 		}
 	}
 	st.rec.LatencyMS = max(math.Round(float64(end.Sub(start))/1e3)/1e3, 0)
-	p.lim.spend(end, st.rec.TotalTokens)
+	p.lim.spend(end, st.rec.TotalTokens, st.held)
 	if p.recWake == nil {
 		return
 	}
