@@ -22,8 +22,10 @@ type BudgetLedger interface {
 	// process, asks admit, and when it agrees holds n more. It returns a
 	// hold id (0 when admit refused) and what admit was shown. A record
 	// carrying the id (Record.Hold) releases the hold when it is written,
-	// under the same lock.
-	Hold(profile string, now time.Time, n int64, admit func(spent, held int64) bool) (id uint64, spent, held int64, err error)
+	// under the same lock. done are records of finished requests not
+	// yet written: Hold writes them first, so their real usage replaces
+	// their holds before admit is asked.
+	Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (id uint64, spent, held int64, err error)
 }
 
 // The holds of every process in a vault folder: usage-held.json, written
@@ -67,7 +69,7 @@ func (l *FileLedger) holdsInit() error {
 }
 
 // Hold implements BudgetLedger.
-func (l *FileLedger) Hold(profile string, now time.Time, n int64, admit func(spent, held int64) bool) (uint64, int64, int64, error) {
+func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (uint64, int64, int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.holdsInit(); err != nil {
@@ -77,6 +79,11 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, admit func(spe
 		return 0, 0, 0, err
 	}
 	defer l.lock.Unlock()
+	if len(done) > 0 {
+		if err := l.appendLocked(done); err != nil {
+			return 0, 0, 0, err
+		}
+	}
 	d, err := settle(l.Dir, now)
 	if err != nil {
 		return 0, 0, 0, err

@@ -80,6 +80,20 @@ func (l *FileLedger) Append(r Record) error { return l.AppendAll([]Record{r}) }
 
 // AppendAll writes records as lines, in order, under one lock.
 func (l *FileLedger) AppendAll(records []Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.lockLedger(); err != nil {
+		return err
+	}
+	defer l.lock.Unlock()
+	return l.appendLocked(records)
+}
+
+// appendLocked writes records holding l.mu and the lock.
+func (l *FileLedger) appendLocked(records []Record) error {
 	type chunk struct {
 		name string
 		buf  []byte
@@ -97,15 +111,6 @@ func (l *FileLedger) AppendAll(records []Record) error {
 		c := &chunks[len(chunks)-1]
 		c.buf = append(append(c.buf, b...), '\n')
 	}
-	if len(chunks) == 0 {
-		return nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.lockLedger(); err != nil {
-		return err
-	}
-	defer l.lock.Unlock()
 	// The holds are released with the records that settle them, under
 	// the same lock, whether or not the write succeeds: no reader ever
 	// sees a request's tokens in neither or both.

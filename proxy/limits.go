@@ -190,7 +190,16 @@ func (p *Proxy) holdBudget(st *reqState, now time.Time) *Refusal {
 	}
 	var spent, held int64
 	if p.budget != nil {
-		id, s, h, err := p.budget.Hold(p.cfg.Profile, now, est, admit)
+		// Records waiting for the appender go first: their usage
+		// replaces their holds.
+		p.writeMu.Lock()
+		p.recMu.Lock()
+		done := p.recQ
+		p.recQ = nil
+		p.recMu.Unlock()
+		id, s, h, err := p.budget.Hold(p.cfg.Profile, now, est, done, admit)
+		p.writeMu.Unlock()
+		p.pending.Add(-len(done))
 		if err != nil {
 			p.errLog.Printf("okv proxy: %v", err)
 			return &Refusal{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "ledger_unavailable",
@@ -221,5 +230,3 @@ func (p *Proxy) holdBudget(st *reqState, now time.Time) *Refusal {
 			daily, spent, held, est),
 		RetryAfter: time.Second}
 }
-
-

@@ -91,6 +91,7 @@ type Proxy struct {
 
 	pending  sync.WaitGroup // records not yet handed to the ledger
 	recMu    sync.Mutex
+	writeMu  sync.Mutex    // held while a batch of records is written, so batches keep their order
 	recQ     []Record      // records for appendLoop
 	recWake  chan struct{} // a first record was queued; nil without a ledger
 	recFlush chan struct{} // Wait wants the queue written now
@@ -570,6 +571,7 @@ func (p *Proxy) appendLoop() {
 		case <-p.recFlush:
 			t.Stop()
 		}
+		p.writeMu.Lock()
 		p.recMu.Lock()
 		batch := p.recQ
 		p.recQ = nil
@@ -584,6 +586,7 @@ func (p *Proxy) appendLoop() {
 				}
 			}
 		}
+		p.writeMu.Unlock()
 		if err != nil {
 			p.errLog.Printf("okv proxy: %v", err)
 		}
