@@ -2,10 +2,15 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // OpenAI is the OpenAI API (and gateways that speak it): the key as
@@ -31,6 +36,33 @@ var OpenAI = &Provider{
 
 	StreamUsage: openAIStreamUsage,
 	MaxOutput:   openAIMaxOutput,
+	ModelFree:   openAIModelFree,
+	Unchecked:   []string{"/v1/batches"},
+	Minting:     []string{"/v1/realtime/client_secrets", "/v1/realtime/sessions", "/v1/realtime/transcription_sessions"},
+}
+
+// openAIModelFree is the list of requests that run no model: reading,
+// listing and deleting (GET, HEAD, DELETE, never a WebSocket) under the
+// endpoints below, and uploading a file (POST /v1/files; a batch file's
+// lines are checked, see formModels).
+func openAIModelFree(r *http.Request) bool {
+	p := r.URL.Path
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete:
+		if r.Header.Get("Upgrade") != "" {
+			return false
+		}
+		for _, ep := range []string{"/v1/models", "/v1/files", "/v1/responses", "/v1/chat/completions",
+			"/v1/conversations", "/v1/vector_stores", "/v1/assistants", "/v1/threads", "/v1/fine_tuning",
+			"/v1/uploads", "/v1/containers", "/v1/evals"} {
+			if p == ep || strings.HasPrefix(p, ep+"/") {
+				return true
+			}
+		}
+	case http.MethodPost:
+		return p == "/v1/files"
+	}
+	return false
 }
 
 // openAIMaxOutput reads max_completion_tokens, max_tokens (chat
@@ -73,9 +105,14 @@ func openAIModels(r *http.Request, body []byte) ([]string, error) {
 	var err error
 	switch {
 	case kind == bodyJSON || kind == bodyOpaque && looksJSON(body):
-		found, err = jsonModels(body)
+		found, err = openAIJSONModels(body)
 	case kind == bodyMultipart || kind == bodyForm:
 		found, err = formModels(kind, params, body)
+		if err == nil && kind == bodyMultipart && r.URL.Path == "/v1/files" {
+			var lines []string
+			lines, err = batchFileModels(params, body)
+			found = append(found, lines...)
+		}
 	default:
 		err = errors.New("send JSON or a form, so the model can be checked")
 	}
@@ -234,4 +271,149 @@ func openAIDropUsage(data []byte) ([]byte, bool) {
 		return nil, true
 	}
 	return data, false
+}
+
+var (
+	errModelNull = errors.New(`"model" is null`)
+	errModelCase = errors.New(`a key differs from "model" only in case`)
+)
+
+// openAIJSONModels returns the models a JSON request body names: its
+// top-level "model", the "model" of each of its "tools" (the Responses
+// API's image_generation tool) and of its "session" (Realtime sessions
+// and client secrets). At each of these levels a key given twice, a
+// "model" that is null or not a string, and a key that equals "model"
+// only when case is ignored (an upstream may match keys so) are errors.
+func openAIJSONModels(b []byte) ([]string, error) {
+	ms, _, err := objectMembers(b)
+	if err != nil {
+		return nil, err
+	}
+	var models []string
+	if err := modelOf(ms, &models); err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		switch m.key {
+		case "tools":
+			var tools []json.RawMessage
+			if json.Unmarshal(m.val, &tools) != nil {
+				continue // not an array: the upstream refuses it
+			}
+			for _, t := range tools {
+				if looksJSON(t) {
+					tm, _, err := objectMembers(t)
+					if err != nil {
+						return nil, err
+					}
+					if err := modelOf(tm, &models); err != nil {
+						return nil, err
+					}
+				}
+			}
+		case "session":
+			if looksJSON(m.val) {
+				sm, _, err := objectMembers(m.val)
+				if err != nil {
+					return nil, err
+				}
+				if err := modelOf(sm, &models); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return models, nil
+}
+
+// modelOf appends the "model" among one object's members.
+func modelOf(ms []member, models *[]string) error {
+	seen := false
+	for _, m := range ms {
+		if m.key != "model" {
+			if strings.EqualFold(m.key, "model") {
+				return errModelCase
+			}
+			continue
+		}
+		if seen {
+			return errModelTwice
+		}
+		seen = true
+		if string(m.val) == "null" {
+			return errModelNull
+		}
+		var s string
+		if json.Unmarshal(m.val, &s) != nil {
+			return errModelNotText
+		}
+		*models = append(*models, s)
+	}
+	return nil
+}
+
+// batchFileModels reads a file upload (POST /v1/files): for a batch file
+// (purpose=batch), the models of each JSONL line's "body" (every line
+// must name one), as the Batch API will run them. Other uploads name no
+// model.
+func batchFileModels(params map[string]string, body []byte) ([]string, error) {
+	errParse := errors.New("the multipart body cannot be parsed")
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var purpose string
+	var file []byte
+	nfile := 0
+	for {
+		part, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, errParse
+		}
+		_, dp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+		v, err := io.ReadAll(part)
+		if err != nil {
+			return nil, errParse
+		}
+		switch dp["name"] {
+		case "purpose":
+			purpose = string(v)
+		case "file":
+			file, nfile = v, nfile+1
+		}
+	}
+	if strings.TrimSpace(purpose) != "batch" {
+		return nil, nil
+	}
+	if nfile != 1 {
+		return nil, errors.New("a batch upload must hold one file")
+	}
+	var models []string
+	for n, line := range bytes.Split(file, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		bad := fmt.Errorf("line %d of the batch file names no model okv can check", n+1)
+		ms, _, err := objectMembers(line)
+		if err != nil {
+			return nil, bad
+		}
+		var found []string
+		for _, m := range ms {
+			if strings.EqualFold(m.key, "body") {
+				if m.key != "body" || found != nil {
+					return nil, bad
+				}
+				if found, err = openAIJSONModels(m.val); err != nil {
+					return nil, fmt.Errorf("line %d of the batch file: %w", n+1, err)
+				}
+				found = append([]string{}, found...)
+			}
+		}
+		if len(found) == 0 {
+			return nil, bad
+		}
+		models = append(models, found...)
+	}
+	return models, nil
 }

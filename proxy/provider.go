@@ -62,6 +62,21 @@ type Provider struct {
 	// not ask for, so the client sees the stream it would have seen. It
 	// returns nil, nil for every other request.
 	StreamUsage func(r *http.Request, body []byte) ([]byte, EventFilter)
+	// ModelFree reports whether a request that names no model may pass a
+	// models restriction: an explicit list of endpoints that run no
+	// model (listing models, reading files). Every other request whose
+	// model cannot be determined is refused under a models restriction.
+	ModelFree func(r *http.Request) bool
+	// Unchecked are endpoints (paths, with what is under them) whose
+	// models the proxy cannot check (the Batch API runs a file uploaded
+	// any time): refused under a models restriction unless Endpoints
+	// names them.
+	Unchecked []string
+	// Minting are endpoints that mint a credential usable without the
+	// proxy (OpenAI's Realtime client secrets): refused whenever any
+	// limit is set, unless Endpoints names them.
+	Minting []string
+
 	// MaxOutput is the most output tokens a JSON request body asks for
 	// (all its choices together), 0 when it names no maximum. The daily
 	// budget holds it at admission.

@@ -349,6 +349,22 @@ func (p *Proxy) admit(r *http.Request, st *reqState, now time.Time) *Refusal {
 		return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "endpoint_not_allowed",
 			Msg: fmt.Sprintf("endpoint %s is not allowed for profile %q", st.rec.Path, p.cfg.Profile)}
 	}
+	if p.limits.Any() {
+		for _, ep := range p.pv.Minting {
+			if (pth == ep || strings.HasPrefix(pth, ep+"/")) && !p.limits.EndpointNamed(base, ep) {
+				return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "endpoint_not_allowed",
+					Msg: fmt.Sprintf("endpoint %s mints a credential that works without this proxy, outside profile %q's limits; name it in the policy's endpoints to allow it", ep, p.cfg.Profile)}
+			}
+		}
+	}
+	if len(p.limits.Models) > 0 {
+		for _, ep := range p.pv.Unchecked {
+			if (pth == ep || strings.HasPrefix(pth, ep+"/")) && !p.limits.EndpointNamed(base, ep) {
+				return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "endpoint_not_allowed",
+					Msg: fmt.Sprintf("endpoint %s runs models okv cannot check against profile %q's models; name it in the policy's endpoints to allow it", ep, p.cfg.Profile)}
+			}
+		}
+	}
 	if e := p.checkBody(r, st); e != nil {
 		return e
 	}
@@ -479,6 +495,10 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 	}
 	if len(models) > 0 {
 		st.rec.Model = clip(models[0], 128)
+	}
+	if restricted && len(models) == 0 && (p.pv.ModelFree == nil || !p.pv.ModelFree(r)) {
+		return &Refusal{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "model_required",
+			Msg: fmt.Sprintf("%s %s names no model okv can check against profile %q's models: name the model in the request", r.Method, st.rec.Path, p.cfg.Profile)}
 	}
 	for _, m := range models {
 		if !p.limits.ModelAllowed(m) {

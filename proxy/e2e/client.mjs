@@ -41,7 +41,7 @@ for await (const event of rstream) {
 }
 console.log('responses stream:', rtext, 'tokens:', rusage?.total_tokens);
 
-const file = await client.files.create({ file: await toFile(Buffer.from('{"prompt":"x"}\n'), 'data.jsonl'), purpose: 'batch' });
+const file = await client.files.create({ file: await toFile(Buffer.from('{"custom_id":"1","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[]}}\n'), 'data.jsonl'), purpose: 'batch' });
 console.log('file:', file.id, file.bytes, 'bytes', file.purpose);
 
 try {
