@@ -2,12 +2,12 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
