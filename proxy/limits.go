@@ -230,3 +230,23 @@ func (p *Proxy) holdBudget(st *reqState, now time.Time) *Refusal {
 			daily, spent, held, est),
 		RetryAfter: time.Second}
 }
+
+// over says which of tpm and the daily budget this process has seen
+// spent, or "".
+func (l *limiter) over(now time.Time) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.daily > 0 {
+		l.rollDay(now)
+		if l.used >= l.daily {
+			return fmt.Sprintf("daily token budget exhausted (limit %d, used %d)", l.daily, l.used)
+		}
+	}
+	if l.tpm > 0 {
+		l.tokens.prune(now)
+		if l.tokens.sum >= int64(l.tpm) {
+			return fmt.Sprintf("tokens per minute reached (limit %d)", l.tpm)
+		}
+	}
+	return ""
+}

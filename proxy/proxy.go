@@ -258,6 +258,7 @@ type reqState struct {
 	rec      Record
 	parser   usageParser
 	filter   EventFilter // takes out of a stream what the proxy asked for (Provider.StreamUsage)
+	ws       wsUsage     // a WebSocket's usage, message by message
 	est      int64       // tokens the request may use, held against the daily budget
 	held     int64       // of est, held by the limiter (no BudgetLedger)
 	tooLarge atomic.Bool
@@ -553,8 +554,15 @@ func (p *Proxy) finish(st *reqState, start time.Time) {
 			st.rec.PromptTokens, st.rec.CompletionTokens, st.rec.TotalTokens = t.Prompt, t.Completion, t.Total
 		}
 	}
+	st.ws.mu.Lock()
+	spentLive := st.ws.spent
+	if st.ws.found {
+		t := st.ws.sum
+		st.rec.PromptTokens, st.rec.CompletionTokens, st.rec.TotalTokens = t.Prompt, t.Completion, t.Total
+	}
+	st.ws.mu.Unlock()
 	st.rec.LatencyMS = max(math.Round(float64(end.Sub(start))/1e3)/1e3, 0)
-	p.lim.spend(end, st.rec.TotalTokens, st.held)
+	p.lim.spend(end, st.rec.TotalTokens-spentLive, st.held)
 	if p.recWake == nil {
 		return
 	}
