@@ -1,12 +1,12 @@
 package proxy
 
 import (
-	"sync"
 	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync"
 )
 
 // WebSocket frames (RFC 6455 section 5.2) from the upstream to the
@@ -234,5 +234,3 @@ func (p *Proxy) wsMessage(st *reqState) func([]byte) string {
 		return p.lim.over(now)
 	}
 }
-
-
