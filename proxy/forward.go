@@ -228,7 +228,7 @@ func (c *plainConn) Read(b []byte) (int, error) {
 	c.once.Do(func() {
 		if n > 0 && b[0] == 0x16 {
 			c.tls = true
-			c.log.Printf("okv proxy: a TLS handshake from %s on the plain-HTTP listener: use an http:// base URL", c.RemoteAddr())
+			c.log.Printf("okv proxy: refused a TLS handshake from %s: this proxy speaks plain HTTP on loopback; use an http:// (or ws://) base URL, not https:// or wss://", c.RemoteAddr())
 			c.Conn.Close()
 		}
 	})

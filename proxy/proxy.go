@@ -65,6 +65,10 @@ type Config struct {
 	Now       func() time.Time  // clock; nil means time.Now
 	Transport http.RoundTripper // nil means NewTransport()
 	ErrorLog  *log.Logger       // nil discards the errors the proxy cannot return
+	// Notice receives lines for the user: a client that speaks TLS to
+	// the plain-HTTP listener (an https:// or wss:// base URL). nil
+	// sends them to ErrorLog.
+	Notice *log.Logger
 }
 
 // Proxy is the loopback proxy for one provider and one profile. It is an
@@ -237,7 +241,11 @@ func (p *Proxy) Serve(l net.Listener) error {
 		ap := a.AddrPort()
 		p.listen.Store(&ap)
 	}
-	return p.srv.Serve(plainListener{l, p.errLog})
+	notice := p.cfg.Notice
+	if notice == nil {
+		notice = p.errLog
+	}
+	return p.srv.Serve(plainListener{l, notice})
 }
 
 // Shutdown stops accepting, waits for requests in flight (until ctx ends)
