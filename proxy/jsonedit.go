@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 )
 
@@ -31,14 +32,18 @@ func objectMembers(b []byte) (ms []member, close int, err error) {
 			return nil, 0, errNotObject
 		}
 		key, _ := t.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
+		afterKey := int(dec.InputOffset())
+		if err := skipValue(dec); err != nil {
 			return nil, 0, errNotObject
 		}
 		end := int(dec.InputOffset())
-		// The raw value is the last len(val) bytes before end: point
-		// into b rather than keep the decoder's copy.
-		ms = append(ms, member{key: key, start: prev, end: end, val: b[end-len(val) : end]})
+		// The value is what follows the key's colon, up to end.
+		val := bytes.TrimLeft(b[afterKey:end], " \t\r\n")
+		if len(val) == 0 || val[0] != ':' {
+			return nil, 0, errNotObject
+		}
+		val = bytes.TrimLeft(val[1:], " \t\r\n")
+		ms = append(ms, member{key: key, start: prev, end: end, val: val})
 		prev = end
 	}
 	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
@@ -49,6 +54,28 @@ func objectMembers(b []byte) (ms []member, close int, err error) {
 		return nil, 0, errNotObject // something after the object
 	}
 	return ms, close, nil
+}
+
+// skipValue moves dec past one value, read (and checked) once by the
+// decoder's scanner and not decoded: Decode with a nil pointer reads the
+// whole value, then refuses to store it with an InvalidUnmarshalError,
+// and the decoder goes on after the value ("the connection is still
+// usable since we read a complete JSON object", encoding/json's
+// stream.go). Decoding into a json.RawMessage would scan it a second
+// time and copy it; the value's bytes are taken from the document
+// instead. Should a later encoding/json refuse before reading, the next
+// Token fails and every body is refused: it fails closed.
+func skipValue(dec *json.Decoder) error {
+	var none *struct{} // a nil pointer: nowhere to store the value
+	err := dec.Decode(none)
+	var iu *json.InvalidUnmarshalError
+	if errors.As(err, &iu) {
+		return nil
+	}
+	if err == nil {
+		return errors.New("json: a value was decoded into nil")
+	}
+	return err
 }
 
 // withoutMember returns b without its i-th top-level member (and the

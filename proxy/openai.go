@@ -199,6 +199,10 @@ func openAIStreamUsage(r *http.Request, body []byte) ([]byte, EventFilter) {
 	if p := r.URL.Path; p != "/v1/chat/completions" && p != "/v1/completions" || r.Method != http.MethodPost {
 		return nil, nil
 	}
+	// No "stream" key, written plainly or with escapes: not streamed.
+	if !bytes.Contains(body, []byte("stream")) && bytes.IndexByte(body, '\\') < 0 {
+		return nil, nil
+	}
 	ms, _, err := objectMembers(body)
 	if err != nil {
 		return nil, nil // refused or answered by the upstream as it is
