@@ -44,7 +44,8 @@ type heldEntry struct {
 const heldStale = 24 * time.Hour
 
 type holds struct {
-	id   string
+	id string
+	// The highest day total seen per profile, today.
 	next uint64
 	mine map[uint64]struct {
 		profile string
@@ -88,7 +89,24 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record,
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	if d.Tampered != "" {
+		return 0, 0, 0, &ErrLedgerTampered{Why: d.Tampered}
+	}
 	spent := d.Days[dayKey(now)][profile]
+	// The day's spend never goes down: if it does, the ledger was cut
+	// while this process ran.
+	day := dayKey(now)
+	if l.seenDay != day {
+		l.seenDay, l.seen = day, map[string]int64{}
+	}
+	if spent < l.seen[profile] {
+		why := fmt.Sprintf("today's tokens of profile %s went down from %d to %d while okv ran", profile, l.seen[profile], spent)
+		if err := markTampered(l.Dir, now, why); err != nil {
+			return 0, 0, 0, err
+		}
+		return 0, 0, 0, &ErrLedgerTampered{Why: why}
+	}
+	l.seen[profile] = spent
 	all, err := readHeld(l.Dir, now)
 	if err != nil {
 		return 0, 0, 0, err
@@ -172,4 +190,21 @@ func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 		return fmt.Errorf("usage ledger: %w", err)
 	}
 	return writeFileAtomic(filepath.Join(l.Dir, heldFile), b)
+}
+
+// markTampered records why in the day totals (holding the lock).
+func markTampered(dir string, now time.Time, why string) error {
+	d, err := settle(dir, now)
+	if err != nil {
+		return err
+	}
+	if d.Tampered != "" {
+		return nil
+	}
+	d.Tampered = why
+	b, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, daysFile), b)
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -200,6 +201,12 @@ func (p *Proxy) holdBudget(st *reqState, now time.Time) *Refusal {
 		id, s, h, err := p.budget.Hold(p.cfg.Profile, now, est, done, admit)
 		p.writeMu.Unlock()
 		p.pending.Add(-len(done))
+		var te *ErrLedgerTampered
+		if errors.As(err, &te) {
+			return &Refusal{Status: 429, Type: "insufficient_quota", Code: "insufficient_quota",
+				Msg:     te.Error() + "; the daily budget is taken as spent until the user runs 'okv usage --reset-ledger'",
+				NoRetry: true}
+		}
 		if err != nil {
 			p.errLog.Printf("okv proxy: %v", err)
 			return &Refusal{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "ledger_unavailable",
