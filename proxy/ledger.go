@@ -368,10 +368,19 @@ func settle(dir string, now time.Time) (*dayTotals, error) {
 		}
 		d.Tampered = tampered
 	} else {
-		if why := d.checkHead(filepath.Join(dir, cur)); why != "" && d.Tampered == "" {
-			d.Tampered = why
-		}
-		if err := d.catchUp(filepath.Join(dir, cur)); err != nil {
+		if why := d.checkHead(filepath.Join(dir, cur)); why != "" {
+			// Counted again from the file as it is, so new lines chain
+			// on from it; the verdict stays.
+			if d.Tampered == "" {
+				d.Tampered = why
+			}
+			verdict := d.Tampered
+			var err error
+			if d, err = buildTotals(dir, now); err != nil {
+				return nil, err
+			}
+			d.Tampered = verdict
+		} else if err := d.catchUp(filepath.Join(dir, cur)); err != nil {
 			return nil, err
 		}
 	}
@@ -603,6 +612,10 @@ func (e *ErrLedgerTampered) Error() string {
 // truncated, or "": the day totals' verdict, brought up to date, and a
 // check of the whole chain of the month files (VerifyLedger).
 func LedgerProblem(dir string, now time.Time) (string, error) {
+	months, _ := filepath.Glob(filepath.Join(dir, "usage-[0-9][0-9][0-9][0-9]-[0-9][0-9].jsonl"))
+	if _, err := os.Lstat(filepath.Join(dir, daysFile)); err != nil && len(months) == 0 {
+		return "", nil // no ledger yet: nothing written
+	}
 	lk, err := newLedgerLock(filepath.Join(dir, ledgerLock))
 	if err != nil {
 		return "", fmt.Errorf("usage ledger: %w", err)
@@ -618,21 +631,59 @@ func LedgerProblem(dir string, now time.Time) (string, error) {
 	if d.Tampered != "" {
 		return d.Tampered, nil
 	}
-	return VerifyLedger(dir)
+	breaks, err := ledgerBreaks(dir)
+	if err != nil {
+		return "", err
+	}
+	accepted := readAccepted(dir)
+	for _, b := range breaks {
+		if !accepted[b.id] {
+			return b.why, nil
+		}
+	}
+	return "", nil
 }
+
+// acceptedFile lists the chain breaks the user accepted with ResetLedger
+// ("file:line:hash"), so that they are not reported again.
+const acceptedFile = "usage-accepted.json"
+
+func readAccepted(dir string) map[string]bool {
+	var ids []string
+	b, err := readLedgerBytes(filepath.Join(dir, acceptedFile))
+	if err == nil {
+		_ = json.Unmarshal(b, &ids)
+	}
+	m := map[string]bool{}
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+type ledgerBreak struct{ id, why string }
 
 // VerifyLedger checks the chain of every month file: each line that
 // carries prev must follow the line before it. It returns the first
-// break, or "".
+// break, or "" (accepted breaks included).
 func VerifyLedger(dir string) (string, error) {
+	breaks, err := ledgerBreaks(dir)
+	if err != nil || len(breaks) == 0 {
+		return "", err
+	}
+	return breaks[0].why, nil
+}
+
+func ledgerBreaks(dir string) ([]ledgerBreak, error) {
+	var breaks []ledgerBreak
 	all, err := filepath.Glob(filepath.Join(dir, "usage-[0-9][0-9][0-9][0-9]-[0-9][0-9].jsonl"))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, p := range all {
 		f, err := openLedger(p, os.O_RDONLY, 0)
 		if err != nil {
-			return "", fmt.Errorf("usage ledger: %w", err)
+			return nil, fmt.Errorf("usage ledger: %w", err)
 		}
 		br := bufio.NewReaderSize(f, 64<<10)
 		prev := ""
@@ -643,14 +694,15 @@ func VerifyLedger(dir string) (string, error) {
 			}
 			var r Record
 			if json.Unmarshal(line, &r) == nil && r.Prev != "" && r.Prev != prev {
-				f.Close()
-				return fmt.Sprintf("%s:%d does not follow the line before it (a line was removed or edited)", filepath.Base(p), n), nil
+				breaks = append(breaks, ledgerBreak{
+					id:  fmt.Sprintf("%s:%d:%s", filepath.Base(p), n, lineHash(line)),
+					why: fmt.Sprintf("%s:%d does not follow the line before it (a line was removed or edited)", filepath.Base(p), n)})
 			}
 			prev = lineHash(line)
 		}
 		f.Close()
 	}
-	return "", nil
+	return breaks, nil
 }
 
 // ResetLedger clears the verdict of a tampered ledger: the day totals
@@ -665,6 +717,24 @@ func ResetLedger(dir string, now time.Time) error {
 		return fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
 	}
 	defer lk.Close()
+	breaks, err := ledgerBreaks(dir)
+	if err != nil {
+		return err
+	}
+	ids := []string{}
+	for id := range readAccepted(dir) {
+		ids = append(ids, id)
+	}
+	for _, b := range breaks {
+		ids = append(ids, b.id)
+	}
+	ab, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, acceptedFile), ab); err != nil {
+		return err
+	}
 	d, err := buildTotals(dir, now)
 	if err != nil {
 		return err
