@@ -131,3 +131,25 @@ func TestCompletionsStreamUsage(t *testing.T) {
 		t.Errorf("record %+v", rec)
 	}
 }
+
+// The upstream's stream cut anywhere (here byte by byte, flushed): the
+// filter holds each event until its blank line, and the client still gets
+// exactly the stream it asked for.
+func TestStreamUsageByteByByte(t *testing.T) {
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		s := strings.ReplaceAll(openAIChatStream(true), "\n\n", "\r\n\r\n")
+		for i := range len(s) {
+			io.WriteString(w, s[i:i+1])
+			w.(http.Flusher).Flush()
+		}
+	}, nil)
+	resp, got := h.post("/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"messages":[]}`)
+	want := strings.ReplaceAll(openAIChatStream(false), "\n\n", "\r\n\r\n")
+	if resp.StatusCode != 200 || string(got) != want {
+		t.Fatalf("status %d, client got\n%q\nwant\n%q", resp.StatusCode, got, want)
+	}
+	if rec := h.ledger.wait(1)[0]; rec.TotalTokens != 5000 {
+		t.Errorf("record %+v", rec)
+	}
+}
