@@ -133,15 +133,15 @@ func TestBudgetSharedAcrossProxies(t *testing.T) {
 	release := make(chan struct{})
 	var arrived atomic.Int32
 	dir := t.TempDir()
-	var ledgers []*FileLedger
+	var ledgers []*countingLedger
 	h := newHarness(t, budgetUpstream(release, &arrived), func(c *Config) {
 		c.Limits.DailyTokens = 1000
-		fl := &FileLedger{Dir: dir, Now: c.Now}
+		fl := newCountingLedger(&FileLedger{Dir: dir, Now: c.Now})
 		ledgers = append(ledgers, fl)
 		c.Ledger = fl
 	})
 	// The second proxy: its own FileLedger on the same folder.
-	fl2 := &FileLedger{Dir: dir, Now: h.clock.Now}
+	fl2 := newCountingLedger(&FileLedger{Dir: dir, Now: h.clock.Now})
 	p2, err := New(Config{Profile: "dev", Upstream: h.up.url(t, ""), APIKey: testKey, Token: h.token,
 		Limits: Limits{DailyTokens: 1000}, Ledger: fl2, Now: h.clock.Now})
 	if err != nil {
@@ -173,8 +173,28 @@ func TestBudgetSharedAcrossProxies(t *testing.T) {
 	if count(st, 200) != 1 || count(st, 429) != 19 || arrived.Load() != 1 {
 		t.Fatalf("statuses %v, upstream got %d", st, arrived.Load())
 	}
-	h.p.Wait()
-	p2.Wait()
+	// Every request's record written, by either proxy.
+	done := make(chan struct{})
+	go func() {
+		for {
+			ledgers[0].mu.Lock()
+			a := ledgers[0].n
+			ledgers[0].mu.Unlock()
+			fl2.mu.Lock()
+			b := fl2.n
+			fl2.mu.Unlock()
+			if a+b >= 20 {
+				close(done)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("records not written")
+	}
 	recs, err := ReadLedger(dir, time.Time{}, h.clock.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"sync"
+	"time"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,17 +11,18 @@ import (
 
 func tamperHarness(t *testing.T) (*harness, string) {
 	dir := t.TempDir()
+	var cl *countingLedger
 	h := newHarness(t, nil, func(c *Config) {
 		c.Limits.DailyTokens = 1000
-		fl := &FileLedger{Dir: dir, Now: c.Now}
-		t.Cleanup(func() { fl.Close() })
-		c.Ledger = fl
+		cl = newCountingLedger(&FileLedger{Dir: dir, Now: c.Now})
+		t.Cleanup(func() { cl.Close() })
+		c.Ledger = cl
 	})
-	for range 3 {
+	for i := range 3 {
 		if resp, _ := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 {
 			t.Fatal(resp.StatusCode)
 		}
-		h.p.Wait()
+		cl.wait(i + 1)
 	}
 	return h, filepath.Join(dir, MonthFile(h.clock.Now()))
 }
@@ -87,5 +90,50 @@ func TestLedgerEditDetected(t *testing.T) {
 	why, err := VerifyLedger(filepath.Dir(month))
 	if err != nil || !strings.Contains(why, MonthFile(h.clock.Now())+":2 does not follow") {
 		t.Errorf("VerifyLedger %q %v", why, err)
+	}
+}
+
+// countingLedger is a FileLedger that counts the records it wrote, by
+// AppendAll or by Hold, so that a test waits for them without calling
+// Proxy.Wait while a handler may still be finishing.
+type countingLedger struct {
+	*FileLedger
+	mu   sync.Mutex
+	n    int
+	cond *sync.Cond
+}
+
+func newCountingLedger(fl *FileLedger) *countingLedger {
+	c := &countingLedger{FileLedger: fl}
+	c.cond = sync.NewCond(&c.mu)
+	return c
+}
+
+func (c *countingLedger) add(n int) {
+	c.mu.Lock()
+	c.n += n
+	c.mu.Unlock()
+	c.cond.Broadcast()
+}
+
+func (c *countingLedger) Append(r Record) error { return c.AppendAll([]Record{r}) }
+
+func (c *countingLedger) AppendAll(rs []Record) error {
+	err := c.FileLedger.AppendAll(rs)
+	c.add(len(rs))
+	return err
+}
+
+func (c *countingLedger) Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (uint64, int64, int64, error) {
+	id, s, h, err := c.FileLedger.Hold(profile, now, n, done, admit)
+	c.add(len(done))
+	return id, s, h, err
+}
+
+func (c *countingLedger) wait(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.n < n {
+		c.cond.Wait()
 	}
 }
