@@ -1,12 +1,12 @@
 package proxy
 
 import (
-	"sync"
-	"time"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func tamperHarness(t *testing.T) (*harness, string) {
