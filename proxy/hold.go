@@ -26,6 +26,9 @@ type BudgetLedger interface {
 	// yet written: Hold writes them first, so their real usage replaces
 	// their holds before admit is asked.
 	Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (id uint64, spent, held int64, err error)
+	// Raise makes hold id at least n: a request that reports usage as it
+	// goes (a Realtime WebSocket) and has spent more than it held.
+	Raise(id uint64, n int64, now time.Time) error
 }
 
 // The holds of every process in a vault folder: usage-held.json, written
@@ -207,4 +210,25 @@ func markTampered(dir string, now time.Time, why string) error {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, daysFile), b)
+}
+
+// Raise implements BudgetLedger.
+func (l *FileLedger) Raise(id uint64, n int64, now time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.h.mine[id]
+	if !ok || h.n >= n {
+		return nil
+	}
+	if err := l.lockLedger(); err != nil {
+		return err
+	}
+	defer l.lock.Unlock()
+	h.n = n
+	l.h.mine[id] = h
+	all, err := readHeld(l.Dir, now)
+	if err != nil {
+		return err
+	}
+	return l.writeHeld(all, now)
 }

@@ -130,6 +130,10 @@ func (c *countingLedger) Hold(profile string, now time.Time, n int64, done []Rec
 	return id, s, h, err
 }
 
+func (c *countingLedger) Raise(id uint64, n int64, now time.Time) error {
+	return c.FileLedger.Raise(id, n, now)
+}
+
 func (c *countingLedger) wait(n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

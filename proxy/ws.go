@@ -216,6 +216,8 @@ type wsUsage struct {
 // wsMessage counts one text message's usage as it passes, against tpm and
 // the daily budget at once: once either is spent, the tunnel ends with a
 // close frame (1008, policy violation) after the message that spent it.
+// With a BudgetLedger the tunnel's hold grows with what it spent, so
+// other okv processes count it before its record is written.
 func (p *Proxy) wsMessage(st *reqState) func([]byte) string {
 	return func(msg []byte) string {
 		var t Tokens
@@ -228,9 +230,16 @@ func (p *Proxy) wsMessage(st *reqState) func([]byte) string {
 		st.ws.sum.Completion += t.Completion
 		st.ws.sum.Total += t.Total
 		st.ws.spent += t.Total
+		live := st.ws.spent
 		st.ws.mu.Unlock()
 		now := p.now()
 		p.lim.spend(now, t.Total, 0)
+		if p.budget != nil && st.rec.Hold != 0 {
+			// Other okv processes see what this tunnel spent so far.
+			if err := p.budget.Raise(st.rec.Hold, live, now); err != nil {
+				p.errLog.Printf("okv proxy: %v", err)
+			}
+		}
 		return p.lim.over(now)
 	}
 }

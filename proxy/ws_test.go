@@ -258,3 +258,37 @@ func TestRealtimeBudgetEndsTunnel(t *testing.T) {
 		t.Errorf("next upgrade: %d", resp.StatusCode)
 	}
 }
+
+// A Realtime tunnel's spend counts for other okv processes of the vault
+// while it runs: its hold grows with each response.done.
+func TestRealtimeSpendSharedWhileOpen(t *testing.T) {
+	up := newRealtimeUpstream(t, "")
+	dir := t.TempDir()
+	h := newHarness(t, nil, func(c *Config) {
+		c.Upstream, _ = url.Parse(up.srv.URL)
+		c.Limits.DailyTokens = 20000
+		c.Ledger = &FileLedger{Dir: dir, Now: c.Now}
+	})
+	c, br, resp := dialRealtime(t, h, "")
+	if resp.StatusCode != 101 {
+		t.Fatal(resp.StatusCode)
+	}
+	readFrame(t, br) // session.created
+	for range 6 {    // 18,000 tokens, the tunnel still open
+		c.Write(wsFrame(true, 1, []byte(`{"type":"response.create"}`), true))
+		readFrame(t, br)
+	}
+	// Another okv process of the vault: its request (holding some 4,170)
+	// does not fit beside the tunnel's 18,000.
+	other := newHarness(t, nil, func(cfg *Config) {
+		cfg.Limits.DailyTokens = 20000
+		cfg.Ledger = &FileLedger{Dir: dir, Now: h.clock.Now}
+		cfg.Now = h.clock.Now
+	})
+	resp2, body := other.post("/v1/chat/completions", chatBody)
+	wantError(t, resp2, body, 429, "tokens", "rate_limit_exceeded")
+	if !strings.Contains(string(body), "18000 held") {
+		t.Errorf("refusal %s", body)
+	}
+	c.Close()
+}
