@@ -121,6 +121,7 @@ func TestMintingEndpointsRefused(t *testing.T) {
 		{"/v1/realtime/client_secrets", `{"session":{"type":"realtime","model":"gpt-4o-mini"}}`},
 		{"/v1/realtime/sessions", `{"model":"gpt-4o-mini"}`},
 		{"/v1/realtime/transcription_sessions", `{"input_audio_format":"pcm16"}`},
+		{"/v1/realtime/calls", `{"sdp":"v=0","session":{"type":"realtime","model":"gpt-realtime"}}`},
 	}
 	for _, lim := range []Limits{{RPM: 100}, {DailyTokens: 1 << 30}, {Models: []string{"gpt-4o-mini"}}, {MaxBody: 1 << 20}, {Endpoints: []string{"/v1"}}} {
 		h := newHarness(t, nil, func(c *Config) { c.Limits = lim })

@@ -38,7 +38,11 @@ var OpenAI = &Provider{
 	MaxOutput:   openAIMaxOutput,
 	ModelFree:   openAIModelFree,
 	Unchecked:   []string{"/v1/batches"},
-	Minting:     []string{"/v1/realtime/client_secrets", "/v1/realtime/sessions", "/v1/realtime/transcription_sessions"},
+	// Client secrets and sessions return an ek_… key; /v1/realtime/calls
+	// starts a WebRTC session whose media and events flow between the
+	// client and OpenAI, never through the proxy.
+	Minting: []string{"/v1/realtime/client_secrets", "/v1/realtime/sessions", "/v1/realtime/transcription_sessions",
+		"/v1/realtime/calls"},
 }
 
 // openAIModelFree is the list of requests that run no model: reading,

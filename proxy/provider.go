@@ -73,8 +73,9 @@ type Provider struct {
 	// names them.
 	Unchecked []string
 	// Minting are endpoints that mint a credential usable without the
-	// proxy (OpenAI's Realtime client secrets): refused whenever any
-	// limit is set, unless Endpoints names them.
+	// proxy (OpenAI's Realtime client secrets), or start a session whose
+	// traffic bypasses it (WebRTC calls): refused whenever any limit is
+	// set, unless Endpoints names them.
 	Minting []string
 
 	// MaxOutput is the most output tokens a JSON request body asks for
