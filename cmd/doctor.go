@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/okvault/okv/proxy"
 	"github.com/okvault/okv/vault"
 )
 
@@ -132,6 +133,13 @@ func (a *App) runDoctor() error {
 		fmt.Fprintf(a.Stdout, "warn  audit log: %d record(s), %s\n", c.Records, auditSummary(c))
 	} else {
 		ok("audit log: %d record(s), %s", c.Records, auditSummary(c))
+	}
+	if why, err := proxy.LedgerProblem(v.Dir, a.Now()); err != nil {
+		bad("", "usage ledger: %v", err)
+	} else if why != "" {
+		bad("once you know why: okv usage --reset-ledger", "usage ledger edited or truncated (%s): daily budgets are taken as spent", why)
+	} else {
+		ok("usage ledger: chained, intact")
 	}
 	for _, k := range a.strayEnvKeys() {
 		// A warning, not a failure: the vault is fine, the shell is not.

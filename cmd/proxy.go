@@ -81,6 +81,7 @@ func (a *App) startProxy(u *vault.Use, addr string, allow []netip.Prefix) (*prox
 		Ledger:          ledger,
 		Now:             a.Now,
 		ErrorLog:        log.New(io.Discard, "", 0),
+		Notice:          log.New(a.Stderr, "", 0),
 	}
 	for _, c := range provider.Credentials {
 		if s, ok := doc.Secrets[c.Secret]; ok {

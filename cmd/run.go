@@ -1,8 +1,10 @@
 package cmd
 
 import (
+	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -211,6 +213,20 @@ func (a *App) runRun(o runOptions, args []string) error {
 		// the vault itself. (A child can still ask the keychain as the
 		// same user: see the README's threat model.)
 		base = shell.WithoutVars(base, "OKV_IDENTITY_FILE")
+		// Nor does a variable inherited from the caller that holds a
+		// proxied key under another name (LEGACY_OPENAI_KEY=$K okv run
+		// --proxy …).
+		var held []string
+		for _, n := range provider.Secrets() {
+			if sec, ok := doc.Secrets[n]; ok {
+				held = append(held, sec.Value)
+			}
+		}
+		var dropped []string
+		if base, dropped = shell.WithoutValues(base, held...); len(dropped) > 0 {
+			sort.Strings(dropped)
+			fmt.Fprintf(a.Stderr, "okv: removed %s from the child's environment: a key the proxy keeps from the child is in it\n", strings.Join(dropped, ", "))
+		}
 	}
 	a.audit(v, op, profile, names, commandName(args))
 	child := &shell.Command{Args: args, Env: shell.ChildEnv(base, vars), Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr,

@@ -14,7 +14,7 @@ import (
 
 func (a *App) newUsageCmd() *cobra.Command {
 	var since, by string
-	var asJSON, remote bool
+	var asJSON, remote, reset bool
 	var adm adminOptions
 	c := &cobra.Command{
 		Use:   "usage [-p P] [--since 7d] [--by day|model] [--remote]",
@@ -23,6 +23,11 @@ func (a *App) newUsageCmd() *cobra.Command {
 month; only the months asked for are read): requests, errors, refusals,
 prompt/completion tokens and p50/p99 latency, per day or per model. Without
 -p/--profile or OKV_PROFILE, every profile is included.
+
+The ledger is chained: okv warns when it was truncated or edited, and the
+proxy then takes every daily budget as spent, until you run
+'okv usage --reset-ledger' (which unlocks the vault first, so that a child
+holding only the proxy token cannot).
 
 With --remote, ask OpenAI's Admin API (with OPENAI_ADMIN_KEY from the admin
 profile) for this key's organisation-side usage per day instead.`,
@@ -37,6 +42,9 @@ profile) for this key's organisation-side usage per day instead.`,
 					return usagef("--since: %v", err)
 				}
 				d = time.Duration(v)
+			}
+			if reset {
+				return a.resetLedger()
 			}
 			if remote {
 				v, err := a.openVault()
@@ -56,6 +64,7 @@ profile) for this key's organisation-side usage per day instead.`,
 	c.Flags().StringVar(&by, "by", "day", "group by day or model")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().BoolVar(&remote, "remote", false, "org-side usage of this key from the OpenAI Admin API")
+	c.Flags().BoolVar(&reset, "reset-ledger", false, "accept a truncated or edited ledger as it is now, ending the spent budgets (unlocks the vault)")
 	addAdminFlags(c, &adm)
 	c.RegisterFlagCompletionFunc("by", cobra.FixedCompletions([]string{"day", "model"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
@@ -79,6 +88,12 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 		return err
 	}
 	now := a.Now()
+	if why, err := proxy.LedgerProblem(v.Dir, now); err != nil {
+		return err
+	} else if why != "" {
+		fmt.Fprintf(a.Stderr, "okv: warning: %s\nokv: hint: the proxy takes every daily budget as spent; when you know why, accept the ledger as it is with 'okv usage --reset-ledger'\n",
+			(&proxy.ErrLedgerTampered{Why: why}).Error())
+	}
 	from := now.Add(-since)
 	// Only the months since then (and a legacy usage.jsonl).
 	recs, err := proxy.ReadLedger(v.Dir, from, now)
@@ -123,4 +138,32 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t\n", r.Key, r.Requests, r.Errors, r.Refused, r.PromptTokens, r.CompletionTokens, r.TotalTokens, r.P50MS, r.P99MS)
 	}
 	return tw.Flush()
+}
+
+// resetLedger accepts a tampered ledger as it is now. It unlocks the
+// vault first: the proxied child has the proxy's token, not the identity.
+func (a *App) resetLedger() error {
+	v, err := a.openVault()
+	if err != nil {
+		return err
+	}
+	if _, err := v.UsagePath(); err != nil {
+		return err
+	}
+	if _, err := a.unlock(v); err != nil {
+		return err
+	}
+	why, err := proxy.LedgerProblem(v.Dir, a.Now())
+	if err != nil {
+		return err
+	}
+	if why == "" {
+		fmt.Fprintln(a.Stderr, "okv: the usage ledger is intact: nothing to reset")
+		return nil
+	}
+	if err := proxy.ResetLedger(v.Dir, a.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stderr, "okv: accepted the usage ledger as it is (%s); today's budgets count from what it holds\n", why)
+	return nil
 }

@@ -88,3 +88,26 @@ func (l Limits) EndpointAllowed(base, p string) bool {
 	}
 	return false
 }
+
+// EndpointNamed reports whether Endpoints names the endpoint ep ("/v1/…")
+// itself: an entry that is ep or a path inside it. A broader entry
+// ("/v1") does not name it: endpoints that need naming are let through
+// only when the user chose them.
+func (l Limits) EndpointNamed(base, ep string) bool {
+	for _, e := range l.Endpoints {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		if !strings.HasPrefix(e, "/") {
+			e = "/" + e
+		}
+		if e != base && !strings.HasPrefix(e, base+"/") {
+			e = base + e
+		}
+		e = strings.TrimSuffix(path.Clean(e), "/")
+		if e == ep || strings.HasPrefix(e, ep+"/") {
+			return true
+		}
+	}
+	return false
+}

@@ -48,23 +48,33 @@
 //     "//"); else 404/400. The okv token may not appear in the path or
 //     query (400);
 //   - Limits.Endpoints (path prefixes, matched by whole segments): 403;
+//   - Provider.Minting (credential-minting endpoints) under any limit,
+//     and Provider.Unchecked under Limits.Models, unless Endpoints names
+//     them: 403;
 //   - Limits.MaxBody: 413, from Content-Length or while reading;
 //   - Limits.Models: every model the request names (Provider.Models; for
 //     OpenAI the JSON body's top-level "model", a multipart or url-encoded
 //     form field "model", the query's "model") must be allowed; an entry
 //     ending in "*" is a prefix. A body whose model cannot be determined
-//     (invalid JSON, "model" given twice, not JSON or a form) is refused
-//     with 400;
-//   - daily token budget (Limits.DailyTokens, UTC day, seeded with
-//     Config.TokensUsedToday): 429 insufficient_quota;
+//     (invalid JSON, "model" given twice or null, a key "Model", not JSON
+//     or a form) is refused with 400, and so is a request that names no
+//     model unless Provider.ModelFree lists it;
 //   - tokens per minute (Limits.TPM, counted from the usage of responses
 //     finished in the last 60 s): 429 rate_limit_exceeded (type "tokens");
 //   - requests per minute (Limits.RPM, a sliding 60 s window of admitted
-//     requests): 429 rate_limit_exceeded (type "requests").
+//     requests): 429 rate_limit_exceeded (type "requests");
+//   - daily token budget (Limits.DailyTokens, UTC day): the request holds
+//     an estimate (body bytes + Provider.MaxOutput, or
+//     DefaultOutputReserve) while the spend is under the budget and it
+//     fits beside what is held, or runs alone; a BudgetLedger (FileLedger)
+//     shares spend and holds between processes, else Config.TokensUsedToday
+//     seeds it. A spent budget is 429 insufficient_quota with
+//     x-should-retry: false and no retry-after; a budget held by requests
+//     in flight is 429 rate_limit_exceeded with retry-after: 1.
 //
-// Every 429 carries retry-after (whole seconds) and retry-after-ms. Token
-// limits can only be checked against tokens already spent, so requests in
-// flight together may overshoot the TPM and daily limits by their own usage.
+// Rate refusals carry retry-after (whole seconds) and retry-after-ms. TPM
+// is checked against tokens already spent, so requests in flight together
+// may overshoot it by their own usage.
 //
 // net/http's server reads every request (it refuses two differing
 // Content-Lengths, takes Transfer-Encoding over Content-Length, unfolds

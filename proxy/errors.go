@@ -19,6 +19,9 @@ func (p *Proxy) refuse(w http.ResponseWriter, e *Refusal) {
 		h.Set("Retry-After", strconv.FormatInt(secs, 10))
 		h.Set("Retry-After-Ms", strconv.FormatInt(max(e.RetryAfter.Milliseconds(), 1), 10))
 	}
+	if e.NoRetry {
+		h.Set("X-Should-Retry", "false")
+	}
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(b)
 }

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"compress/gzip"
+	"compress/zlib"
 	"errors"
 	"io"
 	"log"
@@ -49,6 +51,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			}
 		}
 	}
+	// No WebSocket compression: okv reads and scrubs the frames.
+	delete(h, "Sec-Websocket-Extensions")
 	for _, c := range p.creds {
 		delete(h, c)
 		if v := p.credVals[c]; v != nil {
@@ -103,10 +107,25 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	scrubHeader(resp.Header, p.key)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// A WebSocket (the Realtime API): ReverseProxy tunnels it; the
-		// upstream's side is scrubbed on its way to the client.
-		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && len(p.key) > 0 {
-			resp.Body = &scrubbedConn{ReadWriteCloser: rwc, r: newScrubBody(io.NopCloser(rwc), p.key)}
+		// upstream's side is read frame by frame, scrubbed per message
+		// and its usage counted, on its way to the client.
+		rwc, ok := resp.Body.(io.ReadWriteCloser)
+		if !ok {
+			return nil
 		}
+		if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+			if len(p.key) > 0 {
+				resp.Body = &scrubbedConn{ReadWriteCloser: rwc, r: newScrubBody(io.NopCloser(rwc), p.key)}
+			}
+			return nil
+		}
+		if len(resp.Header["Sec-Websocket-Extensions"]) > 0 {
+			// Not asked for (rewrite removes the client's offer):
+			// compressed frames cannot be scrubbed or read.
+			return errUnreadable
+		}
+		st.rec.Streamed = true
+		resp.Body = &scrubbedConn{ReadWriteCloser: rwc, r: newWSReader(rwc, p.key, p.wsMessage(st))}
 		return nil
 	}
 	if resp.Body == nil || resp.Body == http.NoBody {
@@ -115,7 +134,10 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	ct := resp.Header.Get("Content-Type")
 	mt, _, _ := strings.Cut(ct, ";")
 	kind, _ := classifyBody(ct)
-	encoding := resp.Header.Get("Content-Encoding")
+	encoding, err := p.decode(resp)
+	if err != nil {
+		return err
+	}
 	switch {
 	case strings.EqualFold(strings.TrimSpace(mt), "text/event-stream"):
 		st.rec.Streamed = true
@@ -127,6 +149,16 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	}
 	if st.parser != nil {
 		resp.Body = &usageBody{rc: resp.Body, p: st.parser}
+	}
+	if st.filter != nil && st.rec.Streamed {
+		if st.parser == nil {
+			// The proxy asked for usage in a stream it cannot read.
+			return errors.New("the upstream's event stream has a Content-Encoding (" + encoding + ") okv cannot filter")
+		}
+		// Above the parser, which counts the usage the filter drops.
+		resp.Body = newSSEFilter(resp.Body, st.filter)
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
 	}
 	// Outermost, so the usage parser sees the upstream's bytes and the
 	// client sees them with the key replaced.
@@ -153,6 +185,11 @@ func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, err error
 		p.refuse(w, e)
 	case r.Context().Err() != nil:
 		st.rec.Status = 499 // the client went away before the upstream answered
+	case errors.Is(err, errUnreadable):
+		e := &Refusal{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_unreadable",
+			Msg: "the upstream's answer cannot be scrubbed of the key: " + err.Error()}
+		st.rec.Status = e.Status
+		p.refuse(w, e)
 	default:
 		e := &Refusal{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_unreachable",
 			Msg: "the upstream request failed: " + err.Error()}
@@ -191,7 +228,7 @@ func (c *plainConn) Read(b []byte) (int, error) {
 	c.once.Do(func() {
 		if n > 0 && b[0] == 0x16 {
 			c.tls = true
-			c.log.Printf("okv proxy: a TLS handshake from %s on the plain-HTTP listener: use an http:// base URL", c.RemoteAddr())
+			c.log.Printf("okv proxy: refused a TLS handshake from %s: this proxy speaks plain HTTP on loopback; use an http:// (or ws://) base URL, not https:// or wss://", c.RemoteAddr())
 			c.Conn.Close()
 		}
 	})
@@ -200,3 +237,54 @@ func (c *plainConn) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// errUnreadable is an answer okv cannot scrub: refused (502), never
+// passed on.
+var errUnreadable = errors.New("an encoding okv cannot decode (it decodes gzip and deflate) or WebSocket compression")
+
+// decode undoes a Content-Encoding the upstream sent unasked (the
+// Transport asks for gzip itself and decodes that): gzip and deflate
+// are decoded with the standard library, anything else (br, zstd,
+// several codings) is errUnreadable, as the key could pass through
+// compressed. It returns the encoding left on the body ("").
+func (p *Proxy) decode(resp *http.Response) (string, error) {
+	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+	if len(resp.Header["Content-Encoding"]) > 1 {
+		return "", errUnreadable
+	}
+	var rc io.ReadCloser
+	switch enc {
+	case "", "identity":
+		resp.Header.Del("Content-Encoding")
+		return "", nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return "", errUnreadable
+		}
+		rc = &decodedBody{Reader: zr, body: resp.Body}
+	case "deflate":
+		// HTTP's deflate is the zlib format (RFC 9110 8.4.1.2).
+		zr, err := zlib.NewReader(resp.Body)
+		if err != nil {
+			return "", errUnreadable
+		}
+		rc = &decodedBody{Reader: zr, body: resp.Body}
+	default:
+		return "", errUnreadable
+	}
+	resp.Body = rc
+	resp.Header.Del("Content-Encoding")
+	resp.Header.Del("Content-Length")
+	resp.ContentLength = -1
+	resp.Uncompressed = true
+	return "", nil
+}
+
+// decodedBody is a decompressed answer; Close closes the upstream body.
+type decodedBody struct {
+	io.Reader
+	body io.ReadCloser
+}
+
+func (d *decodedBody) Close() error { return d.body.Close() }

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +36,14 @@ type Record struct {
 	// (invalid_api_key, model_not_allowed, rate_limit_exceeded, …); such a
 	// request never reached the upstream.
 	Refused string `json:"refused,omitempty"`
+
+	// Prev chains the ledger: the SHA-256 (hex) of the line before this
+	// one in its month file, as written ("" for the first line, and in
+	// lines of earlier okv versions). See VerifyLedger.
+	Prev string `json:"prev,omitempty"`
+
+	// Hold is the BudgetLedger hold the record releases; not written.
+	Hold uint64 `json:"-"`
 }
 
 // Ledger receives one Record per request.
@@ -65,10 +75,13 @@ type FileLedger struct {
 	Dir string
 	Now func() time.Time // the clock of the day totals; nil means time.Now
 
-	mu    sync.Mutex
-	lock  *flock.Flock
-	f     *os.File // the month file last written
-	fname string
+	mu      sync.Mutex
+	h       holds
+	seenDay string           // the UTC day of seen
+	seen    map[string]int64 // the highest day total Hold saw, per profile
+	lock    *flock.Flock
+	f       *os.File // the month file last written
+	fname   string
 }
 
 // Append writes r as one line.
@@ -76,39 +89,58 @@ func (l *FileLedger) Append(r Record) error { return l.AppendAll([]Record{r}) }
 
 // AppendAll writes records as lines, in order, under one lock.
 func (l *FileLedger) AppendAll(records []Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.lockLedger(); err != nil {
+		return err
+	}
+	defer l.lock.Unlock()
+	return l.appendLocked(records)
+}
+
+// appendLocked writes records holding l.mu and the lock.
+func (l *FileLedger) appendLocked(records []Record) error {
 	type chunk struct {
 		name string
 		buf  []byte
 	}
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
+	}
+	// The chain goes on from the current month file's last line.
+	d, err := settle(l.Dir, now())
+	if err != nil {
+		return err
+	}
+	head := d.Head
 	var chunks []chunk
 	for i := range records {
+		name := MonthFile(records[i].Time)
+		records[i].Prev = ""
+		if name == d.File {
+			records[i].Prev = head
+		}
 		b, err := json.Marshal(&records[i])
 		if err != nil {
 			return fmt.Errorf("usage ledger: %w", err) // before any write
 		}
-		name := MonthFile(records[i].Time)
+		if name == d.File {
+			head = lineHash(b)
+		}
 		if len(chunks) == 0 || chunks[len(chunks)-1].name != name {
 			chunks = append(chunks, chunk{name: name})
 		}
 		c := &chunks[len(chunks)-1]
 		c.buf = append(append(c.buf, b...), '\n')
 	}
-	if len(chunks) == 0 {
-		return nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.lock == nil {
-		lk, err := newLedgerLock(filepath.Join(l.Dir, ledgerLock))
-		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-		l.lock = lk
-	}
-	if err := l.lock.Lock(); err != nil {
-		return fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
-	}
-	defer l.lock.Unlock()
+	// The holds are released with the records that settle them, under
+	// the same lock, whether or not the write succeeds: no reader ever
+	// sees a request's tokens in neither or both.
+	released := l.release(records)
 	for _, c := range chunks {
 		if l.f == nil || l.fname != c.name {
 			l.closeFile()
@@ -123,12 +155,32 @@ func (l *FileLedger) AppendAll(records []Record) error {
 			return fmt.Errorf("usage ledger: %w", err)
 		}
 	}
-	now := time.Now
-	if l.Now != nil {
-		now = l.Now
+	if _, err := settle(l.Dir, now()); err != nil {
+		return err
 	}
-	_, err := settle(l.Dir, now())
-	return err
+	if released {
+		all, err := readHeld(l.Dir, now())
+		if err != nil {
+			return err
+		}
+		return l.writeHeld(all, now())
+	}
+	return nil
+}
+
+// lockLedger takes the ledger's lock (call holding l.mu).
+func (l *FileLedger) lockLedger() error {
+	if l.lock == nil {
+		lk, err := newLedgerLock(filepath.Join(l.Dir, ledgerLock))
+		if err != nil {
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		l.lock = lk
+	}
+	if err := l.lock.Lock(); err != nil {
+		return fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
+	}
+	return nil
 }
 
 func (l *FileLedger) closeFile() {
@@ -265,6 +317,18 @@ type dayTotals struct {
 	File   string                      `json:"file"`   // the month file it counts
 	Offset int64                       `json:"offset"` // bytes of File counted
 	Days   map[string]map[string]int64 `json:"days"`   // "2006-01-02" → profile → tokens
+	// Head is the SHA-256 of File's last line counted (ending at Offset):
+	// the next line's Prev.
+	Head string `json:"head,omitempty"`
+	// Tampered says why the ledger is taken as edited or truncated; it
+	// stays until ResetLedger, and budgets are spent while it is set.
+	Tampered string `json:"tampered,omitempty"`
+}
+
+// lineHash is the chain's hash of one ledger line (without its newline).
+func lineHash(line []byte) string {
+	sum := sha256.Sum256(bytes.TrimRight(line, "\r\n"))
+	return hex.EncodeToString(sum[:])
 }
 
 func dayKey(t time.Time) string { return t.UTC().Format(time.DateOnly) }
@@ -288,10 +352,13 @@ func settle(dir string, now time.Time) (*dayTotals, error) {
 	cur := MonthFile(now)
 	var d *dayTotals
 	old, _ := readLedgerBytes(filepath.Join(dir, daysFile))
+	tampered := ""
 	if old != nil {
 		d = new(dayTotals)
-		if json.Unmarshal(old, d) != nil || d.File != cur || d.Offset < 0 || d.Days == nil {
-			d = nil // unreadable, or of another month: built again
+		if json.Unmarshal(old, d) != nil || d.Offset < 0 || d.Days == nil {
+			d = nil // unreadable: built again
+		} else if tampered = d.Tampered; d.File != cur {
+			d = nil // of another month: built again, still tampered if it was
 		}
 	}
 	if d == nil {
@@ -299,8 +366,23 @@ func settle(dir string, now time.Time) (*dayTotals, error) {
 		if d, err = buildTotals(dir, now); err != nil {
 			return nil, err
 		}
-	} else if err := d.catchUp(filepath.Join(dir, cur)); err != nil {
-		return nil, err
+		d.Tampered = tampered
+	} else {
+		if why := d.checkHead(filepath.Join(dir, cur)); why != "" {
+			// Counted again from the file as it is, so new lines chain
+			// on from it; the verdict stays.
+			if d.Tampered == "" {
+				d.Tampered = why
+			}
+			verdict := d.Tampered
+			var err error
+			if d, err = buildTotals(dir, now); err != nil {
+				return nil, err
+			}
+			d.Tampered = verdict
+		} else if err := d.catchUp(filepath.Join(dir, cur)); err != nil {
+			return nil, err
+		}
 	}
 	// Only today's totals are needed; records of an earlier day that
 	// arrive later are not counted for today.
@@ -345,8 +427,12 @@ func (d *dayTotals) catchUp(path string) error {
 		d.Offset += int64(len(line))
 		var r Record
 		if json.Unmarshal(line, &r) == nil {
+			if r.Prev != "" && d.Head != "" && r.Prev != d.Head && d.Tampered == "" {
+				d.Tampered = fmt.Sprintf("%s: a line does not follow the one before it (a line was removed or edited)", filepath.Base(path))
+			}
 			d.add(r)
 		}
+		d.Head = lineHash(line)
 	}
 }
 
@@ -375,6 +461,7 @@ func buildTotals(dir string, now time.Time) (*dayTotals, error) {
 		}
 		if i == 0 {
 			d.Offset = size
+			d.Head = lastLineHash(filepath.Join(dir, name), size)
 		}
 	}
 	return d, nil
@@ -482,4 +569,201 @@ func eachRecordBackward(path string, fn func(Record) bool) (int64, error) {
 			}
 		}
 	}
+}
+
+// checkHead reports a month file shorter than the totals counted, or
+// whose line ending at Offset is not the one counted: a truncated or
+// rewritten ledger.
+func (d *dayTotals) checkHead(path string) string {
+	if d.Offset == 0 {
+		return ""
+	}
+	name := filepath.Base(path)
+	f, err := openLedger(path, os.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Sprintf("%s is gone, with %d bytes counted", name, d.Offset)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	if fi.Size() < d.Offset {
+		return fmt.Sprintf("%s was truncated: %d bytes, %d counted", name, fi.Size(), d.Offset)
+	}
+	if d.Head == "" {
+		return ""
+	}
+	if lastLineHash(path, d.Offset) != d.Head {
+		return fmt.Sprintf("%s was rewritten: its last line counted changed", name)
+	}
+	return ""
+}
+
+// ErrLedgerTampered is the error of Hold while the ledger is taken as
+// edited or truncated: the budget is spent until ResetLedger.
+type ErrLedgerTampered struct{ Why string }
+
+func (e *ErrLedgerTampered) Error() string {
+	return "the usage ledger was edited or truncated: " + e.Why
+}
+
+// LedgerProblem reports why the ledger in dir is taken as edited or
+// truncated, or "": the day totals' verdict, brought up to date, and a
+// check of the whole chain of the month files (VerifyLedger).
+func LedgerProblem(dir string, now time.Time) (string, error) {
+	months, _ := filepath.Glob(filepath.Join(dir, "usage-[0-9][0-9][0-9][0-9]-[0-9][0-9].jsonl"))
+	if _, err := os.Lstat(filepath.Join(dir, daysFile)); err != nil && len(months) == 0 {
+		return "", nil // no ledger yet: nothing written
+	}
+	lk, err := newLedgerLock(filepath.Join(dir, ledgerLock))
+	if err != nil {
+		return "", fmt.Errorf("usage ledger: %w", err)
+	}
+	if err := lk.Lock(); err != nil {
+		return "", fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
+	}
+	defer lk.Close()
+	d, err := settle(dir, now)
+	if err != nil {
+		return "", err
+	}
+	if d.Tampered != "" {
+		return d.Tampered, nil
+	}
+	breaks, err := ledgerBreaks(dir)
+	if err != nil {
+		return "", err
+	}
+	accepted := readAccepted(dir)
+	for _, b := range breaks {
+		if !accepted[b.id] {
+			return b.why, nil
+		}
+	}
+	return "", nil
+}
+
+// acceptedFile lists the chain breaks the user accepted with ResetLedger
+// ("file:line:hash"), so that they are not reported again.
+const acceptedFile = "usage-accepted.json"
+
+func readAccepted(dir string) map[string]bool {
+	var ids []string
+	b, err := readLedgerBytes(filepath.Join(dir, acceptedFile))
+	if err == nil {
+		_ = json.Unmarshal(b, &ids)
+	}
+	m := map[string]bool{}
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+type ledgerBreak struct{ id, why string }
+
+// VerifyLedger checks the chain of every month file: each line that
+// carries prev must follow the line before it. It returns the first
+// break, or "" (accepted breaks included).
+func VerifyLedger(dir string) (string, error) {
+	breaks, err := ledgerBreaks(dir)
+	if err != nil || len(breaks) == 0 {
+		return "", err
+	}
+	return breaks[0].why, nil
+}
+
+func ledgerBreaks(dir string) ([]ledgerBreak, error) {
+	var breaks []ledgerBreak
+	all, err := filepath.Glob(filepath.Join(dir, "usage-[0-9][0-9][0-9][0-9]-[0-9][0-9].jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range all {
+		f, err := openLedger(p, os.O_RDONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("usage ledger: %w", err)
+		}
+		br := bufio.NewReaderSize(f, 64<<10)
+		prev := ""
+		for n := 1; ; n++ {
+			line, err := br.ReadBytes('\n')
+			if err != nil {
+				break // the end, or a torn last line
+			}
+			var r Record
+			if json.Unmarshal(line, &r) == nil && r.Prev != "" && r.Prev != prev {
+				breaks = append(breaks, ledgerBreak{
+					id:  fmt.Sprintf("%s:%d:%s", filepath.Base(p), n, lineHash(line)),
+					why: fmt.Sprintf("%s:%d does not follow the line before it (a line was removed or edited)", filepath.Base(p), n)})
+			}
+			prev = lineHash(line)
+		}
+		f.Close()
+	}
+	return breaks, nil
+}
+
+// ResetLedger clears the verdict of a tampered ledger: the day totals
+// are built again from the month file as it is now. Only the user should
+// run it (okv usage --reset-ledger unlocks the vault first).
+func ResetLedger(dir string, now time.Time) error {
+	lk, err := newLedgerLock(filepath.Join(dir, ledgerLock))
+	if err != nil {
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	if err := lk.Lock(); err != nil {
+		return fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
+	}
+	defer lk.Close()
+	breaks, err := ledgerBreaks(dir)
+	if err != nil {
+		return err
+	}
+	ids := []string{}
+	for id := range readAccepted(dir) {
+		ids = append(ids, id)
+	}
+	for _, b := range breaks {
+		ids = append(ids, b.id)
+	}
+	ab, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, acceptedFile), ab); err != nil {
+		return err
+	}
+	d, err := buildTotals(dir, now)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, daysFile), b)
+}
+
+// lastLineHash is the chain hash of the line of path that ends at off.
+func lastLineHash(path string, off int64) string {
+	if off == 0 {
+		return ""
+	}
+	f, err := openLedger(path, os.O_RDONLY, 0)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	n := min(off, maxLedgerLine+1)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, off-n); err != nil {
+		return ""
+	}
+	buf = buf[:len(buf)-1]
+	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+		buf = buf[i+1:]
+	}
+	return lineHash(buf)
 }

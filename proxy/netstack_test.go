@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -96,7 +97,8 @@ func TestHugeResponseHeader(t *testing.T) {
 // listener (an https:// or wss:// base URL) fails at once, not after the
 // server's header timeout.
 func TestTLSOnPlainListener(t *testing.T) {
-	h := newHarness(t, nil, nil)
+	notes := &lockedBuf{}
+	h := newHarness(t, nil, func(c *Config) { c.Notice = log.New(notes, "", 0) })
 	d := &net.Dialer{}
 	conn, err := d.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
 	if err != nil {
@@ -108,6 +110,9 @@ func TestTLSOnPlainListener(t *testing.T) {
 	var ne net.Error
 	if err == nil || errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("handshake: %v, want it refused at once", err)
+	}
+	if n := notes.String(); !strings.Contains(n, "okv proxy: refused a TLS handshake from 127.0.0.1:") || !strings.Contains(n, "use an http:// (or ws://) base URL") {
+		t.Errorf("notice %q", n)
 	}
 	// A handshake record that holds no line end (a short ClientHello; the
 	// one above is long enough to hold some 0x0a byte) is not taken for
@@ -324,4 +329,21 @@ func TestEnvProxyHelper(t *testing.T) {
 	if len(connects) != 1 || connects[0] != "api.example.com:"+port {
 		t.Errorf("the forward proxy saw CONNECT %q", connects)
 	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

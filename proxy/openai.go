@@ -1,10 +1,16 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // OpenAI is the OpenAI API (and gateways that speak it): the key as
@@ -27,6 +33,63 @@ var OpenAI = &Provider{
 	Models:    openAIModels,
 	Usage:     openAIUsage,
 	ErrorBody: openAIError,
+
+	StreamUsage: openAIStreamUsage,
+	MaxOutput:   openAIMaxOutput,
+	ModelFree:   openAIModelFree,
+	Unchecked:   []string{"/v1/batches"},
+	// Client secrets and sessions return an ek_… key; /v1/realtime/calls
+	// starts a WebRTC session whose media and events flow between the
+	// client and OpenAI, never through the proxy.
+	Minting: []string{"/v1/realtime/client_secrets", "/v1/realtime/sessions", "/v1/realtime/transcription_sessions",
+		"/v1/realtime/calls"},
+}
+
+// openAIModelFree is the list of requests that run no model: reading,
+// listing and deleting (GET, HEAD, DELETE, never a WebSocket) under the
+// endpoints below, and uploading a file (POST /v1/files; a batch file's
+// lines are checked, see formModels).
+func openAIModelFree(r *http.Request) bool {
+	p := r.URL.Path
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete:
+		if r.Header.Get("Upgrade") != "" {
+			return false
+		}
+		for _, ep := range []string{"/v1/models", "/v1/files", "/v1/responses", "/v1/chat/completions",
+			"/v1/conversations", "/v1/vector_stores", "/v1/assistants", "/v1/threads", "/v1/fine_tuning",
+			"/v1/uploads", "/v1/containers", "/v1/evals"} {
+			if p == ep || strings.HasPrefix(p, ep+"/") {
+				return true
+			}
+		}
+	case http.MethodPost:
+		return p == "/v1/files"
+	}
+	return false
+}
+
+// openAIMaxOutput reads max_completion_tokens, max_tokens (chat
+// completions, completions) or max_output_tokens (Responses), times n.
+func openAIMaxOutput(body []byte) int64 {
+	ms, _, err := objectMembers(body)
+	if err != nil {
+		return 0
+	}
+	var most, n int64 = 0, 1
+	for _, m := range ms {
+		var v int64
+		if json.Unmarshal(m.val, &v) != nil || v <= 0 {
+			continue
+		}
+		switch m.key {
+		case "max_completion_tokens", "max_tokens", "max_output_tokens":
+			most = max(most, v)
+		case "n", "best_of":
+			n = max(n, v)
+		}
+	}
+	return most * n
 }
 
 // openAIModels finds the models of a request: the query's "model", and
@@ -46,9 +109,14 @@ func openAIModels(r *http.Request, body []byte) ([]string, error) {
 	var err error
 	switch {
 	case kind == bodyJSON || kind == bodyOpaque && looksJSON(body):
-		found, err = jsonModels(body)
+		found, err = openAIJSONModels(body)
 	case kind == bodyMultipart || kind == bodyForm:
 		found, err = formModels(kind, params, body)
+		if err == nil && kind == bodyMultipart && r.URL.Path == "/v1/files" {
+			var lines []string
+			lines, err = batchFileModels(params, body)
+			found = append(found, lines...)
+		}
 	default:
 		err = errors.New("send JSON or a form, so the model can be checked")
 	}
@@ -122,4 +190,238 @@ func openAIError(e *Refusal) []byte {
 		Error detail `json:"error"`
 	}{d})
 	return b
+}
+
+// openAIStreamUsage makes a streamed chat completion (or completion)
+// count: OpenAI reports a stream's usage only when asked with
+// stream_options.include_usage, and the SDKs do not ask by default. When
+// the client did not ask, the proxy asks, and openAIDropUsage takes out
+// what asking adds to the stream (the usage-only chunk before [DONE], and
+// "usage":null in every other chunk). The Responses API always reports
+// usage in its response.completed event.
+func openAIStreamUsage(r *http.Request, body []byte) ([]byte, EventFilter) {
+	if p := r.URL.Path; p != "/v1/chat/completions" && p != "/v1/completions" || r.Method != http.MethodPost {
+		return nil, nil
+	}
+	// No "stream" key, written plainly or with escapes: not streamed.
+	if !bytes.Contains(body, []byte("stream")) && bytes.IndexByte(body, '\\') < 0 {
+		return nil, nil
+	}
+	ms, _, err := objectMembers(body)
+	if err != nil {
+		return nil, nil // refused or answered by the upstream as it is
+	}
+	streamed, opts := false, -1
+	for i, m := range ms {
+		switch m.key {
+		case "stream":
+			streamed = string(m.val) == "true"
+		case "stream_options":
+			opts = i
+		}
+	}
+	if !streamed {
+		return nil, nil
+	}
+	if opts < 0 {
+		return appendMember(body, ms, "stream_options", []byte(`{"include_usage":true}`)), openAIDropUsage
+	}
+	if string(ms[opts].val) == "null" {
+		return replaceValue(body, ms[opts], []byte(`{"include_usage":true}`)), openAIDropUsage
+	}
+	om, _, err := objectMembers(ms[opts].val)
+	if err != nil {
+		return nil, nil // not an object: the upstream refuses it
+	}
+	for i, m := range om {
+		if m.key == "include_usage" {
+			if string(m.val) == "true" {
+				return nil, nil // the client asked: it gets the usage chunk
+			}
+			v := replaceValue(ms[opts].val, om[i], []byte("true"))
+			return replaceValue(body, ms[opts], v), openAIDropUsage
+		}
+	}
+	var v []byte
+	if len(om) == 0 {
+		v = []byte(`{"include_usage":true}`)
+	} else {
+		v = appendMember(ms[opts].val, om, "include_usage", []byte("true"))
+	}
+	return replaceValue(body, ms[opts], v), openAIDropUsage
+}
+
+// openAIDropUsage drops the usage-only chunk ("choices":[] with a usage
+// object) and removes a top-level "usage":null from every other chunk.
+func openAIDropUsage(data []byte) ([]byte, bool) {
+	if !bytes.Contains(data, usageKey) {
+		return data, false
+	}
+	ms, close, err := objectMembers(data)
+	if err != nil {
+		return data, false // "[DONE]", or not JSON
+	}
+	u, emptyChoices := -1, false
+	for i, m := range ms {
+		switch m.key {
+		case "usage":
+			u = i
+		case "choices":
+			emptyChoices = string(bytes.Join(bytes.Fields(m.val), nil)) == "[]"
+		}
+	}
+	switch {
+	case u < 0:
+		return data, false
+	case string(ms[u].val) == "null":
+		return withoutMember(data, ms, u, close), false
+	case emptyChoices:
+		return nil, true
+	}
+	return data, false
+}
+
+var (
+	errModelNull = errors.New(`"model" is null`)
+	errModelCase = errors.New(`a key differs from "model" only in case`)
+)
+
+// openAIJSONModels returns the models a JSON request body names: its
+// top-level "model", the "model" of each of its "tools" (the Responses
+// API's image_generation tool) and of its "session" (Realtime sessions
+// and client secrets). At each of these levels a key given twice, a
+// "model" that is null or not a string, and a key that equals "model"
+// only when case is ignored (an upstream may match keys so) are errors.
+func openAIJSONModels(b []byte) ([]string, error) {
+	ms, _, err := objectMembers(b)
+	if err != nil {
+		return nil, err
+	}
+	var models []string
+	if err := modelOf(ms, &models); err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		switch m.key {
+		case "tools":
+			var tools []json.RawMessage
+			if json.Unmarshal(m.val, &tools) != nil {
+				continue // not an array: the upstream refuses it
+			}
+			for _, t := range tools {
+				if looksJSON(t) {
+					tm, _, err := objectMembers(t)
+					if err != nil {
+						return nil, err
+					}
+					if err := modelOf(tm, &models); err != nil {
+						return nil, err
+					}
+				}
+			}
+		case "session":
+			if looksJSON(m.val) {
+				sm, _, err := objectMembers(m.val)
+				if err != nil {
+					return nil, err
+				}
+				if err := modelOf(sm, &models); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return models, nil
+}
+
+// modelOf appends the "model" among one object's members.
+func modelOf(ms []member, models *[]string) error {
+	seen := false
+	for _, m := range ms {
+		if m.key != "model" {
+			if strings.EqualFold(m.key, "model") {
+				return errModelCase
+			}
+			continue
+		}
+		if seen {
+			return errModelTwice
+		}
+		seen = true
+		if string(m.val) == "null" {
+			return errModelNull
+		}
+		var s string
+		if json.Unmarshal(m.val, &s) != nil {
+			return errModelNotText
+		}
+		*models = append(*models, s)
+	}
+	return nil
+}
+
+// batchFileModels reads a file upload (POST /v1/files): for a batch file
+// (purpose=batch), the models of each JSONL line's "body" (every line
+// must name one), as the Batch API will run them. Other uploads name no
+// model.
+func batchFileModels(params map[string]string, body []byte) ([]string, error) {
+	errParse := errors.New("the multipart body cannot be parsed")
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var purpose string
+	var file []byte
+	nfile := 0
+	for {
+		part, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, errParse
+		}
+		_, dp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+		v, err := io.ReadAll(part)
+		if err != nil {
+			return nil, errParse
+		}
+		switch dp["name"] {
+		case "purpose":
+			purpose = string(v)
+		case "file":
+			file, nfile = v, nfile+1
+		}
+	}
+	if strings.TrimSpace(purpose) != "batch" {
+		return nil, nil
+	}
+	if nfile != 1 {
+		return nil, errors.New("a batch upload must hold one file")
+	}
+	var models []string
+	for n, line := range bytes.Split(file, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		bad := fmt.Errorf("line %d of the batch file names no model okv can check", n+1)
+		ms, _, err := objectMembers(line)
+		if err != nil {
+			return nil, bad
+		}
+		var found []string
+		for _, m := range ms {
+			if strings.EqualFold(m.key, "body") {
+				if m.key != "body" || found != nil {
+					return nil, bad
+				}
+				if found, err = openAIJSONModels(m.val); err != nil {
+					return nil, fmt.Errorf("line %d of the batch file: %w", n+1, err)
+				}
+				found = append([]string{}, found...)
+			}
+		}
+		if len(found) == 0 {
+			return nil, bad
+		}
+		models = append(models, found...)
+	}
+	return models, nil
 }

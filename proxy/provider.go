@@ -53,7 +53,41 @@ type Provider struct {
 	Usage func(doc []byte, t *Tokens) bool
 	// ErrorBody is a refusal in the provider's error shape (JSON).
 	ErrorBody func(e *Refusal) []byte
+
+	// StreamUsage, when set, sees each JSON request body before it is
+	// forwarded. For a request whose answer would stream without the
+	// usage the proxy counts, it returns the body to send instead (one
+	// that asks the upstream to report usage in the stream) and the
+	// filter that takes out of the answer's events what the client did
+	// not ask for, so the client sees the stream it would have seen. It
+	// returns nil, nil for every other request.
+	StreamUsage func(r *http.Request, body []byte) ([]byte, EventFilter)
+	// ModelFree reports whether a request that names no model may pass a
+	// models restriction: an explicit list of endpoints that run no
+	// model (listing models, reading files). Every other request whose
+	// model cannot be determined is refused under a models restriction.
+	ModelFree func(r *http.Request) bool
+	// Unchecked are endpoints (paths, with what is under them) whose
+	// models the proxy cannot check (the Batch API runs a file uploaded
+	// any time): refused under a models restriction unless Endpoints
+	// names them.
+	Unchecked []string
+	// Minting are endpoints that mint a credential usable without the
+	// proxy (OpenAI's Realtime client secrets), or start a session whose
+	// traffic bypasses it (WebRTC calls): refused whenever any limit is
+	// set, unless Endpoints names them.
+	Minting []string
+
+	// MaxOutput is the most output tokens a JSON request body asks for
+	// (all its choices together), 0 when it names no maximum. The daily
+	// budget holds it at admission.
+	MaxOutput func(body []byte) int64
 }
+
+// EventFilter rewrites the data of one server-sent event on its way to
+// the client: it returns the data to send (data itself when unchanged),
+// or drop to send nothing of the event.
+type EventFilter func(data []byte) (out []byte, drop bool)
 
 // ErrQuery is the error of a Models func when the query string cannot be
 // parsed (url.Query drops the pairs it cannot parse, which the upstream
@@ -89,4 +123,9 @@ type Refusal struct {
 	Msg    string // starts lowercase; "okv proxy: " is put before it
 	// RetryAfter > 0 sets retry-after (whole seconds) and retry-after-ms.
 	RetryAfter time.Duration
+	// NoRetry sets x-should-retry: false, which the official SDKs obey
+	// over their own retry rules: for refusals a retry cannot pass (a
+	// spent budget), where a retry-after of hours would have an SDK
+	// sleep that long.
+	NoRetry bool
 }

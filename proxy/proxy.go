@@ -65,6 +65,10 @@ type Config struct {
 	Now       func() time.Time  // clock; nil means time.Now
 	Transport http.RoundTripper // nil means NewTransport()
 	ErrorLog  *log.Logger       // nil discards the errors the proxy cannot return
+	// Notice receives lines for the user: a client that speaks TLS to
+	// the plain-HTTP listener (an https:// or wss:// base URL). nil
+	// sends them to ErrorLog.
+	Notice *log.Logger
 }
 
 // Proxy is the loopback proxy for one provider and one profile. It is an
@@ -82,6 +86,7 @@ type Proxy struct {
 	limits    Limits
 	now       func() time.Time
 	lim       *limiter
+	budget    BudgetLedger // the ledger, when it shares the daily budget
 	rp        *httputil.ReverseProxy
 	srv       *http.Server
 	listen    atomic.Pointer[netip.AddrPort]
@@ -90,6 +95,7 @@ type Proxy struct {
 
 	pending  sync.WaitGroup // records not yet handed to the ledger
 	recMu    sync.Mutex
+	writeMu  sync.Mutex    // held while a batch of records is written, so batches keep their order
 	recQ     []Record      // records for appendLoop
 	recWake  chan struct{} // a first record was queued; nil without a ledger
 	recFlush chan struct{} // Wait wants the queue written now
@@ -169,6 +175,7 @@ func New(cfg Config) (*Proxy, error) {
 	p.limits.Models = nonEmpty(cfg.Limits.Models)
 	p.limits.Endpoints = nonEmpty(cfg.Limits.Endpoints)
 	p.lim = newLimiter(p.limits, cfg.TokensUsedToday, p.now())
+	p.budget, _ = cfg.Ledger.(BudgetLedger)
 	if cfg.Ledger != nil {
 		p.recWake = make(chan struct{}, 1)
 		p.recFlush = make(chan struct{}, 1)
@@ -234,7 +241,11 @@ func (p *Proxy) Serve(l net.Listener) error {
 		ap := a.AddrPort()
 		p.listen.Store(&ap)
 	}
-	return p.srv.Serve(plainListener{l, p.errLog})
+	notice := p.cfg.Notice
+	if notice == nil {
+		notice = p.errLog
+	}
+	return p.srv.Serve(plainListener{l, notice})
 }
 
 // Shutdown stops accepting, waits for requests in flight (until ctx ends)
@@ -254,6 +265,10 @@ func (p *Proxy) Close() error { return p.srv.Close() }
 type reqState struct {
 	rec      Record
 	parser   usageParser
+	filter   EventFilter // takes out of a stream what the proxy asked for (Provider.StreamUsage)
+	ws       wsUsage     // a WebSocket's usage, message by message
+	est      int64       // tokens the request may use, held against the daily budget
+	held     int64       // of est, held by the limiter (no BudgetLedger)
 	tooLarge atomic.Bool
 	n1xx     int // 1xx answers the upstream sent before the final one
 }
@@ -343,10 +358,29 @@ func (p *Proxy) admit(r *http.Request, st *reqState, now time.Time) *Refusal {
 		return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "endpoint_not_allowed",
 			Msg: fmt.Sprintf("endpoint %s is not allowed for profile %q", st.rec.Path, p.cfg.Profile)}
 	}
+	if p.limits.Any() {
+		for _, ep := range p.pv.Minting {
+			if (pth == ep || strings.HasPrefix(pth, ep+"/")) && !p.limits.EndpointNamed(base, ep) {
+				return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "endpoint_not_allowed",
+					Msg: fmt.Sprintf("endpoint %s mints a credential that works without this proxy, outside profile %q's limits; name it in the policy's endpoints to allow it", ep, p.cfg.Profile)}
+			}
+		}
+	}
+	if len(p.limits.Models) > 0 {
+		for _, ep := range p.pv.Unchecked {
+			if (pth == ep || strings.HasPrefix(pth, ep+"/")) && !p.limits.EndpointNamed(base, ep) {
+				return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "endpoint_not_allowed",
+					Msg: fmt.Sprintf("endpoint %s runs models okv cannot check against profile %q's models; name it in the policy's endpoints to allow it", ep, p.cfg.Profile)}
+			}
+		}
+	}
 	if e := p.checkBody(r, st); e != nil {
 		return e
 	}
-	return p.lim.admit(now)
+	if e := p.lim.admit(now); e != nil {
+		return e
+	}
+	return p.holdBudget(st, now)
 }
 
 func (p *Proxy) clientAllowed(remote string) bool {
@@ -471,10 +505,25 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 	if len(models) > 0 {
 		st.rec.Model = clip(models[0], 128)
 	}
+	if restricted && len(models) == 0 && (p.pv.ModelFree == nil || !p.pv.ModelFree(r)) {
+		return &Refusal{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "model_required",
+			Msg: fmt.Sprintf("%s %s names no model okv can check against profile %q's models: name the model in the request", r.Method, st.rec.Path, p.cfg.Profile)}
+	}
 	for _, m := range models {
 		if !p.limits.ModelAllowed(m) {
 			return &Refusal{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "model_not_allowed",
 				Msg: fmt.Sprintf("model %q is not allowed for profile %q", clip(m, 128), p.cfg.Profile)}
+		}
+	}
+	if p.limits.DailyTokens > 0 {
+		st.est = p.estimate(p.pv, body, r.ContentLength)
+	}
+	if body != nil && p.pv.StreamUsage != nil {
+		if nb, f := p.pv.StreamUsage(r, body); nb != nil {
+			st.filter = f
+			r.Body = io.NopCloser(bytes.NewReader(nb))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(nb)), nil }
+			r.ContentLength = int64(len(nb))
 		}
 	}
 	return nil
@@ -513,8 +562,15 @@ func (p *Proxy) finish(st *reqState, start time.Time) {
 			st.rec.PromptTokens, st.rec.CompletionTokens, st.rec.TotalTokens = t.Prompt, t.Completion, t.Total
 		}
 	}
+	st.ws.mu.Lock()
+	spentLive := st.ws.spent
+	if st.ws.found {
+		t := st.ws.sum
+		st.rec.PromptTokens, st.rec.CompletionTokens, st.rec.TotalTokens = t.Prompt, t.Completion, t.Total
+	}
+	st.ws.mu.Unlock()
 	st.rec.LatencyMS = max(math.Round(float64(end.Sub(start))/1e3)/1e3, 0)
-	p.lim.spend(end, st.rec.TotalTokens)
+	p.lim.spend(end, st.rec.TotalTokens-spentLive, st.held)
 	if p.recWake == nil {
 		return
 	}
@@ -551,6 +607,7 @@ func (p *Proxy) appendLoop() {
 		case <-p.recFlush:
 			t.Stop()
 		}
+		p.writeMu.Lock()
 		p.recMu.Lock()
 		batch := p.recQ
 		p.recQ = nil
@@ -565,6 +622,7 @@ func (p *Proxy) appendLoop() {
 				}
 			}
 		}
+		p.writeMu.Unlock()
 		if err != nil {
 			p.errLog.Printf("okv proxy: %v", err)
 		}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/netip"
@@ -74,6 +75,59 @@ func BenchmarkJSONModels(b *testing.B) {
 	b.SetBytes(int64(len(prompt4k)))
 	for b.Loop() {
 		if m, err := jsonModels(prompt4k); err != nil || len(m) != 1 {
+			b.Fatal(m, err)
+		}
+	}
+}
+
+// BenchmarkOpenAIJSONModels is OpenAI's model check (top level, tools,
+// session) of the same request.
+func BenchmarkOpenAIJSONModels(b *testing.B) {
+	b.SetBytes(int64(len(prompt4k)))
+	for b.Loop() {
+		if m, err := openAIJSONModels(prompt4k); err != nil || len(m) != 1 {
+			b.Fatal(m, err)
+		}
+	}
+}
+
+// jsonModelsTokenRaw is the model check as okv had it before
+// objectMembers: each value decoded into a json.RawMessage (scanned
+// twice, copied). Kept to measure against in the same run.
+func jsonModelsTokenRaw(b []byte) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errNotObject
+	}
+	var models []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, errNotObject
+		}
+		key, _ := t.(string)
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return nil, errNotObject
+		}
+		if key == "model" {
+			var m string
+			if json.Unmarshal(val, &m) != nil {
+				return nil, errModelNotText
+			}
+			models = append(models, m)
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, errNotObject
+	}
+	return models, nil
+}
+
+func BenchmarkJSONModelsTokenRaw(b *testing.B) {
+	b.SetBytes(int64(len(prompt4k)))
+	for b.Loop() {
+		if m, err := jsonModelsTokenRaw(prompt4k); err != nil || len(m) != 1 {
 			b.Fatal(m, err)
 		}
 	}

@@ -58,3 +58,27 @@ func WithoutVars(env []string, names ...string) []string {
 	}
 	return out
 }
+
+// WithoutValues returns env without the variables whose value contains
+// any of values (empty ones ignored): a variable inherited from the
+// caller that holds a key the child must not have, under any name.
+func WithoutValues(env []string, values ...string) ([]string, []string) {
+	out := make([]string, 0, len(env))
+	var dropped []string
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		drop := false
+		for _, s := range values {
+			if s != "" && strings.Contains(v, s) {
+				drop = true
+				break
+			}
+		}
+		if drop {
+			dropped = append(dropped, k)
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out, dropped
+}

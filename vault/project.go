@@ -27,6 +27,8 @@ audit.head
 usage.jsonl
 usage-*.jsonl
 usage-days.json
+usage-held.json
+usage-accepted.json
 usage.lock
 state.json
 .journal

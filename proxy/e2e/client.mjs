@@ -29,6 +29,22 @@ for await (const chunk of stream) {
 }
 console.log('stream:', text, 'tokens:', usage?.total_tokens);
 
+// As most apps stream: no stream_options. okv asks for the usage itself
+// and keeps the usage chunk from the app, which sees none.
+const plain = await client.chat.completions.create({
+  model: 'gpt-4o-mini',
+  messages: [{ role: 'user', content: 'Count to three' }],
+  stream: true,
+});
+let ptext = '';
+let pusage = 'none';
+for await (const chunk of plain) {
+  if (chunk.choices.length > 0) ptext += chunk.choices[0].delta.content ?? '';
+  else pusage = 'an empty-choices chunk?!';
+  if (chunk.usage) pusage = chunk.usage.total_tokens;
+}
+console.log('plain stream:', ptext, 'usage seen by the app:', pusage);
+
 const emb = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'okv' });
 console.log('embedding:', emb.data[0].embedding.length, 'dims', 'tokens:', emb.usage.total_tokens);
 
@@ -41,7 +57,7 @@ for await (const event of rstream) {
 }
 console.log('responses stream:', rtext, 'tokens:', rusage?.total_tokens);
 
-const file = await client.files.create({ file: await toFile(Buffer.from('{"prompt":"x"}\n'), 'data.jsonl'), purpose: 'batch' });
+const file = await client.files.create({ file: await toFile(Buffer.from('{"custom_id":"1","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[]}}\n'), 'data.jsonl'), purpose: 'batch' });
 console.log('file:', file.id, file.bytes, 'bytes', file.purpose);
 
 try {

@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// budgetUpstream answers chat completions in OpenAI's documented
+// non-streamed shape, holding each answer until release is closed, and
+// reports usage of the request's max_tokens as completion (OpenAI stops
+// at max_tokens) on top of 1000 prompt tokens, or 5000 in all without
+// max_tokens.
+func budgetUpstream(release chan struct{}, arrived *atomic.Int32) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		<-release
+		body, _ := io.ReadAll(r.Body)
+		var req struct {
+			MaxTokens int `json:"max_tokens"`
+		}
+		_ = json.Unmarshal(body, &req)
+		completion := 4000
+		if req.MaxTokens > 0 {
+			completion = req.MaxTokens
+		}
+		prompt := min(1000, len(body)) // never more tokens than bytes
+		chatJSON(w, prompt, completion)
+	}
+}
+
+// parallel sends n requests at once and returns their statuses.
+func parallel(t *testing.T, n int, send func(i int) int) []int {
+	t.Helper()
+	st := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); st[i] = send(i) }()
+	}
+	wg.Wait()
+	return st
+}
+
+func count(st []int, code int) int {
+	n := 0
+	for _, s := range st {
+		if s == code {
+			n++
+		}
+	}
+	return n
+}
+
+func totalTokens(recs []Record) int64 {
+	var s int64
+	for _, r := range recs {
+		s += r.TotalTokens
+	}
+	return s
+}
+
+// 20 parallel requests of 5,000 tokens each under daily_tokens=1000: one
+// is admitted (alone, the budget not yet spent), the others are refused
+// at once; the day's spend stays within budget + one request.
+func TestBudgetParallelRequests(t *testing.T) {
+	release := make(chan struct{})
+	var arrived atomic.Int32
+	h := newHarness(t, budgetUpstream(release, &arrived), func(c *Config) { c.Limits.DailyTokens = 1000 })
+	var refusedFast sync.WaitGroup
+	refusedFast.Add(19)
+	releaseAfter(&refusedFast, release)
+	st := parallel(t, 20, func(int) int {
+		resp, body := h.post("/v1/chat/completions", chatBody)
+		if resp.StatusCode == 429 {
+			if !strings.Contains(string(body), "held by requests in flight") {
+				t.Errorf("refusal %s", body)
+			}
+			refusedFast.Done()
+		}
+		return resp.StatusCode
+	})
+	if count(st, 200) != 1 || count(st, 429) != 19 || arrived.Load() != 1 {
+		t.Fatalf("statuses %v, upstream got %d", st, arrived.Load())
+	}
+	recs := h.ledger.wait(20)
+	if spent := totalTokens(recs); spent > 1000+5000 {
+		t.Errorf("spent %d past the bound", spent)
+	}
+	// Spent: everything is refused now, as exhausted.
+	resp, body := h.post("/v1/chat/completions", chatBody)
+	wantError(t, resp, body, 429, "insufficient_quota", "insufficient_quota")
+}
+
+// With max_tokens the estimate is close: as many requests run at once as
+// fit, and the spend stays within the budget.
+func TestBudgetHoldsEstimates(t *testing.T) {
+	release := make(chan struct{})
+	var arrived atomic.Int32
+	h := newHarness(t, budgetUpstream(release, &arrived), func(c *Config) { c.Limits.DailyTokens = 12000 })
+	body := `{"model":"gpt-4o-mini","max_tokens":4000,"messages":[{"role":"user","content":"hello"}]}`
+	var refused sync.WaitGroup
+	refused.Add(18)
+	releaseAfter(&refused, release)
+	st := parallel(t, 20, func(int) int {
+		resp, _ := h.post("/v1/chat/completions", body)
+		if resp.StatusCode == 429 {
+			refused.Done()
+		}
+		return resp.StatusCode
+	})
+	// Each holds len(body)+4000 = 4086: two fit in 12000, a third does not.
+	if count(st, 200) != 2 || arrived.Load() != 2 {
+		t.Fatalf("statuses %v", st)
+	}
+	if spent := totalTokens(h.ledger.wait(20)); spent > 12000 {
+		t.Errorf("spent %d past the budget", spent)
+	}
+}
+
+// Two proxies of one profile on one vault folder (two okv processes)
+// share the budget through the ledger: the holds of one are seen by the
+// other, under the ledger's lock.
+func TestBudgetSharedAcrossProxies(t *testing.T) {
+	release := make(chan struct{})
+	var arrived atomic.Int32
+	dir := t.TempDir()
+	var ledgers []*countingLedger
+	h := newHarness(t, budgetUpstream(release, &arrived), func(c *Config) {
+		c.Limits.DailyTokens = 1000
+		fl := newCountingLedger(&FileLedger{Dir: dir, Now: c.Now})
+		ledgers = append(ledgers, fl)
+		c.Ledger = fl
+	})
+	// The second proxy: its own FileLedger on the same folder.
+	fl2 := newCountingLedger(&FileLedger{Dir: dir, Now: h.clock.Now})
+	p2, err := New(Config{Profile: "dev", Upstream: h.up.url(t, ""), APIKey: testKey, Token: h.token,
+		Limits: Limits{DailyTokens: 1000}, Ledger: fl2, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p2.Serve(l2)
+	t.Cleanup(func() { p2.Close(); fl2.Close(); ledgers[0].Close() })
+	base2 := "http://" + l2.Addr().String()
+
+	var refused sync.WaitGroup
+	refused.Add(19)
+	releaseAfter(&refused, release)
+	st := parallel(t, 20, func(i int) int {
+		r := h.req("POST", "/v1/chat/completions", chatBody)
+		if i%2 == 1 {
+			r.URL.Host = l2.Addr().String()
+			r.Host = r.URL.Host
+		}
+		resp, _ := h.do(r)
+		if resp.StatusCode == 429 {
+			refused.Done()
+		}
+		return resp.StatusCode
+	})
+	if count(st, 200) != 1 || count(st, 429) != 19 || arrived.Load() != 1 {
+		t.Fatalf("statuses %v, upstream got %d", st, arrived.Load())
+	}
+	// Every request's record written, by either proxy.
+	done := make(chan struct{})
+	go func() {
+		for {
+			ledgers[0].mu.Lock()
+			a := ledgers[0].n
+			ledgers[0].mu.Unlock()
+			fl2.mu.Lock()
+			b := fl2.n
+			fl2.mu.Unlock()
+			if a+b >= 20 {
+				close(done)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("records not written")
+	}
+	recs, err := ReadLedger(dir, time.Time{}, h.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 20 {
+		t.Fatalf("%d records", len(recs))
+	}
+	if spent := totalTokens(recs); spent > 1000+5000 {
+		t.Errorf("spent %d past the bound", spent)
+	}
+	// Both now see the spent budget, and nothing is held any more.
+	for _, host := range []string{h.base, base2} {
+		r := h.req("POST", "/v1/chat/completions", chatBody)
+		r.URL.Host = strings.TrimPrefix(host, "http://")
+		r.Host = r.URL.Host
+		resp, body := h.do(r)
+		wantError(t, resp, body, 429, "insufficient_quota", "insufficient_quota")
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, heldFile)); err != nil || string(b) != "{}" {
+		t.Errorf("%s: %s %v", heldFile, b, err)
+	}
+}
+
+// releaseAfter lets the upstream answer once wg is done (the refusals
+// came back while the admitted requests were held), or after 10 s, so a
+// broken limit fails the test's counts instead of hanging it.
+func releaseAfter(wg *sync.WaitGroup, release chan struct{}) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	go func() {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+		close(release)
+	}()
+}

@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// BudgetLedger is a Ledger that shares a daily token budget between every
+// proxy writing to it (FileLedger: every okv process of the vault). A
+// proxy holds an estimate of a request's tokens from admission until the
+// request's record is written with its real usage, so that at every
+// moment the ledger knows the day's spend plus what is in flight.
+type BudgetLedger interface {
+	Ledger
+	// Hold reads, under the ledger's lock, the tokens profile spent on
+	// now's UTC day and the tokens held by requests in flight in any
+	// process, asks admit, and when it agrees holds n more. It returns a
+	// hold id (0 when admit refused) and what admit was shown. A record
+	// carrying the id (Record.Hold) releases the hold when it is written,
+	// under the same lock. done are records of finished requests not
+	// yet written: Hold writes them first, so their real usage replaces
+	// their holds before admit is asked.
+	Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (id uint64, spent, held int64, err error)
+	// Raise makes hold id at least n: a request that reports usage as it
+	// goes (a Realtime WebSocket) and has spent more than it held.
+	Raise(id uint64, n int64, now time.Time) error
+}
+
+// The holds of every process in a vault folder: usage-held.json, written
+// under usage.lock, one entry per FileLedger in use (by a random id), with
+// its process id so that the holds of a process that died are dropped.
+const heldFile = "usage-held.json"
+
+type heldEntry struct {
+	PID   int              `json:"pid"`
+	Held  map[string]int64 `json:"held"`  // profile → tokens held
+	Since time.Time        `json:"since"` // the entry's last change
+}
+
+// heldStale is how long an entry of a live process counts without a
+// change: past it (a process id reused by another program) it is dropped.
+const heldStale = 24 * time.Hour
+
+type holds struct {
+	id string
+	// The highest day total seen per profile, today.
+	next uint64
+	mine map[uint64]struct {
+		profile string
+		n       int64
+	}
+}
+
+func (l *FileLedger) holdsInit() error {
+	if l.h.id != "" {
+		return nil
+	}
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	l.h.id = hex.EncodeToString(b[:])
+	l.h.mine = map[uint64]struct {
+		profile string
+		n       int64
+	}{}
+	return nil
+}
+
+// Hold implements BudgetLedger.
+func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (uint64, int64, int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.holdsInit(); err != nil {
+		return 0, 0, 0, fmt.Errorf("usage ledger: %w", err)
+	}
+	if err := l.lockLedger(); err != nil {
+		return 0, 0, 0, err
+	}
+	defer l.lock.Unlock()
+	if len(done) > 0 {
+		if err := l.appendLocked(done); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	d, err := settle(l.Dir, now)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if d.Tampered != "" {
+		return 0, 0, 0, &ErrLedgerTampered{Why: d.Tampered}
+	}
+	spent := d.Days[dayKey(now)][profile]
+	// The day's spend never goes down: if it does, the ledger was cut
+	// while this process ran.
+	day := dayKey(now)
+	if l.seenDay != day {
+		l.seenDay, l.seen = day, map[string]int64{}
+	}
+	if spent < l.seen[profile] {
+		why := fmt.Sprintf("today's tokens of profile %s went down from %d to %d while okv ran", profile, l.seen[profile], spent)
+		if err := markTampered(l.Dir, now, why); err != nil {
+			return 0, 0, 0, err
+		}
+		return 0, 0, 0, &ErrLedgerTampered{Why: why}
+	}
+	l.seen[profile] = spent
+	all, err := readHeld(l.Dir, now)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	var held int64
+	for id, e := range all {
+		if id != l.h.id {
+			held += e.Held[profile]
+		}
+	}
+	held += l.mineFor(profile)
+	if !admit(spent, held) {
+		return 0, spent, held, nil
+	}
+	l.h.next++
+	id := l.h.next
+	l.h.mine[id] = struct {
+		profile string
+		n       int64
+	}{profile, n}
+	if err := l.writeHeld(all, now); err != nil {
+		delete(l.h.mine, id)
+		return 0, spent, held, err
+	}
+	return id, spent, held, nil
+}
+
+func (l *FileLedger) mineFor(profile string) int64 {
+	var s int64
+	for _, h := range l.h.mine {
+		if h.profile == profile {
+			s += h.n
+		}
+	}
+	return s
+}
+
+// release drops the holds of records (called holding l.mu and the lock,
+// after the records were written). It reports whether any was dropped.
+func (l *FileLedger) release(records []Record) bool {
+	any := false
+	for _, r := range records {
+		if _, ok := l.h.mine[r.Hold]; ok && r.Hold != 0 {
+			delete(l.h.mine, r.Hold)
+			any = true
+		}
+	}
+	return any
+}
+
+// readHeld reads the live entries of usage-held.json; a missing or
+// unreadable file holds nothing (a hold is an estimate: losing it loses
+// only the protection of requests in flight, never recorded spend).
+func readHeld(dir string, now time.Time) (map[string]heldEntry, error) {
+	all := map[string]heldEntry{}
+	b, err := readLedgerBytes(filepath.Join(dir, heldFile))
+	if err != nil || json.Unmarshal(b, &all) != nil {
+		return map[string]heldEntry{}, nil
+	}
+	for id, e := range all {
+		if e.PID <= 0 || !processAlive(e.PID) || now.Sub(e.Since) > heldStale {
+			delete(all, id)
+		}
+	}
+	return all, nil
+}
+
+// writeHeld writes all with this ledger's entry brought up to date.
+func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
+	mine := map[string]int64{}
+	for _, h := range l.h.mine {
+		mine[h.profile] += h.n
+	}
+	if len(mine) == 0 {
+		delete(all, l.h.id)
+	} else {
+		all[l.h.id] = heldEntry{PID: os.Getpid(), Held: mine, Since: now.UTC()}
+	}
+	b, err := json.Marshal(all)
+	if err != nil {
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(l.Dir, heldFile), b)
+}
+
+// markTampered records why in the day totals (holding the lock).
+func markTampered(dir string, now time.Time, why string) error {
+	d, err := settle(dir, now)
+	if err != nil {
+		return err
+	}
+	if d.Tampered != "" {
+		return nil
+	}
+	d.Tampered = why
+	b, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, daysFile), b)
+}
+
+// Raise implements BudgetLedger.
+func (l *FileLedger) Raise(id uint64, n int64, now time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.h.mine[id]
+	if !ok || h.n >= n {
+		return nil
+	}
+	if err := l.lockLedger(); err != nil {
+		return err
+	}
+	defer l.lock.Unlock()
+	h.n = n
+	l.h.mine[id] = h
+	all, err := readHeld(l.Dir, now)
+	if err != nil {
+		return err
+	}
+	return l.writeHeld(all, now)
+}
