@@ -46,6 +46,9 @@ func (a *App) runStatus(check bool) error {
 		return err
 	}
 	fmt.Fprintf(a.Stderr, "okv: using the %s\n", a.vaultLabel(v))
+	if line := a.agentStatus(v); line != "" {
+		fmt.Fprintln(a.Stderr, line)
+	}
 	var profiles []string
 	if a.profileFlag != "" {
 		p, err := a.profile(v)
