@@ -62,6 +62,7 @@ func TestScripts(t *testing.T) {
 			"fakeopenai": cmdFakeOpenAI,
 			"ptyshell":   cmdPtyShell,
 			"killedby":   cmdKilledBy,
+			"agentproc":  cmdAgentProc,
 		},
 	})
 }
