@@ -112,11 +112,14 @@ func Call(socket string, req Request) (*Response, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return nil, fmt.Errorf("talking to the okv agent: %w", err)
-	}
+	// A refused client may find the connection closed before its request
+	// is written: the agent's answer (the refusal) is read either way.
+	werr := json.NewEncoder(c).Encode(req)
 	var resp Response
 	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		if werr != nil {
+			return nil, fmt.Errorf("talking to the okv agent: %w", werr)
+		}
 		return nil, fmt.Errorf("the okv agent did not answer (it refuses clients of another user): %w", err)
 	}
 	if resp.Error == ErrNotHeld.Error() {
