@@ -104,3 +104,20 @@ func cmdAgentProc(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("unknown agentproc command %q", args[0])
 	}
 }
+
+// killAgents ends the agents a script started under workDir (a script that
+// failed half-way would otherwise leave one until its idle timeout).
+func killAgents(workDir string) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cl, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		argv := strings.Split(strings.TrimRight(string(cl), "\x00"), "\x00")
+		if len(argv) == 3 && argv[1] == "__agent" && strings.HasPrefix(argv[2], workDir+string(filepath.Separator)) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
