@@ -147,6 +147,11 @@ func (a *App) runUnlock(forFlag string) error {
 	if err != nil {
 		return err
 	}
+	// Always from the backend, never from the agent: an unlock is renewed
+	// only by the passphrase (keychain, identity file), so that the
+	// absolute time holds.
+	u := a.unlocker()
+	a.idUnlocker = &vault.Unlocker{Keychain: u.Keychain, Prompter: u.Prompter, IdentityFile: u.IdentityFile, PersonalDir: u.PersonalDir, PluginUI: u.PluginUI}
 	ids, err := a.unlocker().Identities(iv)
 	if err != nil {
 		return err
