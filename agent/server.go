@@ -11,7 +11,8 @@ import (
 // Server holds identities and serves them to its own user.
 type Server struct {
 	// OnForget is called (outside the lock) when an entry is forgotten:
-	// why is "lock", "expire-idle" or "expire-max". It gets the identity so
+	// why is "lock", "expire-idle", "expire-max" or "expire-session" (the
+	// socket was removed: logind removes $XDG_RUNTIME_DIR at logout). It gets the identity so
 	// that the audit record can be keyed.
 	OnForget func(e Entry, identity string, why string)
 	// Now is the clock (time.Now when nil).
@@ -24,6 +25,7 @@ type Server struct {
 	held    map[string]*held
 	started time.Time
 	ln      *net.UnixListener
+	sock    os.FileInfo // the socket as bound, to notice its removal
 	hard    Hardening
 }
 
@@ -43,6 +45,7 @@ func (s *Server) now() time.Time {
 // something, or after StartGrace); then it removes the socket and returns.
 func (s *Server) Serve(ln *net.UnixListener, h Hardening) error {
 	s.ln, s.hard = ln, h
+	s.sock, _ = os.Lstat(ln.Addr().String())
 	s.held = map[string]*held{}
 	s.started = s.now()
 	if s.StartGrace == 0 {
@@ -78,6 +81,11 @@ func (s *Server) reaper(done chan struct{}) {
 		case <-t.C:
 		}
 		now := s.now()
+		// The socket removed or replaced: the login session ended
+		// (logind removes $XDG_RUNTIME_DIR), or someone wants this agent
+		// gone. Forget everything and exit.
+		cur, err := os.Lstat(s.ln.Addr().String())
+		sessionEnd := s.sock != nil && (err != nil || !os.SameFile(cur, s.sock))
 		type gone struct {
 			e   Entry
 			id  string
@@ -88,6 +96,8 @@ func (s *Server) reaper(done chan struct{}) {
 		for k, h := range s.held {
 			why := ""
 			switch {
+			case sessionEnd:
+				why = "expire-session"
 			case !now.Before(h.Until):
 				why = "expire-max"
 			case !now.Before(h.IdleUntil):
@@ -107,7 +117,7 @@ func (s *Server) reaper(done chan struct{}) {
 				s.OnForget(g.e, g.id, g.why)
 			}
 		}
-		if empty && !idleStart {
+		if sessionEnd || empty && !idleStart {
 			s.close()
 			return
 		}
@@ -115,7 +125,9 @@ func (s *Server) reaper(done chan struct{}) {
 }
 
 func (s *Server) close() {
-	os.Remove(s.ln.Addr().String())
+	if cur, err := os.Lstat(s.ln.Addr().String()); err == nil && s.sock != nil && os.SameFile(cur, s.sock) {
+		os.Remove(s.ln.Addr().String()) // never another agent's socket
+	}
 	s.ln.SetUnlinkOnClose(false)
 	s.ln.Close()
 }
