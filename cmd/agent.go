@@ -228,7 +228,10 @@ func (a *App) runLock(all bool) error {
 	case err != nil:
 		return err
 	}
-	fmt.Fprintf(a.Stderr, "okv: locked: the agent forgot %s\n", strings.TrimPrefix(what, "any "))
+	if all {
+		what = "every vault"
+	}
+	fmt.Fprintf(a.Stderr, "okv: locked: the agent forgot %s\n", what)
 	return nil
 }
 
