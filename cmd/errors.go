@@ -261,9 +261,9 @@ func (a *App) explain(err error) (string, []string, int) {
 	case errors.Is(err, errInterrupted):
 		return msg, nil, 130
 	case errors.Is(err, vault.ErrNoTerminal):
-		return "a prompt is needed but there is no terminal", nil, exitLocked
+		return "a prompt is needed but there is no terminal", []string{"a passphrase vault: run 'okv unlock' once on a terminal, and later commands need no prompt until it locks"}, exitLocked
 	case errors.Is(err, vault.ErrIdentityFileNeeded):
-		return msg, []string{"pass it with --identity FILE or OKV_IDENTITY_FILE"}, exitLocked
+		return msg, []string{"pass it with --identity FILE or OKV_IDENTITY_FILE", "or give it once to the agent with 'okv unlock --identity FILE'"}, exitLocked
 	case errors.Is(err, vault.ErrLockTimeout):
 		return msg, []string{"another okv is writing; if none is running, retry"}, exitError
 	case errors.As(err, &bkf):

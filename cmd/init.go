@@ -125,6 +125,9 @@ func (a *App) runInit(backend string, explicit bool) error {
 	}
 	fmt.Fprintf(a.Stderr, "okv: created a vault in %s (backend %s) with the profile dev\n", dir, opts.Backend)
 	fmt.Fprintln(a.Stderr, "okv: next, store your key with 'okv set' and use it with 'okv run -- CMD'")
+	if opts.Backend == vault.BackendPassphrase {
+		fmt.Fprintln(a.Stderr, "okv: every command asks for the passphrase; 'okv unlock' asks once and spares further prompts until the agent locks (10 minutes unused, 12 hours at most)")
+	}
 	return nil
 }
 

@@ -175,8 +175,9 @@ func auditBreaks(c vault.AuditCheck) string {
 
 // auditOps are the operations okv writes to the audit log.
 var auditOps = []string{
-	"admin", "export", "get", "import", "policy-set", "policy-unset",
+	"admin", "expire-idle", "expire-max", "expire-session", "export", "get",
+	"import", "lock", "policy-set", "policy-unset",
 	"profile-copy", "profile-create", "profile-rename", "profile-rm", "proxy",
 	"recipient-add", "recipient-rm", "rm", "rollback", "rotate", "run",
-	"run-proxy", "set", "use", "verify",
+	"run-proxy", "set", "unlock", "use", "verify",
 }

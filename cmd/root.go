@@ -75,6 +75,9 @@ plaintext file.`,
 		a.newLogCmd(),
 		a.newCompletionCmd(),
 		a.newVersionCmd(),
+		a.newUnlockCmd(),
+		a.newLockCmd(),
+		a.newAgentCmd(),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)
@@ -155,6 +158,9 @@ func (a *App) unlocker() *vault.Unlocker {
 		personal, _ := vault.PersonalDir(a.Getenv)
 		a.idUnlocker = &vault.Unlocker{Keychain: a.Keychain, Prompter: ttyPrompter{a}, IdentityFile: a.identityFile(),
 			PersonalDir: personal, PluginUI: a.pluginUI()}
+		if !a.agentOff() {
+			a.idUnlocker.Agent = agentSource{a}
+		}
 	}
 	return a.idUnlocker
 }

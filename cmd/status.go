@@ -46,6 +46,9 @@ func (a *App) runStatus(check bool) error {
 		return err
 	}
 	fmt.Fprintf(a.Stderr, "okv: using the %s\n", a.vaultLabel(v))
+	if line := a.agentStatus(v); line != "" {
+		fmt.Fprintln(a.Stderr, line)
+	}
 	for _, k := range a.strayEnvKeys() {
 		fmt.Fprintf(a.Stderr, "okv: warning: %s\n", k.text())
 		fmt.Fprintf(a.Stderr, "okv: hint: %s\n", strayFix)

@@ -17,6 +17,7 @@ ssh-keygen                                  openssh-client   SSH recipients
 dbus-daemon                                 dbus             a private Secret Service bus for the keychain tests
 gnome-keyring-daemon                        gnome-keyring    a real Secret Service for the keychain tests
 secret-tool                                 libsecret-tools  keychain item tests
+setpriv                                     util-linux       the okv agent tests run a client as another user
 /usr/share/bash-completion/bash_completion  bash-completion  the completion script test
 node                                        nodejs           the proxy test with the official openai npm package
 npm                                         npm              installing that package (npm ci)

@@ -39,6 +39,34 @@ type Config struct {
 	Backend        string             `toml:"backend,omitempty"`
 	DefaultProfile string             `toml:"default_profile"`
 	Profiles       map[string]*Policy `toml:"profiles"`
+	// Agent: how long 'okv unlock' leaves the identity with the agent.
+	Agent *AgentConfig `toml:"agent,omitempty"`
+}
+
+// Agent defaults, as 1Password's: 10 minutes idle, 12 hours at most.
+const (
+	DefaultAgentIdle = 10 * time.Minute
+	DefaultAgentMax  = 12 * time.Hour
+)
+
+// AgentConfig is config.toml's [agent] table: idle is how long an unused
+// unlock lasts, max how long any unlock lasts ('okv unlock --for' sets the
+// latter for one unlock). Durations as "10m", "12h", "30s".
+type AgentConfig struct {
+	Idle Duration `toml:"idle,omitempty,omitzero"`
+	Max  Duration `toml:"max,omitempty,omitzero"`
+}
+
+// AgentTimeouts returns the idle and absolute timeouts, defaults applied.
+func (c *Config) AgentTimeouts() (idle, max time.Duration) {
+	idle, max = DefaultAgentIdle, DefaultAgentMax
+	if c.Agent != nil && c.Agent.Idle > 0 {
+		idle = time.Duration(c.Agent.Idle)
+	}
+	if c.Agent != nil && c.Agent.Max > 0 {
+		max = time.Duration(c.Agent.Max)
+	}
+	return idle, max
 }
 
 // IsProject reports whether this is a project vault's config.

@@ -219,6 +219,9 @@ func (u *Unlocker) projectIdentities() ([]age.Identity, error) {
 		// OKV_HOME points at a project: there is no personal vault to use.
 		return nil, ErrNoIdentity
 	case err == nil:
+		if ids := u.fromAgentFor(pv); ids != nil {
+			return ids, nil
+		}
 		switch pv.Config.Backend {
 		case BackendKeychain:
 			return u.keychainIdentity(pv)

@@ -32,14 +32,90 @@ type Unlocker struct {
 	// PluginUI talks to the user for plugin identities (AGE-PLUGIN-…) in
 	// IdentityFile; nil lets plugins run without prompts.
 	PluginUI *plugin.ClientUI
+	// Agent, when set, is asked first for the identity of a vault that
+	// unlocks by its backend (keychain or passphrase; never when an
+	// identity file is given): the okv agent that 'okv unlock' filled.
+	Agent AgentSource
 
-	cached []age.Identity
+	cached    []age.Identity
+	fromAgent bool
+}
+
+// AgentSource hands out identities an agent holds, by vault id; ok is false
+// when it holds none for that vault (or no agent runs).
+type AgentSource interface {
+	Identity(vaultID string) (text string, ok bool)
+}
+
+// FromAgent reports whether the identities came from the agent.
+func (u *Unlocker) FromAgent() bool { return u.fromAgent }
+
+// IdentityVault is the vault whose identity opens v: v itself, or for a
+// project vault the personal vault (nil when there is none).
+func (u *Unlocker) IdentityVault(v *Vault) *Vault {
+	if !v.Config.IsProject() {
+		return v
+	}
+	pv, err := Open(u.PersonalDir)
+	if err != nil || pv.Config.IsProject() {
+		return nil
+	}
+	return pv
+}
+
+// fromAgentFor returns the identities the agent holds for v, if any.
+func (u *Unlocker) fromAgentFor(v *Vault) []age.Identity {
+	if u.Agent == nil || u.IdentityFile != "" {
+		return nil
+	}
+	if v.Config.Backend != BackendKeychain && v.Config.Backend != BackendPassphrase && v.Config.Backend != BackendFile {
+		return nil
+	}
+	text, ok := u.Agent.Identity(v.Config.VaultID)
+	if !ok {
+		return nil
+	}
+	ids, err := age.ParseIdentities(strings.NewReader(text))
+	if err != nil {
+		return nil
+	}
+	u.fromAgent = true
+	return ids
+}
+
+// ErrNotAgentable: an identity okv cannot hand to the agent (an SSH key or
+// a plugin identity).
+var ErrNotAgentable = errors.New("the okv agent holds age identities only (AGE-SECRET-KEY-1…), not SSH keys or plugin identities")
+
+// IdentityText is the text form of ids, one a line, for the agent.
+func IdentityText(ids []age.Identity) (string, error) {
+	var b strings.Builder
+	for _, id := range ids {
+		switch id := id.(type) {
+		case *age.X25519Identity:
+			b.WriteString(id.String() + "\n")
+		case *age.HybridIdentity:
+			b.WriteString(id.String() + "\n")
+		default:
+			return "", ErrNotAgentable
+		}
+	}
+	if b.Len() == 0 {
+		return "", ErrNotAgentable
+	}
+	return b.String(), nil
 }
 
 // Identities returns the identities for v, asking the backend once.
 func (u *Unlocker) Identities(v *Vault) ([]age.Identity, error) {
 	if u.cached != nil {
 		return u.cached, nil
+	}
+	if !v.Config.IsProject() {
+		if ids := u.fromAgentFor(v); ids != nil {
+			u.cached = ids
+			return ids, nil
+		}
 	}
 	var ids []age.Identity
 	var err error

@@ -62,6 +62,7 @@ func TestScripts(t *testing.T) {
 			"fakeopenai": cmdFakeOpenAI,
 			"ptyshell":   cmdPtyShell,
 			"killedby":   cmdKilledBy,
+			"agentproc":  cmdAgentProc,
 		},
 	})
 }
@@ -77,6 +78,7 @@ func setupScript(e *testscript.Env) error {
 	e.Setenv("OKV_KEYCHAIN_TIMEOUT", "5s")
 	e.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(e.WorkDir, "no-bus"))
 	e.Setenv("SHELL", "/bin/sh")
+	e.Defer(func() { killAgents(e.WorkDir) })
 	if root, err := filepath.Abs("../.."); err == nil {
 		e.Setenv("OKV_REPO", root)
 	}

@@ -1,0 +1,231 @@
+package agent
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Server holds identities and serves them to its own user.
+type Server struct {
+	// OnForget is called (outside the lock) when an entry is forgotten:
+	// why is "lock", "expire-idle", "expire-max" or "expire-session" (the
+	// socket was removed: logind removes $XDG_RUNTIME_DIR at logout). It gets the identity so
+	// that the audit record can be keyed.
+	OnForget func(e Entry, identity string, why string)
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// StartGrace is how long the agent waits for its first identity
+	// before it exits.
+	StartGrace time.Duration
+
+	mu      sync.Mutex
+	held    map[string]*held
+	started time.Time
+	ln      *net.UnixListener
+	sock    os.FileInfo // the socket as bound, to notice its removal
+	hard    Hardening
+}
+
+type held struct {
+	Entry
+	identity []byte // mlocked where the OS allows
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Serve accepts clients on ln until the agent holds nothing (after holding
+// something, or after StartGrace); then it removes the socket and returns.
+func (s *Server) Serve(ln *net.UnixListener, h Hardening) error {
+	s.ln, s.hard = ln, h
+	s.sock, _ = os.Lstat(ln.Addr().String())
+	s.held = map[string]*held{}
+	s.started = s.now()
+	if s.StartGrace == 0 {
+		s.StartGrace = 30 * time.Second
+	}
+	done := make(chan struct{})
+	go s.reaper(done)
+	defer close(done)
+	for {
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			s.mu.Lock()
+			empty := len(s.held) == 0
+			s.mu.Unlock()
+			if empty {
+				return nil // closed by the reaper: nothing left to hold
+			}
+			return err
+		}
+		go s.serveConn(c)
+	}
+}
+
+// reaper forgets expired entries and closes the listener when the agent
+// holds nothing.
+func (s *Server) reaper(done chan struct{}) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		now := s.now()
+		// The socket removed or replaced: the login session ended
+		// (logind removes $XDG_RUNTIME_DIR), or someone wants this agent
+		// gone. Forget everything and exit.
+		cur, err := os.Lstat(s.ln.Addr().String())
+		sessionEnd := s.sock != nil && (err != nil || !os.SameFile(cur, s.sock))
+		type gone struct {
+			e   Entry
+			id  string
+			why string
+		}
+		var forgotten []gone
+		s.mu.Lock()
+		for k, h := range s.held {
+			why := ""
+			switch {
+			case sessionEnd:
+				why = "expire-session"
+			case !now.Before(h.Until):
+				why = "expire-max"
+			case !now.Before(h.IdleUntil):
+				why = "expire-idle"
+			}
+			if why != "" {
+				forgotten = append(forgotten, gone{h.Entry, string(h.identity), why})
+				wipe(h)
+				delete(s.held, k)
+			}
+		}
+		empty := len(s.held) == 0
+		idleStart := empty && len(forgotten) == 0 && now.Sub(s.started) < s.StartGrace
+		s.mu.Unlock()
+		for _, g := range forgotten {
+			if s.OnForget != nil {
+				s.OnForget(g.e, g.id, g.why)
+			}
+		}
+		if sessionEnd || empty && !idleStart {
+			s.close()
+			return
+		}
+	}
+}
+
+func (s *Server) close() {
+	if cur, err := os.Lstat(s.ln.Addr().String()); err == nil && s.sock != nil && os.SameFile(cur, s.sock) {
+		os.Remove(s.ln.Addr().String()) // never another agent's socket
+	}
+	s.ln.SetUnlinkOnClose(false)
+	s.ln.Close()
+}
+
+func wipe(h *held) {
+	for i := range h.identity {
+		h.identity[i] = 0
+	}
+	unlockMem(h.identity)
+}
+
+func (s *Server) serveConn(c *net.UnixConn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	enc := json.NewEncoder(c)
+	if err := checkPeer(c); err != nil {
+		// Another user's client: refused before it says anything.
+		enc.Encode(Response{Error: err.Error(), Dumpable: s.hard.Dumpable})
+		return
+	}
+	var req Request
+	if err := json.NewDecoder(c).Decode(&req); err != nil {
+		enc.Encode(Response{Error: "malformed request", Dumpable: s.hard.Dumpable})
+		return
+	}
+	resp, forgot := s.handle(req)
+	resp.PID = os.Getpid()
+	resp.Dumpable = s.hard.Dumpable
+	resp.MemoryLocked = s.hard.MemoryLocked
+	enc.Encode(resp)
+	for _, g := range forgot {
+		if s.OnForget != nil {
+			s.OnForget(g.Entry, string(g.identity), "lock")
+		}
+		wipe(g)
+	}
+	if len(forgot) > 0 {
+		s.mu.Lock()
+		empty := len(s.held) == 0
+		s.mu.Unlock()
+		if empty {
+			s.close()
+		}
+	}
+}
+
+func (s *Server) handle(req Request) (Response, []*held) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	switch req.Op {
+	case OpGet:
+		h := s.held[req.Vault]
+		if h == nil || !now.Before(h.Until) || !now.Before(h.IdleUntil) {
+			return Response{Error: ErrNotHeld.Error()}, nil
+		}
+		h.IdleUntil = minTime(now.Add(h.Idle), h.Until)
+		return Response{Identity: string(h.identity)}, nil
+	case OpAdd:
+		if req.Vault == "" || req.Identity == "" || req.Idle <= 0 || req.Max <= 0 {
+			return Response{Error: "add needs a vault, an identity and two timeouts"}, nil
+		}
+		if old := s.held[req.Vault]; old != nil {
+			wipe(old)
+		}
+		id := []byte(req.Identity)
+		lockMem(id)
+		until := now.Add(req.Max)
+		s.held[req.Vault] = &held{Entry: Entry{Vault: req.Vault, Dir: req.Dir, Until: until, Idle: req.Idle,
+			IdleUntil: minTime(now.Add(req.Idle), until)}, identity: id}
+		return Response{Held: []Entry{s.held[req.Vault].Entry}}, nil
+	case OpLock:
+		var forgot []*held
+		for k, h := range s.held {
+			if req.Vault == "" || k == req.Vault {
+				forgot = append(forgot, h)
+				delete(s.held, k)
+			}
+		}
+		if len(forgot) == 0 {
+			return Response{Error: ErrNotHeld.Error()}, nil
+		}
+		return Response{}, forgot
+	case OpStatus:
+		var r Response
+		for _, h := range s.held {
+			if req.Vault == "" || h.Vault == req.Vault {
+				r.Held = append(r.Held, h.Entry)
+			}
+		}
+		return r, nil
+	}
+	return Response{Error: "unknown operation"}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,134 @@
+//go:build unix
+
+package agent
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is the injected clock: the reaper and the requests read it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func startServer(t *testing.T, clock *fakeClock) (string, chan string, chan error) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "okv-agent-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	socket := filepath.Join(dir, "agent.sock")
+	ln, err := Listen(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgot := make(chan string, 10)
+	done := make(chan error, 1)
+	s := &Server{Now: clock.Now, StartGrace: time.Hour, OnForget: func(e Entry, id, why string) {
+		if id != "AGE-SECRET-KEY-TEST" {
+			t.Errorf("OnForget got the wrong identity")
+		}
+		forgot <- why
+	}}
+	go func() { done <- s.Serve(ln, Hardening{}) }()
+	return socket, forgot, done
+}
+
+func waitForget(t *testing.T, forgot chan string, want string) {
+	t.Helper()
+	select {
+	case why := <-forgot:
+		if why != want {
+			t.Fatalf("forgotten for %q, want %q", why, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("not forgotten (%s)", want)
+	}
+}
+
+func TestIdleAndAbsoluteExpiry(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)}
+	socket, forgot, done := startServer(t, clock)
+	add := func(v string) {
+		if _, err := Call(socket, Request{Op: OpAdd, Vault: v, Identity: "AGE-SECRET-KEY-TEST", Idle: 10 * time.Minute, Max: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(v string) error {
+		r, err := Call(socket, Request{Op: OpGet, Vault: v})
+		if err == nil && r.Identity != "AGE-SECRET-KEY-TEST" {
+			t.Fatalf("get: wrong identity")
+		}
+		return err
+	}
+	add("a")
+	add("b")
+	// Each use renews the idle time: 9 minutes apart, a is kept.
+	for i := 0; i < 3; i++ {
+		clock.Add(9 * time.Minute)
+		if err := get("a"); err != nil {
+			t.Fatalf("after %d uses: %v", i, err)
+		}
+	}
+	// b went unused for 27 minutes: forgotten for idleness.
+	waitForget(t, forgot, "expire-idle")
+	if err := get("b"); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("b after idle: %v", err)
+	}
+	// Used every 9 minutes, a still ends at the hour.
+	for clock.Now().Before(time.Date(2026, 1, 1, 8, 54, 0, 0, time.UTC)) {
+		clock.Add(9 * time.Minute)
+		get("a")
+	}
+	clock.Add(7 * time.Minute)
+	waitForget(t, forgot, "expire-max")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the agent did not exit holding nothing")
+	}
+	if err := get("a"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a after the absolute time: %v (the agent should have exited)", err)
+	}
+	if _, err := os.Stat(socket); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind: %v", err)
+	}
+}
+
+func TestLockForgetsAndExits(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	socket, forgot, done := startServer(t, clock)
+	if _, err := Call(socket, Request{Op: OpAdd, Vault: "a", Identity: "AGE-SECRET-KEY-TEST", Idle: time.Minute, Max: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Call(socket, Request{Op: OpStatus})
+	if err != nil || len(r.Held) != 1 || r.Held[0].Vault != "a" {
+		t.Fatalf("status: %+v %v", r, err)
+	}
+	if _, err := Call(socket, Request{Op: OpLock, Vault: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	waitForget(t, forgot, "lock")
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the agent did not exit after its last lock")
+	}
+}
