@@ -53,6 +53,24 @@ type Provider struct {
 	Usage func(doc []byte, t *Tokens) bool
 	// ErrorBody is a refusal in the provider's error shape (JSON).
 	ErrorBody func(e *Refusal) []byte
+
+	// HostOnlyBaseURL: the SDK's BaseURLVar names scheme://host[:port]
+	// only and the SDK adds BasePath itself (ANTHROPIC_BASE_URL,
+	// GOOGLE_GEMINI_BASE_URL, AZURE_OPENAI_ENDPOINT, GROQ_BASE_URL).
+	HostOnlyBaseURL bool
+	// UpstreamSecret, when set, is the secret whose value is the upstream
+	// (AZURE_OPENAI_ENDPOINT: each Azure resource has its own host). The
+	// child's variable of that name gets the proxy's URL instead.
+	UpstreamSecret string
+}
+
+// BaseURL is what the child's BaseURLVar holds for a proxy serving pv at
+// root ("http://127.0.0.1:PORT").
+func (pv *Provider) BaseURL(root string) string {
+	if pv.HostOnlyBaseURL {
+		return root
+	}
+	return root + pv.BasePath
 }
 
 // ErrQuery is the error of a Models func when the query string cannot be
@@ -79,6 +97,11 @@ func (pv *Provider) Secrets() []string {
 // Tokens is what one answer used.
 type Tokens struct {
 	Prompt, Completion, Total int64
+	// CacheRead and CacheCreation are the parts of Prompt read from and
+	// written to the provider's prompt cache, where it reports them
+	// (Anthropic's cache_read_input_tokens, cache_creation_input_tokens;
+	// Gemini's cachedContentTokenCount).
+	CacheRead, CacheCreation int64
 }
 
 // Refusal is a request the proxy answers itself, never forwarding it.

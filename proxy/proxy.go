@@ -270,10 +270,11 @@ func stateOf(ctx context.Context) *reqState {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.now()
 	st := &reqState{rec: Record{
-		Time:    start.UTC(),
-		Profile: p.cfg.Profile,
-		Method:  r.Method,
-		Path:    p.recordPath(r.URL.Path),
+		Time:     start.UTC(),
+		Profile:  p.cfg.Profile,
+		Provider: p.pv.Name,
+		Method:   r.Method,
+		Path:     p.recordPath(r.URL.Path),
 	}}
 	defer func() {
 		v := recover()
@@ -511,6 +512,7 @@ func (p *Proxy) finish(st *reqState, start time.Time) {
 	if st.parser != nil {
 		if t, ok := st.parser.result(); ok {
 			st.rec.PromptTokens, st.rec.CompletionTokens, st.rec.TotalTokens = t.Prompt, t.Completion, t.Total
+			st.rec.CacheReadTokens, st.rec.CacheCreationTokens = t.CacheRead, t.CacheCreation
 		}
 	}
 	st.rec.LatencyMS = max(math.Round(float64(end.Sub(start))/1e3)/1e3, 0)
