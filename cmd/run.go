@@ -52,7 +52,7 @@ same signal (on Windows it exits 128+N).`,
 	c.Flags().SetInterspersed(false)
 	c.Flags().StringSliceVar(&o.only, "only", nil, "inject only these secrets (comma-separated names)")
 	c.Flags().StringArrayVar(&o.maps, "env", nil, "inject secret NAME as variable DEST (DEST=NAME, repeatable)")
-	c.Flags().BoolVar(&o.proxy, "proxy", false, "give the child a local proxy URL and token instead of the real OpenAI key")
+	c.Flags().BoolVar(&o.proxy, "proxy", false, "give the child a local proxy URL and token instead of each real provider key")
 	c.Flags().BoolVar(&o.mask, "mask", false, "replace any secret value the child prints with <okv:NAME>")
 	c.RegisterFlagCompletionFunc("only", a.completeOnly)
 	c.RegisterFlagCompletionFunc("env", a.completeEnvMap)
@@ -176,14 +176,18 @@ func (a *App) runRun(o runOptions, args []string) error {
 	op := "run"
 	base := a.Environ()
 	if proxyMode {
-		s, err := a.startProxy(u, "127.0.0.1:0", nil)
+		ss, err := a.startProxies(u)
 		if err != nil {
 			return err
 		}
-		defer s.stop()
-		names = proxyVars(vars, names, doc, s)
-		// The proxy uses the key on the child's behalf: the audit says so.
-		names = append([]string{provider.KeyVar}, names...)
+		defer stopAll(ss)
+		names = proxyVars(vars, names, doc, ss)
+		// The proxies use the keys on the child's behalf: the audit says so.
+		var keys []string
+		for _, s := range ss {
+			keys = append(keys, s.pv.KeyVar)
+		}
+		names = append(keys, names...)
 		op = "run-proxy"
 		// An identity file in the child's environment would let it decrypt
 		// the vault itself. (A child can still ask the keychain as the

@@ -8,7 +8,7 @@ import (
 
 // Anthropic is the Claude API as the official SDKs call it
 // (@anthropic-ai/sdk, anthropic for Python): the key in x-api-key
-// without a prefix, anthropic-version and anthropic-beta passed through,
+// without a prefix (the client's token also as Authorization: Bearer), anthropic-version and anthropic-beta passed through,
 // ANTHROPIC_BASE_URL naming the host only (the SDK adds /v1/messages).
 // ANTHROPIC_AUTH_TOKEN (a bearer token the SDK sends as Authorization)
 // and an admin key never enter a proxied child.
@@ -17,6 +17,10 @@ var Anthropic = &Provider{
 	DefaultUpstream: "https://api.anthropic.com",
 	BasePath:        "/v1",
 	KeyHeader:       "X-Api-Key",
+	// @anthropic-ai/sdk 1.x sends ANTHROPIC_API_KEY as a bearer token
+	// (0.x sent x-api-key); the API documents x-api-key, which okv sends.
+	AltKeyHeader:    "Authorization",
+	AltKeyPrefix:    "Bearer ",
 	KeyVar:          "ANTHROPIC_API_KEY",
 	BaseURLVar:      "ANTHROPIC_BASE_URL",
 	HostOnlyBaseURL: true,

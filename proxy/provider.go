@@ -27,6 +27,11 @@ type Provider struct {
 	// ("Authorization", "Bearer "). The child sends its okv token the
 	// same way, in place of the key.
 	KeyHeader, KeyPrefix string
+	// AltKeyHeader and AltKeyPrefix are another way a client may send its
+	// token, when it sends no KeyHeader ("Authorization", "Bearer "). The
+	// key still goes upstream in KeyHeader; the client's header, holding
+	// the token, is never forwarded.
+	AltKeyHeader, AltKeyPrefix string
 	// KeyVar is the secret that holds the key, and the child's variable
 	// that holds the token instead (OPENAI_API_KEY).
 	KeyVar string

@@ -325,7 +325,7 @@ func (p *Proxy) admit(r *http.Request, st *reqState, now time.Time) *Refusal {
 		return errInvalidRequest(http.StatusUnauthorized, "invalid_host",
 			"the Host header must name this proxy's loopback address and port")
 	}
-	if !p.tokenOK(r.Header[p.keyHeader]) {
+	if !p.clientTokenOK(r.Header) {
 		return errInvalidRequest(http.StatusUnauthorized, "invalid_api_key",
 			"incorrect API key provided: use the okv token this proxy was started with as "+p.pv.KeyVar)
 	}
@@ -392,13 +392,22 @@ func hostAllowed(hostHeader string, local netip.AddrPort) bool {
 	return ip.IsLoopback() || ip == local.Addr().Unmap().WithZone("")
 }
 
+// clientTokenOK: the token is in the provider's key header, or (with no
+// key header) in its AltKeyHeader.
+func (p *Proxy) clientTokenOK(h http.Header) bool {
+	if vals := h[p.keyHeader]; len(vals) > 0 || p.pv.AltKeyHeader == "" {
+		return p.tokenOK(vals, p.pv.KeyPrefix)
+	}
+	return p.tokenOK(h[http.CanonicalHeaderKey(p.pv.AltKeyHeader)], p.pv.AltKeyPrefix)
+}
+
 // tokenOK compares the client's credential header (exactly one) with the
 // token, in constant time.
-func (p *Proxy) tokenOK(vals []string) bool {
+func (p *Proxy) tokenOK(vals []string, prefix string) bool {
 	if len(vals) != 1 {
 		return false
 	}
-	v, prefix := vals[0], p.pv.KeyPrefix
+	v := vals[0]
 	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
 		return false
 	}
