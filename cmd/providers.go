@@ -116,17 +116,23 @@ func (a *App) providerNamed(u *vault.Use, name string) (*proxy.Provider, error) 
 // pinned, else its API; Azure: the profile's AZURE_OPENAI_ENDPOINT) and
 // NAME.rpm, NAME.models, ….
 func (a *App) providerPolicy(u *vault.Use, pv *proxy.Provider) (string, vault.Policy, error) {
+	return a.keyPolicy(u.Policy, u.Doc, u.Profile, pv)
+}
+
+// keyPolicy is providerPolicy from the profile's effective policy and
+// document.
+func (a *App) keyPolicy(pol vault.Policy, doc *vault.Document, profile string, pv *proxy.Provider) (string, vault.Policy, error) {
 	if pv == proxy.OpenAI {
-		up, err := u.Upstream()
-		return up, u.Policy, err
+		up, err := vault.Upstream(pol.Upstream, a.Getenv)
+		return up, pol, err
 	}
-	pp := u.Policy.ProviderPolicy(pv.Name)
+	pp := pol.ProviderPolicy(pv.Name)
 	def := pv.DefaultUpstream
 	if pv.UpstreamSecret != "" {
-		s, ok := u.Doc.Secrets[pv.UpstreamSecret]
+		s, ok := doc.Secrets[pv.UpstreamSecret]
 		if !ok && pp.Upstream == "" {
-			return "", vault.Policy{}, withHints(fmt.Errorf("proxying %s needs %s in profile %s", pv.KeyVar, pv.UpstreamSecret, u.Profile),
-				fmt.Sprintf("store the resource's endpoint (https://NAME.openai.azure.com) with 'okv set -p %s %s'", u.Profile, pv.UpstreamSecret))
+			return "", vault.Policy{}, withHints(fmt.Errorf("%s needs %s in profile %s", pv.KeyVar, pv.UpstreamSecret, profile),
+				fmt.Sprintf("store the resource's endpoint (https://NAME.openai.azure.com) with 'okv set -p %s %s'", profile, pv.UpstreamSecret))
 		}
 		if ok {
 			def = s.Value
