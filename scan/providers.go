@@ -28,22 +28,27 @@ func init() {
 // providerShape is one key shape: a prefix, then a body of min..max
 // characters of an alphabet, ending in suffix, as one maximal run of key
 // characters ([A-Za-z0-9_-]) that starts at the prefix. Each rule was
-// compared with gitleaks' (config/gitleaks.toml) and trufflehog's:
+// compared with gitleaks' (cmd/generate/config/rules/*.go):
 //
 //   - anthropic: gitleaks anthropic-api-key `sk-ant-api03-[a-zA-Z0-9_\-]{93}AA`
 //     and anthropic-admin-api-key `sk-ant-admin01-[a-zA-Z0-9_\-]{93}AA`.
 //     Taken: prefixes, alphabet, the "AA" end. Not taken: the exact 93,
-//     loosened to 80–120 as for OpenAI's lengths. trufflehog's anthropic
-//     detector keys on the same prefixes.
+//     loosened to 80–120 as for OpenAI's lengths.
 //   - gcp-api-key: gitleaks `AIza[\w-]{35}`, taken exactly (Google has kept
 //     39 characters); it finds every Google API key, Gemini's included.
-//   - groq: `gsk_` + 52 alphanumerics, the shape of Groq's console keys and
-//     of trufflehog's groq detector; not a gitleaks rule where checked.
-//   - xai: `xai-` + 80 alphanumerics, as trufflehog's xai detector; not a
-//     gitleaks rule where checked.
-//   - openrouter: `sk-or-v1-` + 64 lowercase hex, OpenRouter's key shape.
+//   - groq: gitleaks groq-api-key `gsk_[a-zA-Z0-9]{48}` with entropy ≥ 4.
+//     Taken: prefix, alphabet. Loosened: 48–52 characters (Groq's console
+//     keys are gsk_ + 52). Entropy: replaced by "at least 8 distinct
+//     characters", which rejects gsk_xxxx… placeholders as gitleaks does.
+//   - xai: gitleaks xai-api-key `xai-[A-Za-z0-9]{80}`, entropy ≥ 4: taken,
+//     with the same placeholder check.
+//   - openrouter: gitleaks openrouter-api-key `sk-or(-v\d+)?-[a-f0-9]{64}`.
+//     Taken for v1 only (sk-or-v1-), the only version OpenRouter issues.
 //   - huggingface: gitleaks huggingface-access-token `hf_(?i:[a-z]{34})`,
 //     taken: 34 letters.
+//
+// Peers: gitleaks (its rules read for this comparison) has all seven;
+// okv before these rules found none of them; no other scanner was checked.
 //
 // Mistral (32 alphanumerics), DeepSeek (sk- + 32 hex) and Together (64
 // hex) keys have no shape that tells them from hashes and ids: like every
@@ -64,7 +69,7 @@ var providerShapes = []providerShape{
 	{"sk-ant-api03-", isKeyChar, 82, 122, "AA", RuleAnthropicKey},
 	{"sk-ant-admin01-", isKeyChar, 82, 122, "AA", RuleAnthropicAdminKey},
 	{"AIza", isKeyChar, 35, 35, "", RuleGoogleAPIKey},
-	{"gsk_", isAlnum, 52, 52, "", RuleGroqKey},
+	{"gsk_", isAlnum, 48, 52, "", RuleGroqKey},
 	{"xai-", isAlnum, 80, 80, "", RuleXAIKey},
 	{"sk-or-v1-", isHexLower, 64, 64, "", RuleOpenRouterKey},
 	{"hf_", isLetter, 34, 34, "", RuleHuggingFaceToken},
@@ -100,12 +105,19 @@ func findProviderKeys(data []byte, fn func(start, end int, rule string)) {
 				continue
 			}
 			ok := true
+			var seen [256]bool
+			distinct := 0
 			for _, c := range body {
 				if !sh.alphabet(c) {
 					ok = false
 					break
 				}
+				if !seen[c] {
+					seen[c], distinct = true, distinct+1
+				}
 			}
+			// A placeholder (gsk_xxxx…, AIza0000…) is not a key.
+			ok = ok && distinct >= 8
 			if ok {
 				fn(s, e, sh.rule)
 				off = e
