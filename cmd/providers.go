@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/okvault/okv/scan"
+
 	"github.com/okvault/okv/proxy"
 	"github.com/okvault/okv/vault"
 )
@@ -140,4 +142,46 @@ func (a *App) keyPolicy(pol vault.Policy, doc *vault.Document, profile string, p
 	}
 	up, err := vault.ProviderUpstream(pp.Upstream, pv.Name, def, a.Getenv)
 	return up, vault.Policy{Limits: pp.Limits}, err
+}
+
+// keyShaped: a value with a provider key's shape (scan's rules) or
+// prefix (sk-ant-, AIza, …), which okv recognises as an LLM key.
+func keyShaped(v string) bool {
+	if scan.ProviderKeyRule([]byte(v)) != "" {
+		return true
+	}
+	if len(v) < 20 {
+		return false
+	}
+	for _, k := range keyShapes {
+		if k.provider != "" && strings.HasPrefix(v, k.prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// withholdKeyShaped removes from a proxied child's variables every value
+// still shaped like a provider key (one held under a name no proxy serves,
+// MY_ROUTER=sk-or-v1-…), saying so: in proxy mode the child gets no real
+// provider key. names (for the audit log) loses them too.
+func (a *App) withholdKeyShaped(vars map[string]string, names []string) []string {
+	var dropped []string
+	vals := map[string]string{}
+	for k, val := range vars {
+		if keyShaped(val) {
+			delete(vars, k)
+			dropped = append(dropped, k)
+			vals[k] = val
+		}
+	}
+	slices.Sort(dropped)
+	for _, k := range dropped {
+		hint := "store it under its provider's variable (OPENROUTER_API_KEY, …) to proxy it"
+		if pv, _ := providerOf(vault.Policy{}, "", []byte(vals[k])); pv != nil {
+			hint = fmt.Sprintf("store it as %s to proxy it", pv.KeyVar)
+		}
+		fmt.Fprintf(a.Stderr, "okv: warning: %s looks like a provider key and is not given to the proxied command: %s\n", k, hint)
+	}
+	return slices.DeleteFunc(names, func(n string) bool { return slices.Contains(dropped, n) })
 }

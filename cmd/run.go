@@ -182,6 +182,7 @@ func (a *App) runRun(o runOptions, args []string) error {
 		}
 		defer stopAll(ss)
 		names = proxyVars(vars, names, doc, ss)
+		names = a.withholdKeyShaped(vars, names)
 		// The proxies use the keys on the child's behalf: the audit says so.
 		var keys []string
 		for _, s := range ss {
