@@ -144,7 +144,8 @@ var keyShapes = []struct{ prefix, provider, what string }{
 // the key_var of a provider the policy defines; GOOGLE_API_KEY is
 // Gemini's; a name with OPENAI ending in KEY is OpenAI's). By shape: the
 // prefixes above and OpenAI's sk-…T3BlbkFJ…. A name and a shape that
-// disagree cannot be placed.
+// disagree cannot be placed, except that a policy's NAME.key_var (pinned
+// in the profile: the user's per-secret choice) wins over any shape.
 func providerOf(pol vault.Policy, name string, value []byte) (*proxy.Provider, string) {
 	all, err := knownProviders(pol)
 	if err != nil {
@@ -166,6 +167,10 @@ func providerOf(pol vault.Policy, name string, value []byte) (*proxy.Provider, s
 		return nil
 	}
 	named := byName(name)
+	if named != nil && pol.Providers[named.Name] != nil && pol.Providers[named.Name].KeyVar == name {
+		// The policy says so (NAME.key_var, pinned): that wins over shape.
+		return named, ""
+	}
 	var shaped *proxy.Provider
 	shapeWhat := ""
 	for _, k := range keyShapes {
