@@ -109,10 +109,20 @@ func (a *App) startProxy(u *vault.Use, pv *proxy.Provider, addr string, allow []
 // startProxies starts one proxy per provider whose key the profile holds,
 // each on its own loopback port, sharing one ledger. No provider key is
 // an error naming the variables okv knows.
-func (a *App) startProxies(u *vault.Use) ([]*proxySession, error) {
+//
+// only, when not nil, limits them to the providers whose key it names
+// (okv run --only / --env): the child gets no token it did not ask for.
+func (a *App) startProxies(u *vault.Use, only []string) ([]*proxySession, error) {
 	pvs, err := a.heldProviders(u)
 	if err != nil {
 		return nil, err
+	}
+	if only != nil {
+		held := len(pvs) > 0
+		pvs = slices.DeleteFunc(pvs, func(pv *proxy.Provider) bool { return !slices.Contains(only, pv.KeyVar) })
+		if held && len(pvs) == 0 {
+			return nil, nil // the child asked for no provider's key
+		}
 	}
 	if len(pvs) == 0 {
 		var vars []string

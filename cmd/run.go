@@ -176,7 +176,11 @@ func (a *App) runRun(o runOptions, args []string) error {
 	op := "run"
 	base := a.Environ()
 	if proxyMode {
-		ss, err := a.startProxies(u)
+		var only []string // nil: every provider the profile holds
+		if o.onlySet || len(o.maps) > 0 {
+			only = names
+		}
+		ss, err := a.startProxies(u, only)
 		if err != nil {
 			return err
 		}
