@@ -120,6 +120,7 @@ func (a *App) runImport(path string, force, del bool) error {
 		fmt.Fprintf(a.Stderr, "okv: %s\n", n)
 	}
 	fmt.Fprintf(a.Stderr, "okv: imported %d secret(s) into profile %s: %s\n", len(names), profile, strings.Join(names, ", "))
+	a.noteProviders(v.Config.Policy(profile), entries)
 
 	if !del {
 		ok, err := a.confirm(fmt.Sprintf("okv: delete %s now that its keys are in the vault?", path))
@@ -202,4 +203,23 @@ func joinLines(lines []int) string {
 		return s[0]
 	}
 	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// noteProviders says which provider each imported key is for (by name or
+// shape, as okv verify places it), and warns of a name and a shape that
+// disagree.
+func (a *App) noteProviders(pol vault.Policy, entries []dotenv.Entry) {
+	var placed []string
+	for _, e := range entries {
+		pv, why := providerOf(pol, e.Key, []byte(e.Value))
+		switch {
+		case pv != nil:
+			placed = append(placed, fmt.Sprintf("%s (%s)", e.Key, pv.Name))
+		case strings.HasPrefix(why, "its name is"):
+			fmt.Fprintf(a.Stderr, "okv: warning: %s: %s\n", e.Key, why)
+		}
+	}
+	if len(placed) > 0 {
+		fmt.Fprintf(a.Stderr, "okv: provider keys: %s; 'okv run --proxy' gives apps a token in their place\n", strings.Join(placed, ", "))
+	}
 }

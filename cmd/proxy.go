@@ -24,11 +24,9 @@ import (
 	"github.com/okvault/okv/vault"
 )
 
-// provider is the API okv run --proxy and okv proxy serve.
-var provider = proxy.OpenAI
-
-// proxySession is a running proxy for one profile.
+// proxySession is a running proxy for one provider of one profile.
 type proxySession struct {
+	pv      *proxy.Provider
 	p       *proxy.Proxy
 	ln      net.Listener
 	ledger  *proxy.FileLedger
@@ -37,17 +35,16 @@ type proxySession struct {
 	done    chan error
 }
 
-// startProxy starts the profile's proxy on addr with the real key, under
-// the policy (limits, upstream) u says is in effect.
-func (a *App) startProxy(u *vault.Use, addr string, allow []netip.Prefix) (*proxySession, error) {
+// startProxy starts the profile's proxy for pv on addr with the real key,
+// under the policy (limits, upstream) u says is in effect.
+func (a *App) startProxy(u *vault.Use, pv *proxy.Provider, addr string, allow []netip.Prefix, ledger *proxy.FileLedger) (*proxySession, error) {
 	v, profile, doc := u.Vault, u.Profile, u.Doc
-	key, ok := doc.Secrets[provider.KeyVar]
+	key, ok := doc.Secrets[pv.KeyVar]
 	if !ok {
-		return nil, withHints(fmt.Errorf("proxy mode needs %s in profile %s", provider.KeyVar, profile),
+		return nil, withHints(fmt.Errorf("proxy mode needs %s in profile %s", pv.KeyVar, profile),
 			fmt.Sprintf("store it with 'okv set -p %s'", profile))
 	}
-	pol := u.Policy
-	upstream, err := u.Upstream()
+	upstream, pol, err := a.providerPolicy(u, pv)
 	if err != nil {
 		return nil, err
 	}
@@ -64,13 +61,17 @@ func (a *App) startProxy(u *vault.Use, addr string, allow []netip.Prefix) (*prox
 	if _, err := v.UsagePath(); err != nil {
 		return nil, err
 	}
-	ledger := &proxy.FileLedger{Dir: v.Dir, Now: a.Now}
+	if ledger == nil {
+		ledger = &proxy.FileLedger{Dir: v.Dir, Now: a.Now}
+	}
 	// From the ledger's day totals: start-up does not grow with the
-	// ledger. An unreadable ledger seeds nothing rather than blocking the run.
+	// ledger. An unreadable ledger seeds nothing rather than blocking the
+	// run. The day's tokens are the profile's, all providers together: a
+	// provider's daily budget counts them all (never less than it spent).
 	usedToday, _ := proxy.TokensUsed(v.Dir, profile, a.Now())
 	cfg := proxy.Config{
 		Profile:         profile,
-		Provider:        provider,
+		Provider:        pv,
 		Upstream:        up,
 		APIKey:          key.Value,
 		Credentials:     map[string]string{},
@@ -83,43 +84,105 @@ func (a *App) startProxy(u *vault.Use, addr string, allow []netip.Prefix) (*prox
 		ErrorLog:        log.New(io.Discard, "", 0),
 		Notice:          log.New(a.Stderr, "", 0),
 	}
-	for _, c := range provider.Credentials {
+	for _, c := range pv.Credentials {
 		if s, ok := doc.Secrets[c.Secret]; ok {
 			cfg.Credentials[c.Secret] = s.Value
 		}
 	}
 	p, err := proxy.New(cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", pv.Name, err)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, withHints(fmt.Errorf("cannot listen on %s: %w", addr, err), "pick another address with --listen")
 	}
-	s := &proxySession{p: p, ln: ln, ledger: ledger, token: token, done: make(chan error, 1)}
+	s := &proxySession{pv: pv, p: p, ln: ln, ledger: ledger, token: token, done: make(chan error, 1)}
 	host := ln.Addr().String()
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		host = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
 	}
-	s.baseURL = "http://" + host + provider.BasePath
+	s.baseURL = pv.BaseURL("http://" + host)
 	go func() { s.done <- p.Serve(ln) }()
 	return s, nil
 }
 
-// stop shuts the proxy down, letting requests in flight finish briefly.
-func (s *proxySession) stop() {
+// startProxies starts one proxy per provider whose key the profile holds,
+// each on its own loopback port, sharing one ledger. No provider key is
+// an error naming the variables okv knows.
+//
+// only, when not nil, limits them to the providers whose key it names
+// (okv run --only / --env): the child gets no token it did not ask for.
+func (a *App) startProxies(u *vault.Use, only []string) ([]*proxySession, error) {
+	pvs, err := a.heldProviders(u)
+	if err != nil {
+		return nil, err
+	}
+	if only != nil {
+		held := len(pvs) > 0
+		pvs = slices.DeleteFunc(pvs, func(pv *proxy.Provider) bool { return !slices.Contains(only, pv.KeyVar) })
+		if held && len(pvs) == 0 {
+			return nil, nil // the child asked for no provider's key
+		}
+	}
+	if len(pvs) == 0 {
+		var vars []string
+		for _, pv := range proxy.Builtin() {
+			vars = append(vars, pv.KeyVar)
+		}
+		return nil, withHints(fmt.Errorf("proxy mode needs a provider key in profile %s", u.Profile),
+			"okv proxies "+strings.Join(vars, ", "),
+			fmt.Sprintf("store one with 'okv set -p %s OPENAI_API_KEY'", u.Profile))
+	}
+	ledger := &proxy.FileLedger{Dir: u.Vault.Dir, Now: a.Now}
+	var out []*proxySession
+	for _, pv := range pvs {
+		s, err := a.startProxy(u, pv, "127.0.0.1:0", nil, ledger)
+		if err != nil {
+			stopAll(out)
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func stopAll(ss []*proxySession) {
+	for _, s := range ss {
+		s.stopServer()
+	}
+	if len(ss) > 0 {
+		ss[0].ledger.Close()
+	}
+}
+
+// stopServer shuts one proxy down, letting requests in flight finish
+// briefly.
+func (s *proxySession) stopServer() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := s.p.Shutdown(ctx); err != nil {
 		s.p.Close()
 	}
+}
+
+// stop shuts the proxy down and closes its ledger.
+func (s *proxySession) stop() {
+	s.stopServer()
 	s.ledger.Close()
 }
 
-// proxyVars replaces the proxied secrets in the child's variables by the
-// proxy's base URL and token. names (for the audit log) loses them too.
-func proxyVars(vars map[string]string, names []string, doc *vault.Document, s *proxySession) []string {
-	proxied := provider.Secrets()
+// proxyVars replaces every proxied provider's secrets in the child's
+// variables by its proxy's base URL and token. names (for the audit log)
+// loses them too.
+func proxyVars(vars map[string]string, names []string, doc *vault.Document, ss []*proxySession) []string {
+	var proxied []string
+	for _, s := range ss {
+		proxied = append(proxied, s.pv.Secrets()...)
+		if s.pv.UpstreamSecret != "" {
+			proxied = append(proxied, s.pv.UpstreamSecret)
+		}
+	}
 	// By value, so that --env DEST=OPENAI_API_KEY cannot carry the real
 	// key in under another name.
 	for k, val := range vars {
@@ -129,8 +192,10 @@ func proxyVars(vars map[string]string, names []string, doc *vault.Document, s *p
 			}
 		}
 	}
-	vars[provider.KeyVar] = s.token
-	vars[provider.BaseURLVar] = s.baseURL
+	for _, s := range ss {
+		vars[s.pv.KeyVar] = s.token
+		vars[s.pv.BaseURLVar] = s.baseURL
+	}
 	var kept []string
 	for _, n := range names {
 		if !slices.Contains(proxied, n) {
@@ -141,14 +206,15 @@ func proxyVars(vars map[string]string, names []string, doc *vault.Document, s *p
 }
 
 func (a *App) newProxyCmd() *cobra.Command {
-	var listen string
+	var listen, name string
 	var allow []string
 	c := &cobra.Command{
-		Use:   "proxy [-p P] [--listen ADDR] [--allow CIDR]",
+		Use:   "proxy [-p P] [--provider NAME] [--listen ADDR] [--allow CIDR]",
 		Short: "Run the key-injecting proxy standalone, for tools started elsewhere",
-		Long: `Run okv's OpenAI proxy for the profile until interrupted. It prints the base
-URL and a fresh token on stdout, as OPENAI_BASE_URL=… and OPENAI_API_KEY=…
-lines: give those to the tool. The real key never leaves okv; the profile's
+		Long: `Run okv's proxy for one provider of the profile (--provider, default openai)
+until interrupted. It prints the base URL and a fresh token on stdout, as
+OPENAI_BASE_URL=… and OPENAI_API_KEY=… lines (ANTHROPIC_BASE_URL=… and
+ANTHROPIC_API_KEY=… for anthropic, and so on): give those to the tool. The real key never leaves okv; the profile's
 policy limits (rpm, tpm, models, endpoints, max_body, daily_tokens) apply and
 every request is recorded in the usage ledger (okv usage).
 
@@ -159,15 +225,16 @@ with the client networks to admit.`,
   set -a; . ./proxy.env; set +a         # OPENAI_BASE_URL and the token, not the key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runProxy(listen, allow)
+			return a.runProxy(name, listen, allow)
 		},
 	}
+	c.Flags().StringVar(&name, "provider", "openai", "the provider to proxy (openai, anthropic, gemini, azure, groq, …)")
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address to listen on (port 0 picks a free one)")
 	c.Flags().StringSliceVar(&allow, "allow", nil, "client networks allowed besides loopback (CIDR, comma-separated)")
 	return c
 }
 
-func (a *App) runProxy(listen string, allowStr []string) error {
+func (a *App) runProxy(name, listen string, allowStr []string) error {
 	var allow []netip.Prefix
 	for _, s := range allowStr {
 		p, err := netip.ParsePrefix(strings.TrimSpace(s))
@@ -191,8 +258,12 @@ func (a *App) runProxy(listen string, allowStr []string) error {
 		return err
 	}
 	v, profile := u.Vault, u.Profile
+	provider, err := a.providerNamed(u, name)
+	if err != nil {
+		return err
+	}
 	shell.NoDump()
-	s, err := a.startProxy(u, listen, allow)
+	s, err := a.startProxy(u, provider, listen, allow, nil)
 	if err != nil {
 		return err
 	}
@@ -202,7 +273,7 @@ func (a *App) runProxy(listen string, allowStr []string) error {
 	if f, ok := a.Stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}
-	fmt.Fprintf(a.Stderr, "okv: proxy for profile %s on %s; stop with Ctrl-C\n", profile, s.baseURL)
+	fmt.Fprintf(a.Stderr, "okv: %s proxy for profile %s on %s; stop with Ctrl-C\n", provider.Name, profile, s.baseURL)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

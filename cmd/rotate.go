@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/okvault/okv/openai"
+	"github.com/okvault/okv/proxy"
 	"github.com/okvault/okv/vault"
 )
 
@@ -112,7 +113,7 @@ func sameValueError(name, profile string) error {
 var newKeyRetryDelays = []time.Duration{2 * time.Second, 4 * time.Second}
 
 func (a *App) checkNewKey(ctx context.Context, upstream string, key []byte) error {
-	err := a.checkKey(ctx, upstream, key)
+	err := a.checkKey(ctx, proxy.OpenAI, upstream, key)
 	for _, d := range newKeyRetryDelays {
 		if !errors.Is(err, openai.ErrUnauthorized) {
 			return err
@@ -122,7 +123,7 @@ func (a *App) checkNewKey(ctx context.Context, upstream string, key []byte) erro
 			return err
 		case <-time.After(d):
 		}
-		err = a.checkKey(ctx, upstream, key)
+		err = a.checkKey(ctx, proxy.OpenAI, upstream, key)
 	}
 	return err
 }

@@ -72,7 +72,7 @@ exits, also on SIGINT and SIGTERM; okv then supervises the command.`,
 	c.Flags().SetInterspersed(false)
 	c.Flags().StringSliceVar(&o.only, "only", nil, "inject only these secrets (comma-separated names)")
 	c.Flags().StringArrayVar(&o.maps, "env", nil, "inject secret NAME as variable DEST (DEST=NAME, repeatable)")
-	c.Flags().BoolVar(&o.proxy, "proxy", false, "give the child a local proxy URL and token instead of the real OpenAI key")
+	c.Flags().BoolVar(&o.proxy, "proxy", false, "give the child a local proxy URL and token instead of each real provider key")
 	c.Flags().BoolVar(&o.mask, "mask", false, "replace any secret value the child prints with <okv:NAME>")
 	c.Flags().StringArrayVar(&o.envFiles, "env-file", nil, "give the command exactly this dotenv file's variables, okv:// references resolved (repeatable, merged left to right)")
 	c.Flags().StringArrayVar(&o.templates, "template", nil, "write TEMPLATE:OUTPUT with its {{ okv://... }} resolved while the command runs, then remove it (repeatable)")
@@ -200,14 +200,23 @@ func (a *App) runRun(o runOptions, args []string) error {
 	op := "run"
 	base := a.Environ()
 	if proxyMode {
-		s, err := a.startProxy(u, "127.0.0.1:0", nil)
+		var only []string // nil: every provider the profile holds
+		if o.onlySet || len(o.maps) > 0 {
+			only = names
+		}
+		ss, err := a.startProxies(u, only)
 		if err != nil {
 			return err
 		}
-		defer s.stop()
-		names = proxyVars(vars, names, doc, s)
-		// The proxy uses the key on the child's behalf: the audit says so.
-		names = append([]string{provider.KeyVar}, names...)
+		defer stopAll(ss)
+		names = proxyVars(vars, names, doc, ss)
+		names = a.withholdKeyShaped(vars, names)
+		// The proxies use the keys on the child's behalf: the audit says so.
+		var keys []string
+		for _, s := range ss {
+			keys = append(keys, s.pv.KeyVar)
+		}
+		names = append(keys, names...)
 		op = "run-proxy"
 		// An identity file in the child's environment would let it decrypt
 		// the vault itself. (A child can still ask the keychain as the
@@ -217,9 +226,11 @@ func (a *App) runRun(o runOptions, args []string) error {
 		// proxied key under another name (LEGACY_OPENAI_KEY=$K okv run
 		// --proxy …).
 		var held []string
-		for _, n := range provider.Secrets() {
-			if sec, ok := doc.Secrets[n]; ok {
-				held = append(held, sec.Value)
+		for _, s := range ss {
+			for _, n := range s.pv.Secrets() {
+				if sec, ok := doc.Secrets[n]; ok {
+					held = append(held, sec.Value)
+				}
 			}
 		}
 		var dropped []string

@@ -17,7 +17,7 @@ func (a *App) newUsageCmd() *cobra.Command {
 	var asJSON, remote, reset bool
 	var adm adminOptions
 	c := &cobra.Command{
-		Use:   "usage [-p P] [--since 7d] [--by day|model] [--remote]",
+		Use:   "usage [-p P] [--since 7d] [--by day|model|provider] [--remote]",
 		Short: "Requests, tokens, errors and latency of calls made through okv's proxy",
 		Long: `Summarise the proxy's usage ledger (usage-YYYY-MM.jsonl, one file per UTC
 month; only the months asked for are read): requests, errors, refusals,
@@ -61,18 +61,18 @@ profile) for this key's organisation-side usage per day instead.`,
 		},
 	}
 	c.Flags().StringVar(&since, "since", "7d", "how far back (like 24h, 7d, 30d)")
-	c.Flags().StringVar(&by, "by", "day", "group by day or model")
+	c.Flags().StringVar(&by, "by", "day", "group by day, model or provider")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().BoolVar(&remote, "remote", false, "org-side usage of this key from the OpenAI Admin API")
 	c.Flags().BoolVar(&reset, "reset-ledger", false, "accept a truncated or edited ledger as it is now, ending the spent budgets (unlocks the vault)")
 	addAdminFlags(c, &adm)
-	c.RegisterFlagCompletionFunc("by", cobra.FixedCompletions([]string{"day", "model"}, cobra.ShellCompDirectiveNoFileComp))
+	c.RegisterFlagCompletionFunc("by", cobra.FixedCompletions([]string{"day", "model", "provider"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
 
 func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
-	if by != "day" && by != "model" {
-		return usagef("--by %q: use day or model", by)
+	if by != "day" && by != "model" && by != "provider" {
+		return usagef("--by %q: use day, model or provider", by)
 	}
 	v, err := a.openVault()
 	if err != nil {
@@ -130,8 +130,11 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 	fmt.Fprintf(a.Stdout, "# %s, since %s\n", scope, from.UTC().Format("2006-01-02 15:04 MST"))
 	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	head := "DAY"
-	if by == "model" {
+	switch by {
+	case "model":
 		head = "MODEL"
+	case "provider":
+		head = "PROVIDER"
 	}
 	fmt.Fprintf(tw, "%s\tREQUESTS\tERRORS\tREFUSED\tPROMPT\tCOMPLETION\tTOTAL\tP50 MS\tP99 MS\t\n", head)
 	for _, r := range append(rows, total...) {

@@ -139,76 +139,109 @@ func TestSetAndRotateVerify(t *testing.T) {
 	mustContain(t, "verify with upstream policy", errs, "okv: error: OPENAI_API_KEY in profile dev did not pass the check: could not reach")
 }
 
-// TestVerifyOnlyOpenAIKeys: okv verify and set/rotate --verify send only
-// OpenAI keys (by name or by shape) to the OpenAI upstream. Any other
-// secret is refused before a request is made: the recording upstream
-// receives none, and a refused new value is not stored.
-func TestVerifyOnlyOpenAIKeys(t *testing.T) {
+// TestVerifyProviders: okv verify and set/rotate --verify send each key
+// to its own provider (placed by name or by shape), in that provider's
+// header, with its cheapest authenticated request; the loopback fakes
+// below answer 200 for the real-looking keys and 401 (Gemini: 400 "API key
+// not valid", as it documents) otherwise. A secret okv cannot place is
+// refused before any request is made: no fake receives one, and a refused
+// new value is not stored.
+func TestVerifyProviders(t *testing.T) {
 	e := newTestEnv(t)
 	var mu sync.Mutex
-	var got []string // the Authorization headers the upstream received
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Header.Get("Authorization"))
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"object":"list","data":[]}`))
-	}))
-	t.Cleanup(srv.Close)
-	e.env["OKV_OPENAI_BASE_URL"] = srv.URL
-	requests := func() int {
+	var got []string // "provider path header-value" of every request
+	fake := func(provider, header, good string, status int, bad string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			got = append(got, provider+" "+r.URL.Path+" "+r.Header.Get(header))
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			if !strings.HasPrefix(strings.TrimPrefix(r.Header.Get(header), "Bearer "), good) {
+				w.WriteHeader(status)
+				w.Write([]byte(bad))
+				return
+			}
+			w.Write([]byte(`{"object":"list","data":[]}`))
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	e.env["OKV_OPENAI_BASE_URL"] = fake("openai", "Authorization", "sk-", 401, `{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":"invalid_api_key"}}`).URL
+	e.env["OKV_ANTHROPIC_BASE_URL"] = fake("anthropic", "X-Api-Key", "sk-ant-api03-Qw7e", 401, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`).URL
+	e.env["OKV_GEMINI_BASE_URL"] = fake("gemini", "X-Goog-Api-Key", "AIzaSyGood", 400, `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}}`).URL
+	e.env["OKV_GROQ_BASE_URL"] = fake("groq", "Authorization", "gsk_good", 401, `{"error":{"message":"Invalid API Key","type":"invalid_request_error","code":"invalid_api_key"}}`).URL
+	azure := fake("azure", "Api-Key", "azure-good", 401, `{"error":{"code":"401","message":"Access denied due to invalid subscription key"}}`)
+	requests := func() []string {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got)
+		return append([]string(nil), got...)
 	}
 
 	anthropic := "sk-ant-api03-" + strings.Repeat("Qw7e", 20) + "AA"
-	e.values = append(e.values, anthropic)
+	badAnthropic := "sk-ant-api03-" + strings.Repeat("Zx8c", 20) + "AA"
+	gemini := "AIzaSyGood" + strings.Repeat("x", 29)
+	badGemini := "AIzaSyBad0" + strings.Repeat("y", 29)
+	groq := "gsk_good" + strings.Repeat("k", 44)
 	shaped := "sk-proj-" + strings.Repeat("Ab3d", 10) + "T3BlbkFJ" + strings.Repeat("x9Yz", 10)
-	e.values = append(e.values, shaped)
+	e.values = append(e.values, anthropic, badAnthropic, gemini, badGemini, groq, shaped, "azure-good-0123456789", "azure-bad-0123456789")
 
-	// Another provider's key, by name: refused, nothing sent, not stored.
-	_, errs := e.fail(2, anthropic+"\n", "set", "ANTHROPIC_API_KEY", "--verify")
-	mustContain(t, "set --verify ANTHROPIC_API_KEY", errs,
-		"okv: error: the new value of ANTHROPIC_API_KEY was not stored: okv can check OpenAI keys only, and it is not one: its value looks like an Anthropic key (sk-ant-…); nothing was sent",
-		"okv: hint: other providers are not supported yet: store the key without --verify")
-	if _, ok := e.load("dev").Secrets["ANTHROPIC_API_KEY"]; ok {
-		t.Fatal("a refused value was stored")
-	}
-	e.ok(anthropic+"\n", "set", "ANTHROPIC_API_KEY")
-	_, errs = e.fail(2, "", "verify", "ANTHROPIC_API_KEY")
-	mustContain(t, "verify ANTHROPIC_API_KEY", errs,
-		"okv: error: okv can check OpenAI keys only, and ANTHROPIC_API_KEY is not one", "nothing was sent")
-
-	// Under an OpenAI name, an Anthropic-shaped value is still refused.
-	e.ok(anthropic+"\n", "set", "OPENAI_API_KEY")
-	_, errs = e.fail(2, "", "verify")
-	mustContain(t, "verify OPENAI_API_KEY=sk-ant-…", errs, "its value looks like an Anthropic key")
-
-	// Neither name nor shape: refused.
-	e.ok("some-token-0123456789\n", "set", "GITHUB_TOKEN")
-	_, errs = e.fail(2, "", "verify", "GITHUB_TOKEN")
-	mustContain(t, "verify GITHUB_TOKEN", errs, "neither its name nor its value is an OpenAI key's")
-	anthropic2 := "sk-ant-api03-" + strings.Repeat("Zx8c", 20) + "AA"
-	e.values = append(e.values, anthropic2)
-	_, errs = e.fail(2, anthropic2+"\n", "rotate", "ANTHROPIC_API_KEY", "--verify")
-	mustContain(t, "rotate --verify ANTHROPIC_API_KEY", errs, "was not stored", "nothing was sent")
+	// Each provider by name, 200 and 401.
+	e.ok(anthropic+"\n", "set", "ANTHROPIC_API_KEY", "--verify")
+	out, _ := e.ok("", "verify", "ANTHROPIC_API_KEY")
+	mustContain(t, "verify ANTHROPIC_API_KEY", out, "ok  ANTHROPIC_API_KEY (profile dev) works")
+	_, errs := e.fail(1, badAnthropic+"\n", "rotate", "ANTHROPIC_API_KEY", "--verify")
+	mustContain(t, "rotate --verify bad anthropic", errs, "was not stored", "rejected the key", "anthropic's console")
 	if e.value("dev", "ANTHROPIC_API_KEY") != anthropic {
-		t.Fatal("a refused rotate changed the value")
+		t.Fatal("a rejected rotate changed the value")
 	}
-
-	if n := requests(); n != 0 {
-		t.Fatalf("the upstream received %d request(s) for keys okv must not send", n)
-	}
-	out, _ := e.ok("", "log", "--op", "verify")
-	mustNotContain(t, "log --op verify", out, "ANTHROPIC_API_KEY", "GITHUB_TOKEN")
-
-	// OpenAI keys are checked: by shape under any name, and by name.
+	e.ok(gemini+"\n", "set", "GEMINI_API_KEY", "--verify")
+	_, errs = e.fail(1, badGemini+"\n", "set", "GOOGLE_API_KEY", "--verify")
+	mustContain(t, "set --verify bad gemini", errs, "rejected the key")
+	// By shape, under any name.
+	e.ok(groq+"\n", "set", "MY_LLM_KEY", "--verify")
 	e.ok(shaped+"\n", "set", "MY_SERVICE_KEY")
 	out, _ = e.ok("", "verify", "MY_SERVICE_KEY")
 	mustContain(t, "verify by shape", out, "ok  MY_SERVICE_KEY (profile dev) works")
-	e.ok(e.key("byname")+"\n", "set", "OPENAI_ADMIN_KEY", "--verify")
-	if n := requests(); n != 2 || got[0] != "Bearer "+shaped {
-		t.Fatalf("the upstream received %d request(s), want the 2 OpenAI keys", n)
+	// Azure: its endpoint is the profile's AZURE_OPENAI_ENDPOINT.
+	_, errs = e.fail(1, "azure-good-0123456789\n", "set", "AZURE_OPENAI_API_KEY", "--verify")
+	mustContain(t, "azure without endpoint", errs, "needs AZURE_OPENAI_ENDPOINT")
+	e.ok(azure.URL+"\n", "set", "AZURE_OPENAI_ENDPOINT")
+	e.ok("azure-good-0123456789\n", "set", "AZURE_OPENAI_API_KEY", "--verify")
+	e.fail(1, "azure-bad-0123456789\n", "rotate", "AZURE_OPENAI_API_KEY", "--verify")
+
+	want := []string{
+		"anthropic /v1/models " + anthropic,
+		"anthropic /v1/models " + anthropic,
+		"anthropic /v1/models " + badAnthropic,
+		"gemini /v1beta/models " + gemini,
+		"gemini /v1beta/models " + badGemini,
+		"groq /openai/v1/models Bearer " + groq,
+		"openai /v1/models Bearer " + shaped,
+		"azure /openai/models azure-good-0123456789",
+		"azure /openai/models azure-bad-0123456789",
 	}
+	if g := requests(); strings.Join(g, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("the fakes received:\n%s\nwant:\n%s", strings.Join(g, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Unplaceable: nothing is sent anywhere, a new value is not stored.
+	e.ok("some-token-0123456789\n", "set", "GITHUB_TOKEN")
+	_, errs = e.fail(2, "", "verify", "GITHUB_TOKEN")
+	mustContain(t, "verify GITHUB_TOKEN", errs, "okv cannot tell which provider GITHUB_TOKEN is for: neither its name nor its value says", "nothing was sent")
+	// Name and shape disagree: an Anthropic-shaped value under OpenAI's name.
+	e.ok(anthropic+"\n", "set", "OPENAI_API_KEY")
+	_, errs = e.fail(2, "", "verify")
+	mustContain(t, "verify OPENAI_API_KEY=sk-ant-…", errs, "its name is openai's but its value looks like an Anthropic key")
+	hf := "hf_" + strings.Repeat("a1B2", 9)
+	e.values = append(e.values, hf)
+	_, errs = e.fail(2, hf+"\n", "set", "HF_TOKEN", "--verify")
+	mustContain(t, "set --verify HF_TOKEN", errs, "was not stored", "a Hugging Face token", "store the key without --verify")
+	if _, ok := e.load("dev").Secrets["HF_TOKEN"]; ok {
+		t.Fatal("a refused value was stored")
+	}
+	if g := requests(); len(g) != len(want) {
+		t.Fatalf("the fakes received %d request(s) for keys okv must not send: %q", len(g)-len(want), g[len(want):])
+	}
+	out, _ = e.ok("", "log", "--op", "verify")
+	mustNotContain(t, "log --op verify", out, "GITHUB_TOKEN")
 }

@@ -21,17 +21,24 @@ import (
 // Record is one request seen by the proxy. It never holds a body, a header
 // value, a key or a token.
 type Record struct {
-	Time             time.Time `json:"time"`
-	Profile          string    `json:"profile"`
-	Method           string    `json:"method"`
-	Path             string    `json:"path"`
-	Model            string    `json:"model,omitempty"`
-	Status           int       `json:"status"`
-	PromptTokens     int64     `json:"prompt_tokens"`
-	CompletionTokens int64     `json:"completion_tokens"`
-	TotalTokens      int64     `json:"total_tokens"`
-	LatencyMS        float64   `json:"latency_ms"`
-	Streamed         bool      `json:"streamed,omitempty"`
+	Time    time.Time `json:"time"`
+	Profile string    `json:"profile"`
+	// Provider is the API the request went to ("anthropic"); empty in
+	// records of okv versions that proxied OpenAI only.
+	Provider         string `json:"provider,omitempty"`
+	Method           string `json:"method"`
+	Path             string `json:"path"`
+	Model            string `json:"model,omitempty"`
+	Status           int    `json:"status"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	TotalTokens      int64  `json:"total_tokens"`
+	// Parts of PromptTokens served from or written to the provider's
+	// prompt cache (Anthropic, Gemini), when it reports them.
+	CacheReadTokens     int64   `json:"cache_read_tokens,omitempty"`
+	CacheCreationTokens int64   `json:"cache_creation_tokens,omitempty"`
+	LatencyMS           float64 `json:"latency_ms"`
+	Streamed            bool    `json:"streamed,omitempty"`
 	// Refused is the error code when the proxy itself refused the request
 	// (invalid_api_key, model_not_allowed, rate_limit_exceeded, …); such a
 	// request never reached the upstream.

@@ -27,6 +27,11 @@ type Provider struct {
 	// ("Authorization", "Bearer "). The child sends its okv token the
 	// same way, in place of the key.
 	KeyHeader, KeyPrefix string
+	// AltKeyHeader and AltKeyPrefix are another way a client may send its
+	// token, when it sends no KeyHeader ("Authorization", "Bearer "). The
+	// key still goes upstream in KeyHeader; the client's header, holding
+	// the token, is never forwarded.
+	AltKeyHeader, AltKeyPrefix string
 	// KeyVar is the secret that holds the key, and the child's variable
 	// that holds the token instead (OPENAI_API_KEY).
 	KeyVar string
@@ -82,6 +87,24 @@ type Provider struct {
 	// (all its choices together), 0 when it names no maximum. The daily
 	// budget holds it at admission.
 	MaxOutput func(body []byte) int64
+
+	// HostOnlyBaseURL: the SDK's BaseURLVar names scheme://host[:port]
+	// only and the SDK adds BasePath itself (ANTHROPIC_BASE_URL,
+	// GOOGLE_GEMINI_BASE_URL, AZURE_OPENAI_ENDPOINT, GROQ_BASE_URL).
+	HostOnlyBaseURL bool
+	// UpstreamSecret, when set, is the secret whose value is the upstream
+	// (AZURE_OPENAI_ENDPOINT: each Azure resource has its own host). The
+	// child's variable of that name gets the proxy's URL instead.
+	UpstreamSecret string
+}
+
+// BaseURL is what the child's BaseURLVar holds for a proxy serving pv at
+// root ("http://127.0.0.1:PORT").
+func (pv *Provider) BaseURL(root string) string {
+	if pv.HostOnlyBaseURL {
+		return root
+	}
+	return root + pv.BasePath
 }
 
 // EventFilter rewrites the data of one server-sent event on its way to
@@ -113,6 +136,11 @@ func (pv *Provider) Secrets() []string {
 // Tokens is what one answer used.
 type Tokens struct {
 	Prompt, Completion, Total int64
+	// CacheRead and CacheCreation are the parts of Prompt read from and
+	// written to the provider's prompt cache, where it reports them
+	// (Anthropic's cache_read_input_tokens, cache_creation_input_tokens;
+	// Gemini's cachedContentTokenCount).
+	CacheRead, CacheCreation int64
 }
 
 // Refusal is a request the proxy answers itself, never forwarding it.

@@ -285,10 +285,11 @@ func stateOf(ctx context.Context) *reqState {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.now()
 	st := &reqState{rec: Record{
-		Time:    start.UTC(),
-		Profile: p.cfg.Profile,
-		Method:  r.Method,
-		Path:    p.recordPath(r.URL.Path),
+		Time:     start.UTC(),
+		Profile:  p.cfg.Profile,
+		Provider: p.pv.Name,
+		Method:   r.Method,
+		Path:     p.recordPath(r.URL.Path),
 	}}
 	defer func() {
 		v := recover()
@@ -339,7 +340,7 @@ func (p *Proxy) admit(r *http.Request, st *reqState, now time.Time) *Refusal {
 		return errInvalidRequest(http.StatusUnauthorized, "invalid_host",
 			"the Host header must name this proxy's loopback address and port")
 	}
-	if !p.tokenOK(r.Header[p.keyHeader]) {
+	if !p.clientTokenOK(r.Header) {
 		return errInvalidRequest(http.StatusUnauthorized, "invalid_api_key",
 			"incorrect API key provided: use the okv token this proxy was started with as "+p.pv.KeyVar)
 	}
@@ -425,13 +426,22 @@ func hostAllowed(hostHeader string, local netip.AddrPort) bool {
 	return ip.IsLoopback() || ip == local.Addr().Unmap().WithZone("")
 }
 
+// clientTokenOK: the token is in the provider's key header, or (with no
+// key header) in its AltKeyHeader.
+func (p *Proxy) clientTokenOK(h http.Header) bool {
+	if vals := h[p.keyHeader]; len(vals) > 0 || p.pv.AltKeyHeader == "" {
+		return p.tokenOK(vals, p.pv.KeyPrefix)
+	}
+	return p.tokenOK(h[http.CanonicalHeaderKey(p.pv.AltKeyHeader)], p.pv.AltKeyPrefix)
+}
+
 // tokenOK compares the client's credential header (exactly one) with the
 // token, in constant time.
-func (p *Proxy) tokenOK(vals []string) bool {
+func (p *Proxy) tokenOK(vals []string, prefix string) bool {
 	if len(vals) != 1 {
 		return false
 	}
-	v, prefix := vals[0], p.pv.KeyPrefix
+	v := vals[0]
 	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
 		return false
 	}
@@ -560,6 +570,7 @@ func (p *Proxy) finish(st *reqState, start time.Time) {
 	if st.parser != nil {
 		if t, ok := st.parser.result(); ok {
 			st.rec.PromptTokens, st.rec.CompletionTokens, st.rec.TotalTokens = t.Prompt, t.Completion, t.Total
+			st.rec.CacheReadTokens, st.rec.CacheCreationTokens = t.CacheRead, t.CacheCreation
 		}
 	}
 	st.ws.mu.Lock()

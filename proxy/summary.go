@@ -22,7 +22,7 @@ type Summary struct {
 }
 
 // Summarize groups the records at or after since (all when since is zero)
-// by "day" (UTC), "model" (an empty model is "-"), "profile", or "" (one
+// by "day" (UTC), "model" (an empty model is "-"), "provider", "profile", or "" (one
 // "total" row). Rows are sorted by key. Latency percentiles (nearest rank)
 // leave out requests the proxy refused, which never waited on the upstream.
 func Summarize(records []Record, since time.Time, by string) ([]Summary, error) {
@@ -39,10 +39,18 @@ func Summarize(records []Record, since time.Time, by string) ([]Summary, error) 
 		}
 	case "profile":
 		keyOf = func(r Record) string { return r.Profile }
+	case "provider":
+		// Records of okv versions before other providers are OpenAI's.
+		keyOf = func(r Record) string {
+			if r.Provider == "" {
+				return "openai"
+			}
+			return r.Provider
+		}
 	case "", "total":
 		keyOf = func(Record) string { return "total" }
 	default:
-		return nil, fmt.Errorf("cannot group usage by %q: use day, model or profile", by)
+		return nil, fmt.Errorf("cannot group usage by %q: use day, model, provider or profile", by)
 	}
 	rows := map[string]*Summary{}
 	lat := map[string][]float64{}

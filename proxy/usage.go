@@ -10,9 +10,17 @@ import (
 
 var usageKey = []byte(`"usage"`)
 
-// mayHoldUsage is a quick test run before parsing: some "usage" key is
-// followed by an object. Most stream chunks carry "usage":null or none.
+// geminiUsageKey is Gemini's usage object (gemini.go).
+var geminiUsageKey = []byte(`"usageMetadata"`)
+
+// mayHoldUsage is a quick test run before parsing: some "usage" (or
+// Gemini's "usageMetadata") key is followed by an object. Most stream
+// chunks carry "usage":null or none.
 func mayHoldUsage(b []byte) bool {
+	return keyHoldsObject(b, usageKey) || keyHoldsObject(b, geminiUsageKey)
+}
+
+func keyHoldsObject(b, usageKey []byte) bool {
 	for {
 		i := bytes.Index(b, usageKey)
 		if i < 0 {

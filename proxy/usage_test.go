@@ -25,18 +25,18 @@ func TestSSEUsage(t *testing.T) {
 			"data: {\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n" +
 				"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12}}\n\n" +
 				"data: [DONE]\n\n",
-			Tokens{9, 3, 12}, true},
+			Tokens{Prompt: 9, Completion: 3, Total: 12}, true},
 		{"no usage", "data: {\"choices\":[]}\n\ndata: [DONE]\n\n", Tokens{}, false},
 		{"crlf and comments",
 			": keep-alive\r\n\r\nevent: response.completed\r\ndata: {\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":6}}}\r\n\r\n",
-			Tokens{4, 6, 10}, true},
-		{"bare cr", "data: {\"usage\":{\"prompt_tokens\":1,\"total_tokens\":1}}\r\r", Tokens{1, 0, 1}, true},
-		{"multi-line data", "data: {\"usage\":\ndata: {\"prompt_tokens\":2,\"completion_tokens\":2}}\n\n", Tokens{2, 2, 4}, true},
-		{"no space after colon", "data:{\"usage\":{\"total_tokens\":5}}\n\n", Tokens{0, 0, 5}, true},
+			Tokens{Prompt: 4, Completion: 6, Total: 10}, true},
+		{"bare cr", "data: {\"usage\":{\"prompt_tokens\":1,\"total_tokens\":1}}\r\r", Tokens{Prompt: 1, Completion: 0, Total: 1}, true},
+		{"multi-line data", "data: {\"usage\":\ndata: {\"prompt_tokens\":2,\"completion_tokens\":2}}\n\n", Tokens{Prompt: 2, Completion: 2, Total: 4}, true},
+		{"no space after colon", "data:{\"usage\":{\"total_tokens\":5}}\n\n", Tokens{Prompt: 0, Completion: 0, Total: 5}, true},
 		{"last wins",
 			"data: {\"usage\":{\"total_tokens\":5}}\n\ndata: {\"usage\":{\"total_tokens\":7}}\n\n",
-			Tokens{0, 0, 7}, true},
-		{"no final blank line", "data: {\"usage\":{\"total_tokens\":5}}", Tokens{0, 0, 5}, true},
+			Tokens{Prompt: 0, Completion: 0, Total: 7}, true},
+		{"no final blank line", "data: {\"usage\":{\"total_tokens\":5}}", Tokens{Prompt: 0, Completion: 0, Total: 5}, true},
 		{"other field named usage", "event: {\"usage\":{\"total_tokens\":5}}\n\n", Tokens{}, false},
 	}
 	for _, c := range cases {
@@ -67,7 +67,7 @@ func TestJSONUsage(t *testing.T) {
 	j := &jsonUsage{usage: openAIUsage}
 	j.Write([]byte(`{"usage":{"prompt_tokens":1,`))
 	j.Write([]byte(`"completion_tokens":2,"total_tokens":3}}`))
-	if got, ok := j.result(); !ok || got != (Tokens{1, 2, 3}) {
+	if got, ok := j.result(); !ok || got != (Tokens{Prompt: 1, Completion: 2, Total: 3}) {
 		t.Errorf("%+v %v", got, ok)
 	}
 	j = &jsonUsage{usage: openAIUsage}

@@ -40,7 +40,7 @@ func combineEnc(enc, view string) string {
 func (e *engine) scanDoc(data []byte, sc *scratch) []hit {
 	hits := sc.hits[:0]
 
-	findOpenAIKeys(data, func(s, en int, rule string) {
+	findKeys(data, func(s, en int, rule string) {
 		hits = append(hits, hit{start: s, end: en, rule: rule, known: -1, secret: string(data[s:en])})
 	})
 	e.plain.find(data, func(s int, p *pattern) {
@@ -72,7 +72,7 @@ func (e *engine) scanDoc(data []byte, sc *scratch) []hit {
 			return ls + int(u.start[s]), ls + int(u.end[en-1]), esc
 		}
 		if len(u.out) != le-ls {
-			findOpenAIKeys(u.out, func(s, en int, rule string) {
+			findKeys(u.out, func(s, en int, rule string) {
 				if os, oe, ok := covered(s, en); ok {
 					hits = append(hits, hit{start: os, end: oe, rule: rule, known: -1, secret: string(u.out[s:en]), view: 1})
 				}

@@ -78,7 +78,7 @@ func (e *engine) scanChunks(r io.Reader, d docInfo, sc *scratch, chunk int) ([]F
 		// dedupe reads from hit starts: shift them by base's parity.
 		shift := int(base & 1)
 		hits := sc.hits[:0]
-		findOpenAIKeys(buf, func(s, en int, rule string) {
+		findKeys(buf, func(s, en int, rule string) {
 			if s < limit {
 				hits = append(hits, hit{start: s + shift, end: en + shift, rule: rule, known: -1, secret: string(buf[s:en])})
 			}

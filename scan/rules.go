@@ -65,6 +65,10 @@ var openAIPrefixes = []struct {
 	{"sk-proj-", RuleOpenAIProjectKey},
 	{"sk-svcacct-", RuleOpenAIServiceAccountKey},
 	{"sk-admin-", RuleOpenAIAdminKey},
+	// A user key of the current kind: sk-None- + 74 + T3BlbkFJ + 74
+	// (neither gitleaks' prefixed rule, which lists proj|svcacct|admin,
+	// nor okv's before found it).
+	{"sk-None-", RuleOpenAIKey},
 }
 
 // keyChar is the alphabet of OpenAI key bodies: [A-Za-z0-9_-].

@@ -107,7 +107,7 @@ func secretName(name string) bool {
 // random-looking token.
 func secretShaped(v string) bool {
 	found := false
-	findOpenAIKeys([]byte(v), func(int, int, string) { found = true })
+	findKeys([]byte(v), func(int, int, string) { found = true })
 	if found {
 		return true
 	}

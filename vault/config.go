@@ -87,6 +87,10 @@ type Policy struct {
 	// daily_tokens, the type the proxy enforces.
 	limits.Limits
 
+	// Providers are the other providers' settings (NAME.KEY, see
+	// ProviderPolicy), by provider name.
+	Providers map[string]*ProviderPolicy `toml:"providers,omitempty"`
+
 	// Service-account rotation (okv rotate --service-account): the OpenAI
 	// project, the service account okv created last and its key's id.
 	// Ids only, never a secret.

@@ -25,17 +25,20 @@ type Pin struct {
 	// The proxy limits, flattened into the same JSON object (rpm, tpm,
 	// models, endpoints, max_body, daily_tokens).
 	limits.Limits
+	// Providers are the other providers' settings, by name.
+	Providers map[string]ProviderPolicy `json:"providers,omitempty"`
 }
 
 // PinOf is the pinned part of p.
 func PinOf(p Policy) Pin {
-	return Pin{Confirm: p.Confirm, Proxy: p.Proxy, Upstream: p.Upstream, Limits: p.Limits}
+	return Pin{Confirm: p.Confirm, Proxy: p.Proxy, Upstream: p.Upstream, Limits: p.Limits, Providers: pinProviders(p.Providers)}
 }
 
 // withPin is p with its pinned settings replaced by pin's.
 func (p Policy) withPin(pin Pin) Policy {
 	p.Confirm, p.Proxy, p.Upstream = pin.Confirm, pin.Proxy, pin.Upstream
 	p.Limits = pin.Limits
+	p.Providers = unpinProviders(pin.Providers)
 	return p
 }
 
@@ -65,7 +68,7 @@ func diffPins(config, pinned Pin) []PolicyDiff {
 		}
 		out = append(out, PolicyDiff{Key: k, Config: c, Pinned: p, Weaker: weaker(k, config, pinned)})
 	}
-	return out
+	return append(out, diffProviders(config.Providers, pinned.Providers)...)
 }
 
 // weaker reports whether config's value of key protects less than pinned's.
@@ -126,9 +129,7 @@ func (e *PolicyMismatchError) Weaker() bool {
 func (e *PolicyMismatchError) PolicyCommand() string {
 	var set, unset []string
 	for _, d := range e.Diffs {
-		var zero Policy
-		pk, _ := findPolicyKey(d.Key)
-		if d.Config == pk.get(&zero) {
+		if d.Config == policyDefault(d.Key) {
 			unset = append(unset, d.Key)
 			continue
 		}
@@ -183,7 +184,22 @@ func (v *Vault) EffectivePolicy(doc *Document) Policy {
 		return p.withPin(pin)
 	}
 	p.Upstream = doc.Upstream
+	// Where other providers' keys go is used only once pinned.
+	p.Providers = nil
 	return p
+}
+
+// policyDefault is key's value when unset (NAME.KEY included).
+func policyDefault(key string) string {
+	if name, sub, ok := strings.Cut(key, "."); ok && name != "" {
+		return providerGet(ProviderPolicy{}, sub)
+	}
+	var zero Policy
+	pk, _ := findPolicyKey(key)
+	if pk.get == nil {
+		return ""
+	}
+	return pk.get(&zero)
 }
 
 // Upstream is where a profile's keys may be sent (the proxy, okv verify):

@@ -116,6 +116,7 @@ func (e *PolicyError) Error() string {
 // any is applied.
 func (p *Policy) Set(assignments []string) error {
 	next := *p
+	next.Providers = cloneProviders(p.Providers)
 	for _, a := range assignments {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
@@ -124,7 +125,18 @@ func (p *Policy) Set(assignments []string) error {
 			}
 			return &PolicyError{Reason: fmt.Sprintf("%q is not key=value", a)}
 		}
-		pk, ok := findPolicyKey(strings.TrimSpace(k))
+		k = strings.TrimSpace(k)
+		if name, sub, dotted := strings.Cut(k, "."); dotted && !mightBeValue(k) {
+			if name == "openai" {
+				k = sub // the unprefixed keys are OpenAI's
+			} else {
+				if err := setProvider(&next, name, sub, strings.TrimSpace(v)); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		pk, ok := findPolicyKey(k)
 		if !ok {
 			if mightBeValue(k) {
 				k = "(not shown)"
@@ -142,7 +154,18 @@ func (p *Policy) Set(assignments []string) error {
 // Unset resets keys to their defaults.
 func (p *Policy) Unset(keys []string) error {
 	next := *p
+	next.Providers = cloneProviders(p.Providers)
 	for _, k := range keys {
+		if name, sub, dotted := strings.Cut(k, "."); dotted {
+			if name == "openai" {
+				k = sub
+			} else {
+				if err := setProvider(&next, name, sub, ""); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if _, ok := findPolicyKey(k); !ok {
 			return &PolicyError{Key: k, Reason: "unknown setting (known: " + strings.Join(PolicyKeyNames(), ", ") + ")"}
 		}
@@ -184,7 +207,7 @@ func (p *Policy) Values() [][2]string {
 	for i, k := range PolicyKeys {
 		out[i] = [2]string{k.Name, k.get(p)}
 	}
-	return out
+	return append(out, providerValues(p.Providers)...)
 }
 
 func parseBool(v string) (bool, error) {

@@ -60,6 +60,7 @@ func TestScripts(t *testing.T) {
 			"perm":       cmdPerm,
 			"exitcode":   cmdExitCode,
 			"fakeopenai": cmdFakeOpenAI,
+			"fakellms":   cmdFakeLLMs,
 			"ptyshell":   cmdPtyShell,
 			"killedby":   cmdKilledBy,
 			"agentproc":  cmdAgentProc,

@@ -42,7 +42,7 @@ type Plant struct {
 	Name     string `json:"name,omitempty"`
 	Encoding string `json:"encoding,omitempty"` // as scan reports it
 	Secret   string `json:"secret"`             // random, never a real key
-	// Literal says an OpenAI-shaped key stands in the file as it is, so a
+	// Literal says a key of a shape rule (OpenAI's, Anthropic's, …) stands in the file as it is, so a
 	// shape rule (gitleaks' for one) can find it.
 	Literal bool `json:"literal"`
 }
@@ -392,7 +392,7 @@ func (g *fileGen) plant(c combo) {
 	r := g.r
 	switch c.form {
 	case formPlain:
-		p.Line, p.Encoding, p.Literal = g.cur(), scan.EncPlain, strings.HasPrefix(v, "sk-") && strings.Contains(v, "T3BlbkFJ") && !strings.HasPrefix(v, "sk-ant-")
+		p.Line, p.Encoding, p.Literal = g.cur(), scan.EncPlain, scan.ProviderKeyRule([]byte(v)) != ""
 		g.writeLine(fmt.Sprintf("%s='%s'", k.Name, v))
 	case formJSON:
 		g.writeLine("{")
@@ -527,8 +527,8 @@ func (g *fileGen) decoy() {
 		s = fmt.Sprintf("legacy_id = \"sk-%s\"  # not a key: no marker", randString(r, alnum, 48))
 	case "near-miss":
 		// A vault value with one character changed, of a value that has no
-		// OpenAI shape (a changed OpenAI key is still a key shape).
-		v := []byte(g.known[5+r.IntN(3)].Value)
+		// key shape (a changed OpenAI or Anthropic key is still a key shape).
+		v := []byte(g.known[6+r.IntN(2)].Value)
 		i := 4 + r.IntN(len(v)-8)
 		if v[i] == 'Q' {
 			v[i] = 'R'
