@@ -2,7 +2,7 @@
 // lets a child process call an LLM API without ever holding the real key.
 //
 // It is a net/http program: an http.Server for clients, and an
-// httputil.ReverseProxy (Rewrite, FlushInterval -1, ModifyResponse,
+// httputil.ReverseProxy (Rewrite, event streams flushed per write, ModifyResponse,
 // ErrorHandler) over a clone of http.DefaultTransport (HTTP/2 over TLS,
 // HTTP(S)_PROXY from the environment) for the upstream. okv parses no
 // HTTP itself and keeps no connections of its own.

@@ -186,9 +186,14 @@ func New(cfg Config) (*Proxy, error) {
 		tr = NewTransport()
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      tr,
-		FlushInterval:  -1, // event streams event by event
+		Rewrite:   p.rewrite,
+		Transport: tr,
+		// 0, not -1: ReverseProxy already flushes every write of an event
+		// stream (text/event-stream) and of an answer of unknown length;
+		// -1 also flushed each write of a plain JSON answer, which cost a
+		// system call per write (make bench-proxy: about 13% of the CPU at
+		// saturation went to those flushes).
+		FlushInterval:  0,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.upstreamFailed,
 		ErrorLog:       p.errLog,
