@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+var timeField = regexp.MustCompile(`"time":"([^"]+)"`)
+
+// runLedger grows the usage ledger of a vault in which okv has already
+// recorded a few requests: it copies the first record okv wrote -n times,
+// with times spread evenly over the last -days days (today's included),
+// into the files okv's own layout puts them in: one usage.jsonl, or one
+// file per month when okv wrote a file whose name holds the record's
+// YYYY-MM. Copying what the binary wrote keeps the fixture in the format
+// and layout of the okv under test, old or new, without the benchmark
+// knowing either. Any other file okv keeps (such as per-day totals) is
+// left as okv wrote it.
+func runLedger(args []string) error {
+	fls := flag.NewFlagSet("ledger", flag.ExitOnError)
+	dir := fls.String("dir", "", "the vault folder (OKV_HOME)")
+	n := fls.Int("n", 200000, "records to add")
+	days := fls.Int("days", 60, "spread them over this many days up to now")
+	fls.Parse(args)
+	if *dir == "" || *n < 1 || *n > 10_000_000 || *days < 1 {
+		return errors.New("ledger needs -dir, 1 <= -n <= 10,000,000 and -days >= 1")
+	}
+	var files []string
+	err := filepath.WalkDir(*dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".jsonl") && d.Name() != "audit.jsonl" {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no usage ledger (*.jsonl) in %s: did okv record the probe requests?", *dir)
+	}
+	tmpl, err := firstLine(files[0])
+	if err != nil {
+		return err
+	}
+	m := timeField.FindSubmatch(tmpl)
+	if m == nil {
+		return fmt.Errorf("%s: no \"time\" field in the first record", files[0])
+	}
+	t0, err := time.Parse(time.RFC3339Nano, string(m[1]))
+	if err != nil {
+		return fmt.Errorf("%s: record time %q: %v", files[0], m[1], err)
+	}
+	// Where a record of a given time goes.
+	dest := func(time.Time) string { return files[0] }
+	month := t0.UTC().Format("2006-01")
+	layout := "one file (" + filepath.Base(files[0]) + ")"
+	for _, f := range files {
+		if base := filepath.Base(f); strings.Contains(base, month) {
+			pre, post, _ := strings.Cut(base, month)
+			dir := filepath.Dir(f)
+			dest = func(t time.Time) string { return filepath.Join(dir, pre+t.UTC().Format("2006-01")+post) }
+			layout = "a file per month (" + pre + "YYYY-MM" + post + ")"
+			break
+		}
+	}
+
+	now := time.Now().UTC()
+	span := time.Duration(*days) * 24 * time.Hour
+	step := span / time.Duration(*n)
+	from := now.Add(-span)
+	out := map[string]*bytes.Buffer{}
+	for i := 0; i < *n; i++ {
+		t := from.Add(time.Duration(i) * step)
+		f := dest(t)
+		b := out[f]
+		if b == nil {
+			b = &bytes.Buffer{}
+			out[f] = b
+		}
+		ts := t.Format(time.RFC3339Nano)
+		b.Write(timeField.ReplaceAll(tmpl, []byte(`"time":"`+ts+`"`)))
+		b.WriteByte('\n')
+	}
+	names := make([]string, 0, len(out))
+	for f := range out {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for _, f := range names {
+		// The new records are older than what okv wrote: they go first.
+		old, err := os.ReadFile(f)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := writeAtomic(f, append(out[f].Bytes(), old...)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "loadgen: added %d records over %d days to %s, in %s: %d file(s)\n", *n, *days, *dir, layout, len(names))
+	return nil
+}
+
+func firstLine(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	if !sc.Scan() {
+		return nil, fmt.Errorf("%s: empty", path)
+	}
+	return append([]byte(nil), sc.Bytes()...), nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".bench-ledger-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
