@@ -25,14 +25,16 @@
 #
 # The machine is noisy (two cores shared by the load generator, the
 # upstream, the proxies and neighbours): each case runs in ROUNDS rounds
-# with the targets interleaved (seq alternates them request by request; the
-# others rotate the order each round), and the report gives medians over the
-# rounds and each round's difference or ratio. Compare within a run only.
+# with the targets interleaved (seq alternates them request by request,
+# sse batch by batch, paced and sat in SLICES blocks per target and round;
+# the order rotates), and the report gives medians over the rounds and
+# each round's difference or ratio. Compare within a run only.
 #
 # Knobs (environment, defaults in brackets): ROUNDS (3), CASES ("seq paced
 # sse sat startup"), SEQ_N (1000 requests per target and round), RATE (200),
-# DELAY (300ms), DURATION (5s per target and round, paced and sat), WARMUP
-# (1s), STREAMS (100), EVENTS (50), GAP (20ms), SSE_BATCHES (2), CONNS (64),
+# DELAY (300ms), DURATION (5s per target and round, paced and sat), SLICES
+# (5), WARMUP (1s per target, paced and sat), STREAMS (100), EVENTS (50),
+# GAP (20ms), SSE_BATCHES (2), CONNS (64),
 # LEDGER_RECORDS (200000), LEDGER_DAYS (60), STARTUP_RUNS (5 pairs per
 # round), POLICY (daily_tokens=1000000000000: a budget, so the proxy counts
 # tokens and start-up seeds the day's total), OKV_BIN, OKV_BIN2, NGINX.
@@ -55,6 +57,7 @@ EVENTS=${EVENTS:-50}
 GAP=${GAP:-20ms}
 SSE_BATCHES=${SSE_BATCHES:-2}
 CONNS=${CONNS:-64}
+SLICES=${SLICES:-5}
 LEDGER_RECORDS=${LEDGER_RECORDS:-200000}
 LEDGER_DAYS=${LEDGER_DAYS:-60}
 STARTUP_RUNS=${STARTUP_RUNS:-5}
@@ -258,13 +261,13 @@ if has_case seq; then
 	"$lg" seq -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -n "$SEQ_N"
 fi
 if has_case paced; then
-	"$lg" paced -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -rate "$RATE" -delay "$DELAY" -d "$DURATION" -warmup "$WARMUP"
+	"$lg" paced -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -rate "$RATE" -delay "$DELAY" -d "$DURATION" -slices "$SLICES" -warmup "$WARMUP"
 fi
 if has_case sse; then
-	"$lg" sse -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -streams "$STREAMS" -events "$EVENTS" -batches "$SSE_BATCHES"
+	"$lg" sse -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -streams "$STREAMS" -events "$EVENTS" -batches "$SSE_BATCHES" -stagger "$GAP"
 fi
 if has_case sat; then
-	"$lg" sat -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" -hz "$(getconf CLK_TCK)"
+	"$lg" sat -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -c "$CONNS" -d "$DURATION" -slices "$SLICES" -warmup "$WARMUP" -hz "$(getconf CLK_TCK)"
 fi
 if has_case startup; then
 	startup=()
@@ -280,6 +283,7 @@ if has_case startup; then
 		mkdir -p "$tmp/probe-$n"
 		"$lg" seq -rounds 1 -dir "$tmp/probe-$n" -n 5 -warmup 0 \
 			-t "probe,$(sed -n 's/^OPENAI_BASE_URL=//p' "$tmp/probe-$n.out")/chat/completions,TOKEN_probe" 2>/dev/null
+		"$lg" report -dir "$tmp/probe-$n" >/dev/null || die "the requests that seed $n's ledger failed"
 		stop_proxy
 		"$lg" ledger -dir "$tmp/start-$n-ledger" -n "$LEDGER_RECORDS" -days "$LEDGER_DAYS"
 		startup+=("-s" "$n=$b:$tmp/start-$n-empty:$tmp/start-$n-ledger")

@@ -19,7 +19,7 @@ var timeField = regexp.MustCompile(`"time":"([^"]+)"`)
 
 // runLedger grows the usage ledger of a vault in which okv has already
 // recorded a few requests: it copies the first record okv wrote -n times,
-// with times spread evenly over the last -days days (today's included),
+// with times spread evenly over the -days days before it (today's included),
 // into the files okv's own layout puts them in: one usage.jsonl, or one
 // file per month when okv wrote a file whose name holds the record's
 // YYYY-MM. Copying what the binary wrote keeps the fixture in the format
@@ -51,36 +51,55 @@ func runLedger(args []string) error {
 	if len(files) == 0 {
 		return fmt.Errorf("no usage ledger (*.jsonl) in %s: did okv record the probe requests?", *dir)
 	}
-	tmpl, err := firstLine(files[0])
+	// The record to copy: from this month's file when okv keeps one per
+	// month, else from usage.jsonl, else from the only ledger file.
+	now := time.Now().UTC()
+	month := now.Format("2006-01")
+	pick, monthly := "", false
+	for _, f := range files {
+		if strings.Contains(filepath.Base(f), month) {
+			pick, monthly = f, true
+			break
+		}
+	}
+	for _, f := range files {
+		if pick == "" && filepath.Base(f) == "usage.jsonl" {
+			pick = f
+		}
+	}
+	if pick == "" && len(files) == 1 {
+		pick = files[0]
+	}
+	if pick == "" {
+		return fmt.Errorf("cannot tell okv's ledger layout from %v", files)
+	}
+	tmpl, err := firstLine(pick)
 	if err != nil {
 		return err
 	}
 	m := timeField.FindSubmatch(tmpl)
 	if m == nil {
-		return fmt.Errorf("%s: no \"time\" field in the first record", files[0])
+		return fmt.Errorf("%s: no \"time\" field in the first record", pick)
 	}
 	t0, err := time.Parse(time.RFC3339Nano, string(m[1]))
 	if err != nil {
-		return fmt.Errorf("%s: record time %q: %v", files[0], m[1], err)
+		return fmt.Errorf("%s: record time %q: %v", pick, m[1], err)
 	}
 	// Where a record of a given time goes.
-	dest := func(time.Time) string { return files[0] }
-	month := t0.UTC().Format("2006-01")
-	layout := "one file (" + filepath.Base(files[0]) + ")"
-	for _, f := range files {
-		if base := filepath.Base(f); strings.Contains(base, month) {
-			pre, post, _ := strings.Cut(base, month)
-			dir := filepath.Dir(f)
-			dest = func(t time.Time) string { return filepath.Join(dir, pre+t.UTC().Format("2006-01")+post) }
-			layout = "a file per month (" + pre + "YYYY-MM" + post + ")"
-			break
-		}
+	dest := func(time.Time) string { return pick }
+	layout := "one file (" + filepath.Base(pick) + ")"
+	if monthly {
+		pre, post, _ := strings.Cut(filepath.Base(pick), month)
+		dir := filepath.Dir(pick)
+		dest = func(t time.Time) string { return filepath.Join(dir, pre+t.UTC().Format("2006-01")+post) }
+		layout = "a file per month (" + pre + "YYYY-MM" + post + ")"
 	}
 
-	now := time.Now().UTC()
 	span := time.Duration(*days) * 24 * time.Hour
 	step := span / time.Duration(*n)
-	from := now.Add(-span)
+	// Ending a second before okv's first record keeps the ledger in time
+	// order.
+	from := t0.UTC().Add(-time.Second - span)
 	out := map[string]*bytes.Buffer{}
 	for i := 0; i < *n; i++ {
 		t := from.Add(time.Duration(i) * step)

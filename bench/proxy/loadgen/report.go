@@ -221,7 +221,8 @@ func runReport(args []string) error {
 		for _, r := range rs["sse"]["direct"] {
 			n = r.N
 		}
-		p("\n3. Event streams: %d per target and round, 100 at once, 50 events 20 ms apart\n", n)
+		p("\n3. Event streams: %d per target and round in batches of 100 at once (their starts spread over\n", n)
+		p("   one gap), 50 events 20 ms apart\n")
 		p("   %-7s %9s %9s %8s %8s %9s %9s %5s %5s %9s\n", "target", "first p50", "first p99", "gap p50", "gap p99",
 			"trans p50", "trans p99", "cut", "errs", "peak RSS")
 		fb := func(r result) float64 { return r.FirstByte50 }

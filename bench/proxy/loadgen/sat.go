@@ -10,28 +10,70 @@ import (
 )
 
 // runSat: case 4. -c connections each send the next request as soon as the
-// last is answered (the mock upstream answers at once) for warm-up plus
-// -d: requests/s, and the proxy's CPU time per request over the measured
-// part (from /proc/PID/stat of the target's processes). No user waits like
-// this; it is there to catch regressions.
+// last is answered (the mock upstream answers at once): requests/s, and the
+// proxy's CPU time per request (from /proc/PID/stat of the target's
+// processes, over the measured blocks only). No user waits like this; it is
+// there to catch regressions.
+//
+// As in paced, each round is -slices blocks of -d/-slices per target, their
+// order rotating, each target keeping its kept-alive connections from
+// block to block; the case starts with an unmeasured -warmup block per
+// target.
 func runSat(args []string) error {
 	fs := flag.NewFlagSet("sat", flag.ExitOnError)
 	var c common
 	c.register(fs)
 	conns := fs.Int("c", 64, "connections")
-	dur := fs.Duration("d", 5*time.Second, "measured duration per target and round")
-	warm := fs.Duration("warmup", time.Second, "unmeasured lead-in per target and round")
+	dur := fs.Duration("d", 5*time.Second, "measured time per target and round")
+	slices := fs.Int("slices", 5, "blocks per target and round")
+	warm := fs.Duration("warmup", time.Second, "unmeasured block per target at the start")
 	hz := fs.Float64("hz", 100, "clock ticks per second (getconf CLK_TCK)")
 	fs.Parse(args)
 	if err := c.check(); err != nil {
 		return err
 	}
+	if *slices < 1 || *conns < 1 {
+		return fmt.Errorf("want -slices >= 1 and -c >= 1")
+	}
+	clients := make([]*httpClient, len(c.targets))
+	for i := range clients {
+		cl, tr := client(*conns, 10*time.Second)
+		clients[i] = &httpClient{cl, tr}
+		defer tr.CloseIdleConnections()
+	}
+	fmt.Fprintf(os.Stderr, "loadgen: sat: %d connections; %v warm-up, then %d round(s) of %d×%v per target, interleaved\n",
+		*conns, *warm, c.rounds, *slices, *dur/time.Duration(*slices))
+	for i, t := range c.targets {
+		var discard satBlock
+		if err := discard.run(clients[i], t, *conns, *warm); err != nil {
+			return err
+		}
+		if discard.errs > 0 {
+			return fmt.Errorf("sat warm-up via %s: %d requests failed (%v)", t.Name, discard.errs, discard.firstErr)
+		}
+	}
 	for r := 1; r <= c.rounds; r++ {
-		for _, t := range c.order(r) {
-			fmt.Fprintf(os.Stderr, "loadgen: sat round %d via %s: %d connections for %v+%v\n", r, t.Name, *conns, *warm, *dur)
-			res, err := saturate(t, r, *conns, *warm, *dur, *hz)
-			if err != nil {
-				return err
+		acc := make([]satBlock, len(c.targets))
+		for s := 0; s < *slices; s++ {
+			for j := range c.targets {
+				i := (j + r - 1 + s) % len(c.targets)
+				if err := acc[i].run(clients[i], c.targets[i], *conns, *dur/time.Duration(*slices)); err != nil {
+					return err
+				}
+			}
+		}
+		for i, t := range c.targets {
+			a := &acc[i]
+			res := result{Case: "sat", Target: t.Name, Round: r, Conns: *conns, Errors: a.errs}
+			if a.firstErr != nil {
+				res.ErrorSample = a.firstErr.Error()
+			}
+			sort.Float64s(a.lat)
+			res.N = len(a.lat)
+			res.RPS = float64(len(a.lat)) / a.elapsed.Seconds()
+			res.P50, res.P90, res.P99 = pct(a.lat, 50), pct(a.lat, 90), pct(a.lat, 99)
+			if len(t.PIDs) > 0 && len(a.lat) > 0 {
+				res.CPUPerUS = float64(a.ticks) / *hz * 1e6 / float64(len(a.lat))
 			}
 			if err := writeResult(c.dir, res); err != nil {
 				return err
@@ -41,71 +83,60 @@ func runSat(args []string) error {
 	return nil
 }
 
-func saturate(t target, round, conns int, warm, dur time.Duration, hz float64) (result, error) {
-	res := result{Case: "sat", Target: t.Name, Round: round, Conns: conns}
-	cl, tr := client(conns, 10*time.Second)
-	defer tr.CloseIdleConnections()
+// satBlock accumulates a target's blocks of one round.
+type satBlock struct {
+	lat      []float64
+	errs     int
+	firstErr error
+	ticks    int64
+	elapsed  time.Duration
+}
+
+// run keeps conns requests in flight through t for d, bounded in time by d
+// and in count by the client's timeout per request.
+func (a *satBlock) run(hc *httpClient, t target, conns int, d time.Duration) error {
+	ticks0, err := cpuTicks(t.PIDs)
+	if err != nil {
+		return fmt.Errorf("cpu time of %s: %v", t.Name, err)
+	}
 	start := time.Now()
-	from, end := start.Add(warm), start.Add(warm+dur)
-
-	var ticks0 int64
-	var cpuErr error
-	cpuOnce := sync.OnceFunc(func() { ticks0, cpuErr = cpuTicks(t.PIDs) })
-	go func() {
-		time.Sleep(time.Until(from))
-		cpuOnce()
-	}()
-
+	end := start.Add(d)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var lat []float64
-	for i := 0; i < conns; i++ {
+	for range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, 4<<10)
-			local := make([]float64, 0, 4096)
-			var lerr []error
-			// Bounded in time by end, and in count by the client's
-			// timeout per request.
-			for {
+			local := make([]float64, 0, 1024)
+			var lerrs int
+			var lfirst error
+			for time.Now().Before(end) {
 				t0 := time.Now()
-				if !t0.Before(end) {
-					break
-				}
-				err := completion(cl, t, 0, buf)
-				t1 := time.Now()
-				if t0.Before(from) || t1.After(end) {
+				if err := completion(hc.c, t, 0, buf); err != nil {
+					lerrs++
+					if lfirst == nil {
+						lfirst = err
+					}
 					continue
 				}
-				if err != nil {
-					lerr = append(lerr, err)
-					continue
-				}
-				local = append(local, ms(t1.Sub(t0)))
+				local = append(local, ms(time.Since(t0)))
 			}
 			mu.Lock()
-			lat = append(lat, local...)
-			for _, e := range lerr {
-				res.fail(e)
+			a.lat = append(a.lat, local...)
+			a.errs += lerrs
+			if a.firstErr == nil {
+				a.firstErr = lfirst
 			}
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	// Read right at the end of the measured window (the loops stop
-	// starting requests then; the last ones finish just after).
+	a.elapsed += time.Since(start)
 	ticks1, err := cpuTicks(t.PIDs)
-	cpuOnce()
-	if cpuErr != nil || err != nil {
-		return res, fmt.Errorf("cpu time of %s: %v %v", t.Name, cpuErr, err)
+	if err != nil {
+		return fmt.Errorf("cpu time of %s: %v", t.Name, err)
 	}
-	sort.Float64s(lat)
-	res.N = len(lat)
-	res.RPS = float64(len(lat)) / dur.Seconds()
-	res.P50, res.P90, res.P99 = pct(lat, 50), pct(lat, 90), pct(lat, 99)
-	if len(t.PIDs) > 0 && len(lat) > 0 {
-		res.CPUPerUS = float64(ticks1-ticks0) / hz * 1e6 / float64(len(lat))
-	}
-	return res, nil
+	a.ticks += ticks1 - ticks0
+	return nil
 }

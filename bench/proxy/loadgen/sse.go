@@ -19,8 +19,9 @@ import (
 // usage event and [DONE]. Per target: the time from sending to the first
 // event, the gaps between consecutive content events as they arrive (a proxy
 // that holds an event back widens them), the streams that ended before
-// [DONE] or with events missing, and the proxy's peak RSS over its run
-// (VmHWM, reset before the run where the kernel allows).
+// [DONE] or with events missing, and the proxy's peak RSS over the round
+// (VmHWM, reset at the round's start where the kernel allows). A round is
+// -batches batches per target, the targets taking turns batch by batch.
 func runSSE(args []string) error {
 	fs := flag.NewFlagSet("sse", flag.ExitOnError)
 	var c common
@@ -29,43 +30,57 @@ func runSSE(args []string) error {
 	events := fs.Int("events", 50, "content events per stream (as the upstream sends)")
 	batches := fs.Int("batches", 2, "batches of -streams streams per target and round")
 	limit := fs.Duration("max", 30*time.Second, "a stream's time limit")
+	stagger := fs.Duration("stagger", 20*time.Millisecond, "spread the starts of a batch's streams over this (the upstream's gap, so that their events do not all fall at one instant)")
 	fs.Parse(args)
 	if err := c.check(); err != nil {
 		return err
 	}
-	// One unmeasured batch through each target first: the first streams of
-	// a process (goroutine stacks, buffers, fresh connections upstream)
-	// cost more than the rest, and would fall on round 1's first target.
-	for _, t := range c.targets {
+	// One client per target for the whole case, as one program's would
+	// be, and one unmeasured batch through each first: it opens the
+	// connections, and the first streams of a process (goroutine stacks,
+	// buffers) cost more than the rest.
+	clients := make([]*httpClient, len(c.targets))
+	for i, t := range c.targets {
+		cl, tr := client(*streams, *limit)
+		clients[i] = &httpClient{cl, tr}
+		defer tr.CloseIdleConnections()
 		var warm result
-		sseBatch(t, &warm, *streams, *events, *limit)
+		sseBatch(clients[i].c, t, &warm, *streams, *events, *stagger)
 		if warm.Errors > 0 {
 			return fmt.Errorf("sse warm-up via %s: %d of %d streams failed (%s)", t.Name, warm.Errors, *streams, warm.ErrorSample)
 		}
 	}
+	type acc struct{ first, gaps, transit []float64 }
 	for r := 1; r <= c.rounds; r++ {
-		for _, t := range c.order(r) {
-			fmt.Fprintf(os.Stderr, "loadgen: sse round %d via %s: %d×%d streams of %d events\n", r, t.Name, *batches, *streams, *events)
-			res := result{Case: "sse", Target: t.Name, Round: r}
+		fmt.Fprintf(os.Stderr, "loadgen: sse round %d: %d×%d streams of %d events per target, interleaved by batch\n", r, *batches, *streams, *events)
+		res := make([]result, len(c.targets))
+		accs := make([]acc, len(c.targets))
+		for i, t := range c.targets {
+			res[i] = result{Case: "sse", Target: t.Name, Round: r, N: *batches * *streams}
 			if resetPeakRSS(t.PIDs) {
-				res.RSSSince = "case"
+				res[i].RSSSince = "case"
 			} else if len(t.PIDs) > 0 {
-				res.RSSSince = "start"
+				res[i].RSSSince = "start"
 			}
-			var first, gaps, transit []float64
-			for b := 0; b < *batches; b++ {
-				f, g, tr := sseBatch(t, &res, *streams, *events, *limit)
-				first, gaps, transit = append(first, f...), append(gaps, g...), append(transit, tr...)
+		}
+		for b := 0; b < *batches; b++ {
+			for j := range c.targets {
+				i := (j + r - 1 + b) % len(c.targets)
+				f, g, tr := sseBatch(clients[i].c, c.targets[i], &res[i], *streams, *events, *stagger)
+				a := &accs[i]
+				a.first, a.gaps, a.transit = append(a.first, f...), append(a.gaps, g...), append(a.transit, tr...)
 			}
-			res.RSSKB = peakRSS(t.PIDs)
-			sort.Float64s(first)
-			sort.Float64s(gaps)
-			sort.Float64s(transit)
-			res.Transit50, res.Transit99 = pct(transit, 50), pct(transit, 99)
-			res.N = *batches * *streams
-			res.FirstByte50, res.FirstByte99 = pct(first, 50), pct(first, 99)
-			res.Gap50, res.Gap99 = pct(gaps, 50), pct(gaps, 99)
-			if err := writeResult(c.dir, res); err != nil {
+		}
+		for i, t := range c.targets {
+			a := &accs[i]
+			res[i].RSSKB = peakRSS(t.PIDs)
+			sort.Float64s(a.first)
+			sort.Float64s(a.gaps)
+			sort.Float64s(a.transit)
+			res[i].FirstByte50, res[i].FirstByte99 = pct(a.first, 50), pct(a.first, 99)
+			res[i].Gap50, res[i].Gap99 = pct(a.gaps, 50), pct(a.gaps, 99)
+			res[i].Transit50, res[i].Transit99 = pct(a.transit, 50), pct(a.transit, 99)
+			if err := writeResult(c.dir, res[i]); err != nil {
 				return err
 			}
 		}
@@ -73,12 +88,11 @@ func runSSE(args []string) error {
 	return nil
 }
 
-// sseBatch runs n streams at once and returns their first-event times,
+// sseBatch runs n streams at once (their starts spread evenly over
+// stagger) and returns their first-event times,
 // inter-event gaps and event transit times (ms); failures and short streams
 // go into res.
-func sseBatch(t target, res *result, n, events int, limit time.Duration) (first, gaps, transit []float64) {
-	cl, tr := client(n, limit)
-	defer tr.CloseIdleConnections()
+func sseBatch(cl *http.Client, t target, res *result, n, events int, stagger time.Duration) (first, gaps, transit []float64) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -87,6 +101,7 @@ func sseBatch(t target, res *result, n, events int, limit time.Duration) (first,
 		go func() {
 			defer wg.Done()
 			<-start
+			time.Sleep(stagger * time.Duration(i) / time.Duration(n))
 			f, g, tr, err := stream(cl, t, events)
 			mu.Lock()
 			defer mu.Unlock()
