@@ -267,7 +267,7 @@ if has_case sse; then
 	"$lg" sse -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -streams "$STREAMS" -events "$EVENTS" -batches "$SSE_BATCHES" -stagger "$GAP"
 fi
 if has_case sat; then
-	"$lg" sat -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -c "$CONNS" -d "$DURATION" -slices "$SLICES" -warmup "$WARMUP" -hz "$(getconf CLK_TCK)"
+	"$lg" sat -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -c "$CONNS" -d "$DURATION" -slices "$SLICES" -warmup "$WARMUP" -hz "$(getconf CLK_TCK)" -upstream "http://$up"
 fi
 if has_case startup; then
 	startup=()

@@ -9,7 +9,9 @@
 // the header reached the upstream. A body asking for "stream":true gets a
 // server-sent event stream of -events content events, -gap apart (the first
 // at once), each stamped with the time it was sent, then one usage event and data: [DONE]; anything else a canned
-// chat completion. It prints its address on stdout and serves until killed.
+// chat completion. GET /bench/conns answers how many connections it has
+// accepted (a proxy that does not keep its upstream connections alive shows
+// there). It prints its address on stdout and serves until killed.
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,7 +54,12 @@ func main() {
 	done := []byte("data: [DONE]\n\n")
 	streamMarker := []byte(`"stream":true`)
 
+	var conns atomic.Int64 // connections accepted
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/bench/conns" {
+			fmt.Fprintln(w, conns.Load())
+			return
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
 			http.Error(w, `{"error":{"message":"not found","type":"invalid_request_error","param":null,"code":null}}`, http.StatusNotFound)
 			return
@@ -113,6 +121,11 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Fprintln(os.Stdout, l.Addr().String())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}}
 	log.Fatal(srv.Serve(l))
 }

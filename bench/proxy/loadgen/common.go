@@ -124,6 +124,8 @@ type result struct {
 	Conns    int     `json:"conns,omitempty"`
 	RPS      float64 `json:"rps,omitempty"`
 	CPUPerUS float64 `json:"cpu_us_per_req,omitempty"`
+	// UpConnsPer1k is the connections the upstream accepted per 1000 requests.
+	UpConnsPer1k float64 `json:"upstream_conns_per_1k"`
 
 	// startup
 	EmptyMS  float64 `json:"empty_ms,omitempty"`

@@ -278,7 +278,7 @@ func runReport(args []string) error {
 			conns = r.Conns
 		}
 		p("\n4. Saturation: closed loop on %d connections to the mock upstream (no goal: it catches regressions)\n", conns)
-		p("   %-7s %8s %8s %8s %5s %11s   %-22s %s\n", "target", "req/s", "p50", "p99", "errs", "cpu µs/req", "req/s vs nginx", "cpu/req vs nginx")
+		p("   %-7s %8s %8s %8s %5s %11s %8s   %-22s %s\n", "target", "req/s", "p50", "p99", "errs", "cpu µs/req", "conns/1k", "req/s vs nginx", "cpu/req vs nginx")
 		for _, t := range rs.targets("sat") {
 			r1, r2 := "-", "-"
 			if t != "nginx" && rs["sat"]["nginx"] != nil {
@@ -293,11 +293,12 @@ func runReport(args []string) error {
 			if c := rs.med("sat", t, func(r result) float64 { return r.CPUPerUS }); c > 0 {
 				cpu = fmt.Sprintf("%.0f", c)
 			}
-			p("   %-7s %8.0f %8.2f %8.2f %5d %11s   %-22s %s\n", t, rs.med("sat", t, func(r result) float64 { return r.RPS }),
+			p("   %-7s %8.0f %8.2f %8.2f %5d %11s %8.1f   %-22s %s\n", t, rs.med("sat", t, func(r result) float64 { return r.RPS }),
 				rs.med("sat", t, func(r result) float64 { return r.P50 }), rs.med("sat", t, func(r result) float64 { return r.P99 }),
-				sumErrs("sat", t), cpu, r1, r2)
+				sumErrs("sat", t), cpu, rs.med("sat", t, func(r result) float64 { return r.UpConnsPer1k }), r1, r2)
 		}
-		p("   (cpu: the proxy's own CPU time, okv's process or nginx's master and workers, per request)\n")
+		p("   (cpu: the proxy's own CPU time, okv's process or nginx's master and workers, per request;\n")
+		p("   conns/1k: connections the upstream accepted per 1000 requests, 0 when they are kept alive)\n")
 		countErrs("sat")
 	}
 

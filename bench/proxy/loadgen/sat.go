@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"sync"
@@ -28,6 +29,7 @@ func runSat(args []string) error {
 	slices := fs.Int("slices", 5, "blocks per target and round")
 	warm := fs.Duration("warmup", time.Second, "unmeasured block per target at the start")
 	hz := fs.Float64("hz", 100, "clock ticks per second (getconf CLK_TCK)")
+	upstream := fs.String("upstream", "", "the fake upstream's base URL, to count the connections it accepts (none when empty)")
 	fs.Parse(args)
 	if err := c.check(); err != nil {
 		return err
@@ -45,7 +47,7 @@ func runSat(args []string) error {
 		*conns, *warm, c.rounds, *slices, *dur/time.Duration(*slices))
 	for i, t := range c.targets {
 		var discard satBlock
-		if err := discard.run(clients[i], t, *conns, *warm); err != nil {
+		if err := discard.run(clients[i], t, *conns, *warm, *upstream); err != nil {
 			return err
 		}
 		if discard.errs > 0 {
@@ -57,7 +59,7 @@ func runSat(args []string) error {
 		for s := 0; s < *slices; s++ {
 			for j := range c.targets {
 				i := (j + r - 1 + s) % len(c.targets)
-				if err := acc[i].run(clients[i], c.targets[i], *conns, *dur/time.Duration(*slices)); err != nil {
+				if err := acc[i].run(clients[i], c.targets[i], *conns, *dur/time.Duration(*slices), *upstream); err != nil {
 					return err
 				}
 			}
@@ -75,6 +77,9 @@ func runSat(args []string) error {
 			if len(t.PIDs) > 0 && len(a.lat) > 0 {
 				res.CPUPerUS = float64(a.ticks) / *hz * 1e6 / float64(len(a.lat))
 			}
+			if *upstream != "" && len(a.lat) > 0 {
+				res.UpConnsPer1k = float64(a.upConns) * 1000 / float64(len(a.lat))
+			}
 			if err := writeResult(c.dir, res); err != nil {
 				return err
 			}
@@ -89,15 +94,20 @@ type satBlock struct {
 	errs     int
 	firstErr error
 	ticks    int64
+	upConns  int64
 	elapsed  time.Duration
 }
 
 // run keeps conns requests in flight through t for d, bounded in time by d
 // and in count by the client's timeout per request.
-func (a *satBlock) run(hc *httpClient, t target, conns int, d time.Duration) error {
+func (a *satBlock) run(hc *httpClient, t target, conns int, d time.Duration, upstream string) error {
 	ticks0, err := cpuTicks(t.PIDs)
 	if err != nil {
 		return fmt.Errorf("cpu time of %s: %v", t.Name, err)
+	}
+	up0, err := upstreamConns(upstream)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
 	end := start.Add(d)
@@ -138,5 +148,29 @@ func (a *satBlock) run(hc *httpClient, t target, conns int, d time.Duration) err
 		return fmt.Errorf("cpu time of %s: %v", t.Name, err)
 	}
 	a.ticks += ticks1 - ticks0
+	up1, err := upstreamConns(upstream)
+	if err != nil {
+		return err
+	}
+	a.upConns += up1 - up0
 	return nil
+}
+
+// upstreamConns asks the fake upstream how many connections it has
+// accepted; 0 when upstream is empty.
+func upstreamConns(upstream string) (int64, error) {
+	if upstream == "" {
+		return 0, nil
+	}
+	resp, err := http.Get(upstream + "/bench/conns")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var n int64
+	if _, err := fmt.Fscan(resp.Body, &n); err != nil {
+		return 0, fmt.Errorf("%s/bench/conns: %v", upstream, err)
+	}
+	// This request's own connection is one of them.
+	return n - 1, nil
 }
