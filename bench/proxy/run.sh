@@ -21,7 +21,8 @@
 #              first event, inter-event gaps, streams cut short
 #   4. sat     CONNS connections closed loop: req/s and CPU per request vs nginx
 #   5. the proxy's peak RSS over case 3, and `okv run --proxy -- true` start-up
-#      with a LEDGER_RECORDS-record usage ledger vs an empty one (startup)
+#      with a LEDGER_RECORDS-record usage ledger vs an empty one (startup;
+#      with OKV_BIN2, also okv2 on the ledger okv wrote, as after an upgrade)
 #
 # The machine is noisy (two cores shared by the load generator, the
 # upstream, the proxies and neighbours): each case runs in ROUNDS rounds
@@ -288,6 +289,10 @@ if has_case startup; then
 		"$lg" ledger -dir "$tmp/start-$n-ledger" -n "$LEDGER_RECORDS" -days "$LEDGER_DAYS"
 		startup+=("-s" "$n=$b:$tmp/start-$n-empty:$tmp/start-$n-ledger")
 	done
+	if [[ -n ${OKV_BIN2:-} ]]; then
+		# okv2 on the ledger okv wrote: an upgrade, when okv is the older one.
+		startup+=("-s" "okv2-on-okv-ledger=$OKV_BIN2:$tmp/start-okv2-empty:$tmp/start-okv-ledger")
+	fi
 	"$lg" startup -rounds "$ROUNDS" -dir "$res" -runs "$STARTUP_RUNS" "${startup[@]}"
 fi
 

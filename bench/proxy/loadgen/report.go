@@ -302,8 +302,10 @@ func runReport(args []string) error {
 		countErrs("sat")
 	}
 
+	if rs["sse"] != nil || rs["startup"] != nil {
+		p("\n5. Proxy peak RSS (VmHWM) over case 3, max over the rounds; start-up\n")
+	}
 	if _, ok := rs["sse"]; ok {
-		p("\n5. Proxy peak RSS (VmHWM) over case 3, max over the rounds\n")
 		for _, t := range rs.targets("sse") {
 			var rss int64
 			since := ""
@@ -327,10 +329,10 @@ func runReport(args []string) error {
 	}
 	if _, ok := rs["startup"]; ok {
 		p("   okv run --proxy -- true, empty usage ledger vs a large one (paired runs, alternating)\n")
-		p("   %-7s %9s %10s   %s\n", "binary", "empty", "ledger", "ledger - empty")
+		p("   %-18s %9s %10s   %s\n", "binary", "empty", "ledger", "ledger - empty")
 		for _, t := range rs.targets("startup") {
 			v := rs.paired("startup", t, t, func(x, _ result) float64 { return x.DiffMS })
-			p("   %-7s %9.2f %10.2f   %+.2f (%s)\n", t, rs.med("startup", t, func(r result) float64 { return r.EmptyMS }),
+			p("   %-18s %9.2f %10.2f   %+.2f (%s)\n", t, rs.med("startup", t, func(r result) float64 { return r.EmptyMS }),
 				rs.med("startup", t, func(r result) float64 { return r.LedgerMS }), median(v), list(v, "%+.2f"))
 		}
 		for _, t := range rs.targets("startup") {
