@@ -35,7 +35,7 @@
 # sse sat startup"), SEQ_N (1000 requests per target and round), RATE (200),
 # DELAY (300ms), DURATION (5s per target and round, paced and sat), SLICES
 # (5), WARMUP (1s per target, paced and sat), STREAMS (100), EVENTS (50),
-# GAP (20ms), SSE_BATCHES (2), CONNS (64),
+# GAP (20ms), SSE_BATCHES (3), CONNS (64),
 # LEDGER_RECORDS (200000), LEDGER_DAYS (60), STARTUP_RUNS (5 pairs per
 # round), POLICY (daily_tokens=1000000000000: a budget, so the proxy counts
 # tokens and start-up seeds the day's total), OKV_BIN, OKV_BIN2, NGINX.
@@ -56,7 +56,7 @@ WARMUP=${WARMUP:-1s}
 STREAMS=${STREAMS:-100}
 EVENTS=${EVENTS:-50}
 GAP=${GAP:-20ms}
-SSE_BATCHES=${SSE_BATCHES:-2}
+SSE_BATCHES=${SSE_BATCHES:-3}
 CONNS=${CONNS:-64}
 SLICES=${SLICES:-5}
 LEDGER_RECORDS=${LEDGER_RECORDS:-200000}

@@ -136,7 +136,7 @@ type result struct {
 func (r *result) fail(err error) {
 	r.Errors++
 	if r.ErrorSample == "" && err != nil {
-		r.ErrorSample = err.Error()
+		r.ErrorSample = strings.TrimSpace(err.Error())
 	}
 }
 
@@ -200,10 +200,11 @@ func completion(c *http.Client, t target, delay time.Duration, buf []byte) error
 	return nil
 }
 
-// pct is the p-th percentile of sorted (nearest rank); NaN when empty.
+// pct is the p-th percentile of sorted (nearest rank); 0 when empty (a
+// result with no samples has N 0 and its errors counted).
 func pct(sorted []float64, p float64) float64 {
 	if len(sorted) == 0 {
-		return math.NaN()
+		return 0
 	}
 	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]

@@ -28,7 +28,7 @@ func runSSE(args []string) error {
 	c.register(fs)
 	streams := fs.Int("streams", 100, "concurrent streams")
 	events := fs.Int("events", 50, "content events per stream (as the upstream sends)")
-	batches := fs.Int("batches", 2, "batches of -streams streams per target and round")
+	batches := fs.Int("batches", 3, "batches of -streams streams per target and round")
 	limit := fs.Duration("max", 30*time.Second, "a stream's time limit")
 	stagger := fs.Duration("stagger", 20*time.Millisecond, "spread the starts of a batch's streams over this (the upstream's gap, so that their events do not all fall at one instant)")
 	fs.Parse(args)

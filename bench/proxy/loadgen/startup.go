@@ -40,7 +40,7 @@ func runStartup(args []string) error {
 	var cases startupFlag
 	fs.Var(&cases, "s", "NAME=BIN:EMPTY_HOME:LEDGER_HOME (repeatable)")
 	rounds := fs.Int("rounds", 3, "rounds")
-	runs := fs.Int("runs", 10, "pairs of runs per binary and round")
+	runs := fs.Int("runs", 5, "pairs of runs per binary and round")
 	dir := fs.String("dir", "", "folder for the result files")
 	fs.Parse(args)
 	if len(cases) == 0 || *dir == "" || *rounds < 1 || *runs < 1 {
