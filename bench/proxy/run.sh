@@ -286,7 +286,8 @@ if has_case startup; then
 			-t "probe,$(sed -n 's/^OPENAI_BASE_URL=//p' "$tmp/probe-$n.out")/chat/completions,TOKEN_probe" 2>/dev/null
 		"$lg" report -dir "$tmp/probe-$n" >/dev/null || die "the requests that seed $n's ledger failed"
 		stop_proxy
-		"$lg" ledger -dir "$tmp/start-$n-ledger" -n "$LEDGER_RECORDS" -days "$LEDGER_DAYS"
+		"$lg" ledger -dir "$tmp/start-$n-ledger" -n "$LEDGER_RECORDS" -days "$LEDGER_DAYS" 2>&1 |
+			sed "s|$tmp/start-$n-ledger|$n's ledger vault|" | tee -a "$tmp/notes" >&2
 		startup+=("-s" "$n=$b:$tmp/start-$n-empty:$tmp/start-$n-ledger")
 	done
 	if [[ -n ${OKV_BIN2:-} ]]; then
@@ -302,6 +303,7 @@ for i in "${!names[@]}"; do
 done
 status=0
 "$lg" report -dir "$res" || status=$?
+[[ -s $tmp/notes ]] && sed 's/^loadgen: /   /' "$tmp/notes"
 for n in "${names[@]}"; do
 	recs=$(find "$tmp/vault-$n" -name '*.jsonl' ! -name audit.jsonl -exec cat {} + | wc -l)
 	echo "usage records written by $n's proxy: $recs"

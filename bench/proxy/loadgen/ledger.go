@@ -101,8 +101,13 @@ func runLedger(args []string) error {
 	// order.
 	from := t0.UTC().Add(-time.Second - span)
 	out := map[string]*bytes.Buffer{}
+	dayStart := now.Truncate(24 * time.Hour)
+	today := 0
 	for i := 0; i < *n; i++ {
 		t := from.Add(time.Duration(i) * step)
+		if !t.Before(dayStart) {
+			today++
+		}
 		f := dest(t)
 		b := out[f]
 		if b == nil {
@@ -128,7 +133,8 @@ func runLedger(args []string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "loadgen: added %d records over %d days to %s, in %s: %d file(s)\n", *n, *days, *dir, layout, len(names))
+	fmt.Fprintf(os.Stderr, "loadgen: added %d records over %d days (%d of them today, UTC) to %s, in %s: %d file(s)\n",
+		*n, *days, today, *dir, layout, len(names))
 	return nil
 }
 
