@@ -39,7 +39,7 @@
 # LEDGER_RECORDS (200000), LEDGER_DAYS (60), STARTUP_RUNS (5 pairs per
 # round), POLICY (daily_tokens=1000000000000: a budget, so the proxy counts
 # tokens and start-up seeds the day's total), OKV_BIN, OKV_BIN2, NGINX.
-# With the defaults a run takes about 5 minutes.
+# With the defaults a run takes about 4 minutes (here, with OKV_BIN2 too).
 #
 # Needs go, nginx (Debian package nginx-light or nginx) and age-keygen
 # (Debian package age). Everything listens on 127.0.0.1; everything
