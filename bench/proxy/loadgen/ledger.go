@@ -35,8 +35,19 @@ func runLedger(args []string) error {
 	if *dir == "" || *n < 1 || *n > 10_000_000 || *days < 1 {
 		return errors.New("ledger needs -dir, 1 <= -n <= 10,000,000 and -days >= 1")
 	}
+	msg, err := growLedger(*dir, *n, *days, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "loadgen:", msg)
+	return nil
+}
+
+// growLedger adds n records to the ledger in dir as of now, and says what
+// it did.
+func growLedger(dir string, n, days int, now time.Time) (string, error) {
 	var files []string
-	err := filepath.WalkDir(*dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -46,14 +57,14 @@ func runLedger(args []string) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if len(files) == 0 {
-		return fmt.Errorf("no usage ledger (*.jsonl) in %s: did okv record the probe requests?", *dir)
+		return "", fmt.Errorf("no usage ledger (*.jsonl) in %s: did okv record the probe requests?", dir)
 	}
 	// The record to copy: from this month's file when okv keeps one per
 	// month, else from usage.jsonl, else from the only ledger file.
-	now := time.Now().UTC()
+	now = now.UTC()
 	month := now.Format("2006-01")
 	pick, monthly := "", false
 	for _, f := range files {
@@ -71,19 +82,19 @@ func runLedger(args []string) error {
 		pick = files[0]
 	}
 	if pick == "" {
-		return fmt.Errorf("cannot tell okv's ledger layout from %v", files)
+		return "", fmt.Errorf("cannot tell okv's ledger layout from %v", files)
 	}
 	tmpl, err := firstLine(pick)
 	if err != nil {
-		return err
+		return "", err
 	}
 	m := timeField.FindSubmatch(tmpl)
 	if m == nil {
-		return fmt.Errorf("%s: no \"time\" field in the first record", pick)
+		return "", fmt.Errorf("%s: no \"time\" field in the first record", pick)
 	}
 	t0, err := time.Parse(time.RFC3339Nano, string(m[1]))
 	if err != nil {
-		return fmt.Errorf("%s: record time %q: %v", pick, m[1], err)
+		return "", fmt.Errorf("%s: record time %q: %v", pick, m[1], err)
 	}
 	// Where a record of a given time goes.
 	dest := func(time.Time) string { return pick }
@@ -95,15 +106,15 @@ func runLedger(args []string) error {
 		layout = "a file per month (" + pre + "YYYY-MM" + post + ")"
 	}
 
-	span := time.Duration(*days) * 24 * time.Hour
-	step := span / time.Duration(*n)
+	span := time.Duration(days) * 24 * time.Hour
+	step := span / time.Duration(n)
 	// Ending a second before okv's first record keeps the ledger in time
 	// order.
 	from := t0.UTC().Add(-time.Second - span)
 	out := map[string]*bytes.Buffer{}
 	dayStart := now.Truncate(24 * time.Hour)
 	today := 0
-	for i := 0; i < *n; i++ {
+	for i := 0; i < n; i++ {
 		t := from.Add(time.Duration(i) * step)
 		if !t.Before(dayStart) {
 			today++
@@ -127,15 +138,14 @@ func runLedger(args []string) error {
 		// The new records are older than what okv wrote: they go first.
 		old, err := os.ReadFile(f)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+			return "", err
 		}
 		if err := writeAtomic(f, append(out[f].Bytes(), old...)); err != nil {
-			return err
+			return "", err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "loadgen: added %d records over %d days (%d of them today, UTC) to %s, in %s: %d file(s)\n",
-		*n, *days, today, *dir, layout, len(names))
-	return nil
+	return fmt.Sprintf("added %d records over %d days (%d of them today, UTC) to %s, in %s: %d file(s)",
+		n, days, today, dir, layout, len(names)), nil
 }
 
 func firstLine(path string) ([]byte, error) {
