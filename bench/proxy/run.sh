@@ -270,28 +270,39 @@ fi
 if has_case sat; then
 	"$lg" sat -rounds "$ROUNDS" -dir "$res" "${targets[@]}" -c "$CONNS" -d "$DURATION" -slices "$SLICES" -warmup "$WARMUP" -hz "$(getconf CLK_TCK)" -upstream "http://$up"
 fi
+# record_requests BIN VAULT: okv's proxy on VAULT records a few requests
+# to the fake upstream in its usage ledger, and stops.
+record_requests() {
+	local out=$tmp/record.$RANDOM
+	start_proxy "$1" "$2" "$out"
+	TOKEN_record=$(sed -n 's/^OPENAI_API_KEY=//p' "$out")
+	export TOKEN_record
+	mkdir -p "$out.res"
+	"$lg" seq -rounds 1 -dir "$out.res" -n 5 -warmup 0 \
+		-t "record,$(sed -n 's/^OPENAI_BASE_URL=//p' "$out")/chat/completions,TOKEN_record" 2>/dev/null
+	"$lg" report -dir "$out.res" >/dev/null || die "requests through $1 proxy on $2 failed"
+	stop_proxy
+}
+
 if has_case startup; then
 	startup=()
 	for i in "${!names[@]}"; do
 		n=${names[$i]} b=${bins[$i]}
 		new_vault "$b" "$tmp/start-$n-empty"
+		# The fixture copies a record this binary wrote, in its layout;
+		# then okv records a few requests on top of it, so that whatever
+		# it keeps besides the records (day totals, offsets) is its own.
+		new_vault "$b" "$tmp/start-$n-probe"
+		record_requests "$b" "$tmp/start-$n-probe"
 		new_vault "$b" "$tmp/start-$n-ledger"
-		# okv records a few requests itself, so that the fixture copies
-		# this binary's record format and ledger layout.
-		start_proxy "$b" "$tmp/start-$n-ledger" "$tmp/probe-$n.out"
-		TOKEN_probe=$(sed -n 's/^OPENAI_API_KEY=//p' "$tmp/probe-$n.out")
-		export TOKEN_probe
-		mkdir -p "$tmp/probe-$n"
-		"$lg" seq -rounds 1 -dir "$tmp/probe-$n" -n 5 -warmup 0 \
-			-t "probe,$(sed -n 's/^OPENAI_BASE_URL=//p' "$tmp/probe-$n.out")/chat/completions,TOKEN_probe" 2>/dev/null
-		"$lg" report -dir "$tmp/probe-$n" >/dev/null || die "the requests that seed $n's ledger failed"
-		stop_proxy
-		"$lg" ledger -dir "$tmp/start-$n-ledger" -n "$LEDGER_RECORDS" -days "$LEDGER_DAYS" 2>&1 |
+		"$lg" ledger -from "$tmp/start-$n-probe" -dir "$tmp/start-$n-ledger" -n "$LEDGER_RECORDS" -days "$LEDGER_DAYS" 2>&1 |
 			sed "s|$tmp/start-$n-ledger|$n's ledger vault|" | tee -a "$tmp/notes" >&2
+		record_requests "$b" "$tmp/start-$n-ledger"
 		startup+=("-s" "$n=$b:$tmp/start-$n-empty:$tmp/start-$n-ledger")
 	done
 	if [[ -n ${OKV_BIN2:-} ]]; then
-		# okv2 on the ledger okv wrote: an upgrade, when okv is the older one.
+		# okv2 on the ledger okv wrote: an upgrade, when okv is the older
+		# one (its first run is reported apart).
 		startup+=("-s" "okv2-on-okv-ledger=$OKV_BIN2:$tmp/start-okv2-empty:$tmp/start-okv-ledger")
 	fi
 	"$lg" startup -rounds "$ROUNDS" -dir "$res" -runs "$STARTUP_RUNS" "${startup[@]}"

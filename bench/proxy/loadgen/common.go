@@ -130,7 +130,8 @@ type result struct {
 	// startup
 	EmptyMS  float64 `json:"empty_ms,omitempty"`
 	LedgerMS float64 `json:"ledger_ms,omitempty"`
-	DiffMS   float64 `json:"diff_ms,omitempty"` // median of the paired (ledger - empty) differences
+	DiffMS   float64 `json:"diff_ms,omitempty"`  // median of the paired (ledger - empty) differences
+	FirstMS  float64 `json:"first_ms,omitempty"` // the first (unmeasured) run with the ledger, round 1 only
 }
 
 func (r *result) fail(err error) {

@@ -17,25 +17,31 @@ import (
 
 var timeField = regexp.MustCompile(`"time":"([^"]+)"`)
 
-// runLedger grows the usage ledger of a vault in which okv has already
-// recorded a few requests: it copies the first record okv wrote -n times,
-// with times spread evenly over the -days days before it (today's included),
-// into the files okv's own layout puts them in: one usage.jsonl, or one
-// file per month when okv wrote a file whose name holds the record's
-// YYYY-MM. Copying what the binary wrote keeps the fixture in the format
-// and layout of the okv under test, old or new, without the benchmark
-// knowing either. Any other file okv keeps (such as per-day totals) is
-// left as okv wrote it.
+// runLedger grows a vault's usage ledger for the start-up case: it copies
+// the first record okv wrote into the ledger of the vault -from (a few
+// requests okv recorded itself) -n times, with times spread evenly over the
+// -days days before it (today's included), into the vault -dir, in the
+// files okv's own layout puts them in: one usage.jsonl, or one file per
+// month when okv wrote a file whose name holds the record's YYYY-MM.
+// Copying what the binary wrote keeps the fixture in the format and layout
+// of the okv under test, old or new, without the benchmark knowing either.
+// It writes only records: whatever else okv keeps (such as day totals with
+// offsets into the month file) okv builds itself when it next records a
+// request there, as run.sh then has it do.
 func runLedger(args []string) error {
 	fls := flag.NewFlagSet("ledger", flag.ExitOnError)
-	dir := fls.String("dir", "", "the vault folder (OKV_HOME)")
+	dir := fls.String("dir", "", "the vault folder (OKV_HOME) to add the records to")
+	from := fls.String("from", "", "the vault whose ledger holds the record to copy (default: -dir)")
 	n := fls.Int("n", 200000, "records to add")
 	days := fls.Int("days", 60, "spread them over this many days up to now")
 	fls.Parse(args)
 	if *dir == "" || *n < 1 || *n > 10_000_000 || *days < 1 {
 		return errors.New("ledger needs -dir, 1 <= -n <= 10,000,000 and -days >= 1")
 	}
-	msg, err := growLedger(*dir, *n, *days, time.Now())
+	if *from == "" {
+		*from = *dir
+	}
+	msg, err := growLedger(*from, *dir, *n, *days, time.Now())
 	if err != nil {
 		return err
 	}
@@ -43,11 +49,12 @@ func runLedger(args []string) error {
 	return nil
 }
 
-// growLedger adds n records to the ledger in dir as of now, and says what
-// it did.
-func growLedger(dir string, n, days int, now time.Time) (string, error) {
+// growLedger adds n records, copies of the first one okv wrote into the
+// vault from, to the ledger of the vault dir (the same or another) as of
+// now, and says what it did.
+func growLedger(from, dir string, n, days int, now time.Time) (string, error) {
 	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -60,7 +67,7 @@ func growLedger(dir string, n, days int, now time.Time) (string, error) {
 		return "", err
 	}
 	if len(files) == 0 {
-		return "", fmt.Errorf("no usage ledger (*.jsonl) in %s: did okv record the probe requests?", dir)
+		return "", fmt.Errorf("no usage ledger (*.jsonl) in %s: did okv record the probe requests?", from)
 	}
 	// The record to copy: from this month's file when okv keeps one per
 	// month, else from usage.jsonl, else from the only ledger file.
@@ -96,26 +103,30 @@ func growLedger(dir string, n, days int, now time.Time) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: record time %q: %v", pick, m[1], err)
 	}
+	rel, err := filepath.Rel(from, pick)
+	if err != nil {
+		return "", err
+	}
 	// Where a record of a given time goes.
-	dest := func(time.Time) string { return pick }
+	dest := func(time.Time) string { return filepath.Join(dir, rel) }
 	layout := "one file (" + filepath.Base(pick) + ")"
 	if monthly {
 		pre, post, _ := strings.Cut(filepath.Base(pick), month)
-		dir := filepath.Dir(pick)
-		dest = func(t time.Time) string { return filepath.Join(dir, pre+t.UTC().Format("2006-01")+post) }
+		sub := filepath.Join(dir, filepath.Dir(rel))
+		dest = func(t time.Time) string { return filepath.Join(sub, pre+t.UTC().Format("2006-01")+post) }
 		layout = "a file per month (" + pre + "YYYY-MM" + post + ")"
 	}
 
 	span := time.Duration(days) * 24 * time.Hour
 	step := span / time.Duration(n)
 	// Ending a second before okv's first record keeps the ledger in time
-	// order.
-	from := t0.UTC().Add(-time.Second - span)
+	// order (in dir, okv records its own requests after these).
+	oldest := t0.UTC().Add(-time.Second - span)
 	out := map[string]*bytes.Buffer{}
 	dayStart := now.Truncate(24 * time.Hour)
 	today := 0
 	for i := 0; i < n; i++ {
-		t := from.Add(time.Duration(i) * step)
+		t := oldest.Add(time.Duration(i) * step)
 		if !t.Before(dayStart) {
 			today++
 		}

@@ -56,7 +56,7 @@ func TestGrowLedgerMonthFiles(t *testing.T) {
 	now := time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC)
 	writeProbe(t, filepath.Join(dir, "usage-2026-12.jsonl"), now.Add(-time.Minute))
 	writeProbe(t, filepath.Join(dir, "audit.jsonl"), now) // not a ledger: left alone
-	msg, err := growLedger(dir, 6000, 60, now)
+	msg, err := growLedger(dir, dir, 6000, 60, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestGrowLedgerOneFile(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC)
 	writeProbe(t, filepath.Join(dir, "usage.jsonl"), now.Add(-time.Minute))
-	if _, err := growLedger(dir, 1000, 60, now); err != nil {
+	if _, err := growLedger(dir, dir, 1000, 60, now); err != nil {
 		t.Fatal(err)
 	}
 	got := readTimes(t, dir)
@@ -121,10 +121,10 @@ func TestGrowLedgerRefusesUnknownLayout(t *testing.T) {
 	now := time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC)
 	writeProbe(t, filepath.Join(dir, "a.jsonl"), now)
 	writeProbe(t, filepath.Join(dir, "b.jsonl"), now)
-	if _, err := growLedger(dir, 10, 1, now); err == nil || !strings.Contains(err.Error(), "cannot tell okv's ledger layout") {
+	if _, err := growLedger(dir, dir, 10, 1, now); err == nil || !strings.Contains(err.Error(), "cannot tell okv's ledger layout") {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := growLedger(t.TempDir(), 10, 1, now); err == nil || !strings.Contains(err.Error(), "no usage ledger") {
+	if _, err := growLedger(t.TempDir(), t.TempDir(), 10, 1, now); err == nil || !strings.Contains(err.Error(), "no usage ledger") {
 		t.Fatalf("empty vault: err = %v", err)
 	}
 }
