@@ -128,6 +128,12 @@ fuzz-short:
 bench:
 	./scripts/bench.sh
 
+# okv proxy (the real binary: built from ./cmd/okv, or OKV_BIN; OKV_BIN2 adds
+# a second one to the same run) vs a direct connection and nginx: latency
+# added one request at a time, at 200 req/s paced, on 100 event streams;
+# saturation; peak RSS; start-up with a large usage ledger. Knobs (ROUNDS,
+# DURATION, ...) in bench/proxy/run.sh. Needs nginx (apt-get install
+# nginx-light) and age-keygen (apt-get install age).
 bench-proxy:
 	./bench/proxy/run.sh
 
