@@ -69,10 +69,11 @@ def vid(n):
 def cmds(backend, n):
     if backend == "file":
         okv = "env OKV_HOME=%s/vfile%d OKV_IDENTITY_FILE=%s/id.txt %s run -- true" % (W, n, W, OKV)
-        floor = "%s -identity %s/id.txt %s/vfile%d/profiles/dev.age -- true" % (FLOOR, W, W, n)
+        floor = "env OKV_HOME=%s/vfile%d %s -identity %s/id.txt %s/vfile%d/profiles/dev.age -- true" % (W, n, FLOOR, W, W, n)
     else:
         okv = "env OKV_HOME=%s/vkey%d %s run -- true" % (W, n, OKV)
-        floor = "%s -keychain %s %s/vkey%d/profiles/dev.age -- true" % (FLOOR, vid(n), W, n)
+        floor = "env OKV_HOME=%s/vkey%d %s -keychain %s %s/vkey%d/profiles/dev.age -- true" % (W, n, FLOOR, vid(n), W, n)
+    # Both through env(1), so that its exec is on both sides.
     return okv, floor
 
 CASES = [(b, n) for b in ("file", "keychain") for n in SIZES]
