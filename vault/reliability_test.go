@@ -539,3 +539,46 @@ func TestAuditKeysFromSSHIdentity(t *testing.T) {
 		t.Errorf("a log keyed with an SSH identity: %+v", c)
 	}
 }
+
+// TestAuditChainsAfterLongRecords: the append reads a short tail of the
+// log first (issue 21); records longer than that tail (a run of a
+// 1,000-secret profile names every secret) and one torn longer line still
+// chain and verify as when the whole 64 KiB were read.
+func TestAuditChainsAfterLongRecords(t *testing.T) {
+	v, id := fileVault(t)
+	key := v.AuditKeys(ids(id))[0]
+	var names []string
+	for i := range 600 {
+		names = append(names, fmt.Sprintf("KEY_%04d", i))
+	}
+	for i := range 3 {
+		if err := v.Audit(vault.AuditRecord{Op: "run", Profile: "dev", Secrets: names[:200*(i+1)], Command: "true"}, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := auditLines(t, v)
+	if len(lines) != 3 || len(lines[2]) < 5<<10 {
+		t.Fatalf("want 3 records, the last longer than 5 KiB: %d lines", len(lines))
+	}
+	// A torn final line (a crash mid-write) longer than the short tail.
+	f, err := os.OpenFile(v.AuditPath(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"time":"` + strings.Repeat("x", 6<<10))
+	f.Close()
+	if err := v.Audit(vault.AuditRecord{Op: "get", Profile: "dev"}, key); err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.VerifyAudit([]*vault.AuditKey{key})
+	if err != nil || c.Records != 4 || c.Keyed != 4 || len(c.Breaks) != 0 {
+		t.Fatalf("log of long records: %+v, err %v", c, err)
+	}
+	// A last line over 64 KiB is still refused, as before.
+	f, _ = os.OpenFile(v.AuditPath(), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(strings.Repeat("y", 65<<10) + "\n")
+	f.Close()
+	if err := v.Audit(vault.AuditRecord{Op: "get", Profile: "dev"}, key); err == nil || !strings.Contains(err.Error(), "64 KiB") {
+		t.Fatalf("append after a 65 KiB line: %v, want the 64 KiB refusal", err)
+	}
+}
