@@ -29,10 +29,17 @@ CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/floor" ./bench/floor
 export OKV="$work/okv" FLOOR="$work/floor" WORK="$work"
 export ROUNDS=${BENCH_ROUNDS:-10} RUNS=${BENCH_RUNS:-30}
 
+# Everything under $work, the D-Bus session's daemons included (an
+# activated Secret Service reads HOME and XDG_* when the bus starts it):
+# never the real keyring or vault.
+export HOME=$work/home XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config XDG_CACHE_HOME=$work/cache XDG_RUNTIME_DIR=$work/run
+mkdir -p "$HOME" "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$XDG_RUNTIME_DIR"
+chmod 700 "$XDG_RUNTIME_DIR"
+unset OKV_HOME OKV_IDENTITY_FILE OKV_PROFILE
+
 cat > "$work/inner.sh" <<'INNER'
 set -euo pipefail
-export XDG_DATA_HOME=$WORK/data HOME=$WORK/home
-mkdir -p "$XDG_DATA_HOME" "$HOME" "$WORK/cwd"
+mkdir -p "$WORK/cwd"
 cd "$WORK/cwd"
 printf 'bench' | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null
 # wait for the login collection
