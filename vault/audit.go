@@ -253,12 +253,18 @@ func (v *Vault) auditLocked(r AuditRecord, key *AuditKey) error {
 			r.Seq = n + 1
 		}
 		r.Key = key.ID
-		b, _ := json.Marshal(r)
-		r.MAC = key.mac("okv audit record v2\n", b)
 	}
 	line, err := json.Marshal(r)
 	if err != nil {
 		return err
+	}
+	if key != nil {
+		// The MAC covers the record without it; MAC is the record's last
+		// field and hex, so the keyed line is that encoding with the
+		// field added at the end, as json.Marshal would write it
+		// (TestAuditLineIsMarshal): one encoding per append, not two.
+		r.MAC = key.mac("okv audit record v2\n", line)
+		line = append(append(append(line[:len(line)-1:len(line)-1], `,"mac":"`...), r.MAC...), `"}`...)
 	}
 	line = append(line, '\n')
 	if _, err := f.WriteAt(line, size); err != nil {

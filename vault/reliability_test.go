@@ -582,3 +582,39 @@ func TestAuditChainsAfterLongRecords(t *testing.T) {
 		t.Fatalf("append after a 65 KiB line: %v, want the 64 KiB refusal", err)
 	}
 }
+
+// TestAuditLineIsMarshal: the appended keyed line (the MAC spliced onto
+// the encoding it covers, issue 21) is byte for byte json.Marshal of the
+// record, and verifies.
+func TestAuditLineIsMarshal(t *testing.T) {
+	v, id := fileVault(t)
+	key := v.AuditKeys(ids(id))[0]
+	recs := []vault.AuditRecord{
+		{Op: "run", Profile: "dev", Secrets: []string{"A", "B"}, Command: "true", Dir: `/tmp/"quoted" \ dir`, PID: 7},
+		{Op: "get", Profile: "dev"},
+		{Op: "init"},
+	}
+	for _, r := range recs {
+		if err := v.Audit(r, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, l := range auditLines(t, v) {
+		l = bytes.TrimSuffix(l, []byte("\n"))
+		var r vault.AuditRecord
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(r)
+		if !bytes.Equal(l, want) {
+			t.Errorf("line %d:\n got %s\nwant %s", i+1, l, want)
+		}
+		if r.MAC == "" {
+			t.Errorf("line %d is not keyed", i+1)
+		}
+	}
+	c, err := v.VerifyAudit([]*vault.AuditKey{key})
+	if err != nil || c.Keyed != 3 || len(c.Breaks) != 0 {
+		t.Fatalf("verify: %+v, %v", c, err)
+	}
+}
