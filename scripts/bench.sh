@@ -58,6 +58,12 @@ PY
   OKV_HOME=$WORK/vkey$n "$OKV" import "$WORK/s$n.env" >/dev/null 2>&1
   test "$(OKV_HOME=$WORK/vkey$n "$OKV" run -- sh -c 'env | grep -c "^\(OPENAI_API_KEY\|KEY_\)"')" = "$n"
 done
+# A vault whose secret is overdue: its first run of the day writes the
+# reminder's bookkeeping (state.json) before the exec.
+OKV_HOME=$WORK/vdue OKV_IDENTITY_FILE=$WORK/id.txt "$OKV" init >/dev/null 2>&1
+OKV_HOME=$WORK/vdue OKV_IDENTITY_FILE=$WORK/id.txt "$OKV" import "$WORK/s1.env" >/dev/null 2>&1
+OKV_HOME=$WORK/vdue OKV_IDENTITY_FILE=$WORK/id.txt "$OKV" policy set max_age=1s >/dev/null 2>&1
+sleep 1.1
 python3 "$WORK/report.py"
 INNER
 
@@ -151,6 +157,10 @@ for b in ("file", "keychain"):
     out = subprocess.run(["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,sync_file_range,syncfs,sync", "-o", W + "/st"] + okv.split(), check=True)
     n = sum(1 for l in open(W + "/st") if "sync" in l and "exited" not in l)
     goal("%s: %d fsync-like calls before exec (<= 1)" % (b, n), n <= 1)
+due = "env OKV_HOME=%s/vdue OKV_IDENTITY_FILE=%s/id.txt %s run -- true" % (W, W, OKV)
+subprocess.run(["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,sync_file_range,syncfs,sync", "-o", W + "/st"] + due.split(), check=True, stderr=subprocess.DEVNULL)
+n = sum(1 for l in open(W + "/st") if "sync" in l and "exited" not in l)
+goal("file, overdue secret, the day's first run (reminder written): %d fsync-like calls before exec (<= 1)" % n, n <= 1)
 print("\nall goals met" if ok else "\nsome goals missed (the machine's noise is in the min/max columns)")
 PY
 dbus-run-session -- bash "$work/inner.sh"
