@@ -85,7 +85,11 @@ func keychainTimeout(getenv func(string) string) time.Duration {
 
 // Run executes one command line and returns the exit code.
 func (a *App) Run(args []string) int {
-	root := a.newRootCmd()
+	var only func(*App) *cobra.Command
+	if len(args) > 0 {
+		only = fastCommands[args[0]]
+	}
+	root := a.newRootCmdFor(only)
 	root.SetArgs(args)
 	root.SetIn(a.Stdin)
 	root.SetOut(a.Stdout)

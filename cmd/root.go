@@ -12,7 +12,22 @@ import (
 	"github.com/okvault/okv/vault"
 )
 
-func (a *App) newRootCmd() *cobra.Command {
+func (a *App) newRootCmd() *cobra.Command { return a.newRootCmdFor(nil) }
+
+// fastCommands are the commands whose start-up is on the user's critical
+// path (okv run before every npm start): when one is invoked, App.Run
+// builds the root with it alone instead of the whole tree. Everything that
+// needs the full tree (help, completion, man pages, suggestions for a
+// mistyped command) is invoked under another name and gets it.
+var fastCommands = map[string]func(*App) *cobra.Command{
+	"run":   (*App).newRunCmd,
+	"shell": (*App).newShellCmd,
+}
+
+// newRootCmdFor builds the root with only the subcommand only makes, or the
+// whole tree when only is nil. The root's flags, templates and error
+// handling are the same either way.
+func (a *App) newRootCmdFor(only func(*App) *cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "okv",
 		Short: "A local, encrypted vault for API keys",
@@ -25,10 +40,14 @@ The keys reach that child's environment only: never your shell, argv or a
 plaintext file.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Version:       ReadBuildInfo().Version,
 		// Without a subcommand, show help (exit 0) like most CLIs.
 	}
-	root.SetVersionTemplate("okv {{.Version}}\n")
+	if only == nil {
+		// --version is a flag of the root alone ('okv run --version' is
+		// an unknown flag either way): the build info is read only here.
+		root.Version = ReadBuildInfo().Version
+		root.SetVersionTemplate("okv {{.Version}}\n")
+	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.profileFlag, "profile", "p", "", "profile to use (default: OKV_PROFILE, .okv-profile, then the default profile)")
 	pf.StringVar(&a.identityFlag, "identity", "", "age identity file to unlock with instead of the backend (also OKV_IDENTITY_FILE)")
@@ -42,6 +61,12 @@ plaintext file.`,
 		return &usageError{msg: msg, hints: []string{helpHint(c)}}
 	})
 
+	if only != nil {
+		root.AddCommand(only(a))
+		wrapArgs(root.Commands()[0])
+		strictHelp(root)
+		return root
+	}
 	root.AddCommand(
 		a.newInitCmd(),
 		a.newIdentityCmd(),

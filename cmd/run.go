@@ -106,7 +106,8 @@ from that shell sees the secrets; prefer 'okv run' for a single command.`,
 
 // childVars selects the profile's secrets for the child's environment.
 func childVars(doc *vault.Document, o runOptions) (map[string]string, []string, error) {
-	selected := doc.Names()
+	all := doc.Names() // sorted once: selection and audit order
+	selected := all
 	if o.onlySet && len(o.only) == 0 {
 		// An empty --only (an unset $NAMES in a script) must not widen to
 		// every secret.
@@ -156,7 +157,7 @@ func childVars(doc *vault.Document, o runOptions) (map[string]string, []string, 
 		used[n] = true
 	}
 	names := make([]string, 0, len(used))
-	for _, n := range doc.Names() {
+	for _, n := range all {
 		if used[n] {
 			names = append(names, n)
 		}
@@ -185,14 +186,17 @@ func (a *App) runRun(o runOptions, args []string) error {
 
 	// Resolve before auditing, so a typo is reported as 127 without a
 	// record of a run that never happened.
-	if _, err := shell.LookPath(args[0], shell.ChildEnv(a.Environ(), vars)); err != nil {
+	// The environment and the path are built once, for the exec too.
+	env := shell.ChildEnv(a.Environ(), vars)
+	path, err := shell.LookPath(args[0], env)
+	if err != nil {
 		return err
 	}
 
 	proxyMode := o.proxy || u.Policy.Proxy
 	if !proxyMode && !o.mask && shell.CanExec {
 		a.audit(v, "run", profile, names, commandName(args))
-		return shell.Exec(args, shell.ChildEnv(a.Environ(), vars))
+		return shell.ExecPath(path, args, env)
 	}
 
 	// okv stays alive holding keys: no core dumps, no same-user ptrace.

@@ -25,7 +25,13 @@ func Exec(args, env []string) error {
 	if err != nil {
 		return err
 	}
-	err = syscall.Exec(path, args, env)
+	return ExecPath(path, args, env)
+}
+
+// ExecPath is Exec for a command LookPath has already resolved to path
+// (okv run resolves it before auditing): PATH is not searched twice.
+func ExecPath(path string, args, env []string) error {
+	err := syscall.Exec(path, args, env)
 	code := ExitNotExecutable
 	if err == syscall.ENOENT {
 		code = ExitNotFound

@@ -20,6 +20,9 @@ func Exec(args, env []string) error {
 	return errors.New("exec is not supported on windows")
 }
 
+// ExecPath is not supported on Windows either.
+func ExecPath(path string, args, env []string) error { return Exec(args, env) }
+
 // NoDump is a no-op on Windows.
 func NoDump() error { return nil }
 

@@ -253,12 +253,18 @@ func (v *Vault) auditLocked(r AuditRecord, key *AuditKey) error {
 			r.Seq = n + 1
 		}
 		r.Key = key.ID
-		b, _ := json.Marshal(r)
-		r.MAC = key.mac("okv audit record v2\n", b)
 	}
 	line, err := json.Marshal(r)
 	if err != nil {
 		return err
+	}
+	if key != nil {
+		// The MAC covers the record without it; MAC is the record's last
+		// field and hex, so the keyed line is that encoding with the
+		// field added at the end, as json.Marshal would write it
+		// (TestAuditLineIsMarshal): one encoding per append, not two.
+		r.MAC = key.mac("okv audit record v2\n", line)
+		line = append(append(append(line[:len(line)-1:len(line)-1], `,"mac":"`...), r.MAC...), `"}`...)
 	}
 	line = append(line, '\n')
 	if _, err := f.WriteAt(line, size); err != nil {
@@ -400,32 +406,45 @@ func countLines(f *os.File, size int64) (int, error) {
 
 // lastLine returns the last complete line of f (without its newline) and
 // the offset where the next line goes. A torn final line (no newline, from
-// a crash mid-write) is overwritten by the next record.
+// a crash mid-write) is overwritten by the next record. It reads a 4 KiB
+// tail first (a record is a few hundred bytes: this runs on every okv run)
+// and 64 KiB, the longest line it accepts, only when that is not enough.
 func lastLine(f *os.File) ([]byte, int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, 0, err
 	}
 	size := fi.Size()
-	const chunk = 64 << 10
+	for _, chunk := range []int64{4 << 10, 64 << 10} {
+		line, next, found, err := lastLineIn(f, size, chunk)
+		if found || err != nil || chunk >= size {
+			return line, next, err
+		}
+	}
+	return nil, 0, errors.New("audit log line longer than 64 KiB")
+}
+
+// lastLineIn looks for the last complete line in f's last chunk bytes;
+// found is false when the chunk is too short to tell.
+func lastLineIn(f *os.File, size, chunk int64) (line []byte, next int64, found bool, err error) {
 	start := max(size-chunk, 0)
 	buf := make([]byte, size-start)
 	if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	end := bytes.LastIndexByte(buf, '\n')
 	if end < 0 {
 		if start == 0 {
-			return nil, 0, nil
+			return nil, 0, true, nil
 		}
-		return nil, 0, errors.New("audit log line longer than 64 KiB")
+		return nil, 0, false, nil
 	}
 	body := buf[:end]
 	i := bytes.LastIndexByte(body, '\n')
 	if i < 0 && start > 0 {
-		return nil, 0, errors.New("audit log line longer than 64 KiB")
+		return nil, 0, false, nil
 	}
-	return body[i+1:], start + int64(end) + 1, nil
+	return body[i+1:], start + int64(end) + 1, true, nil
 }
 
 // ReadAudit reads every record of the audit log.

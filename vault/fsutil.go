@@ -53,7 +53,16 @@ func checkPerm(path string, fi fs.FileInfo) error {
 // WriteFileAtomic writes data to path so that a crash at any instant leaves
 // either the old or the new content: temp file in the same folder, write,
 // fsync, rename, fsync the folder. The caller holds the vault lock.
-func WriteFileAtomic(path string, data []byte) error {
+func WriteFileAtomic(path string, data []byte) error { return writeAtomic(path, data, true) }
+
+// writeReminder is WriteFileAtomic without the folder's fsync, for
+// state.json (reminder bookkeeping) written on okv run's way to the exec:
+// one fsync, of the data, so the file is never found empty after a power
+// loss; the rename may be lost with it, and then a reminder is shown once
+// more. A killed okv still leaves the old content or the new.
+func writeReminder(path string, data []byte) error { return writeAtomic(path, data, false) }
+
+func writeAtomic(path string, data []byte, syncFolder bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -83,6 +92,9 @@ func WriteFileAtomic(path string, data []byte) error {
 		return err
 	}
 	ok = true
+	if !syncFolder {
+		return nil
+	}
 	return syncDir(dir)
 }
 

@@ -50,8 +50,22 @@ var (
 	tokenAnywhere = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b(` + tokenShapes + `)`) })
 )
 
+// tokenPrefixes are the literal starts of every alternative of
+// tokenShapes: a string that starts with none of them cannot match
+// tokenExact, and is answered without compiling or running the regexp
+// (every secret name of a profile is checked on each okv run). Keep in
+// step with tokenShapes (TestLooksLikeTokenPrefixes checks that they agree).
+var tokenPrefixes = []string{"sk-", "gh", "github_pat_", "AKIA", "sk_live_", "sk_test_", "rk_live_", "rk_test_", "xox", "glpat-", "AIza"}
+
 // LooksLikeToken reports whether s is, whole, a well-known token format.
-func LooksLikeToken(s string) bool { return tokenExact().MatchString(s) }
+func LooksLikeToken(s string) bool {
+	for _, p := range tokenPrefixes {
+		if strings.HasPrefix(s, p) {
+			return tokenExact().MatchString(s)
+		}
+	}
+	return false
+}
 
 // ScrubTokens replaces every well-known token format in s by its first
 // four characters and a redaction mark.

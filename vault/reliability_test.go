@@ -539,3 +539,82 @@ func TestAuditKeysFromSSHIdentity(t *testing.T) {
 		t.Errorf("a log keyed with an SSH identity: %+v", c)
 	}
 }
+
+// TestAuditChainsAfterLongRecords: the append reads a short tail of the
+// log first (issue 21); records longer than that tail (a run of a
+// 1,000-secret profile names every secret) and one torn longer line still
+// chain and verify as when the whole 64 KiB were read.
+func TestAuditChainsAfterLongRecords(t *testing.T) {
+	v, id := fileVault(t)
+	key := v.AuditKeys(ids(id))[0]
+	var names []string
+	for i := range 600 {
+		names = append(names, fmt.Sprintf("KEY_%04d", i))
+	}
+	for i := range 3 {
+		if err := v.Audit(vault.AuditRecord{Op: "run", Profile: "dev", Secrets: names[:200*(i+1)], Command: "true"}, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := auditLines(t, v)
+	if len(lines) != 3 || len(lines[2]) < 5<<10 {
+		t.Fatalf("want 3 records, the last longer than 5 KiB: %d lines", len(lines))
+	}
+	// A torn final line (a crash mid-write) longer than the short tail.
+	f, err := os.OpenFile(v.AuditPath(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"time":"` + strings.Repeat("x", 6<<10))
+	f.Close()
+	if err := v.Audit(vault.AuditRecord{Op: "get", Profile: "dev"}, key); err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.VerifyAudit([]*vault.AuditKey{key})
+	if err != nil || c.Records != 4 || c.Keyed != 4 || len(c.Breaks) != 0 {
+		t.Fatalf("log of long records: %+v, err %v", c, err)
+	}
+	// A last line over 64 KiB is still refused, as before.
+	f, _ = os.OpenFile(v.AuditPath(), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(strings.Repeat("y", 65<<10) + "\n")
+	f.Close()
+	if err := v.Audit(vault.AuditRecord{Op: "get", Profile: "dev"}, key); err == nil || !strings.Contains(err.Error(), "64 KiB") {
+		t.Fatalf("append after a 65 KiB line: %v, want the 64 KiB refusal", err)
+	}
+}
+
+// TestAuditLineIsMarshal: the appended keyed line (the MAC spliced onto
+// the encoding it covers, issue 21) is byte for byte json.Marshal of the
+// record, and verifies.
+func TestAuditLineIsMarshal(t *testing.T) {
+	v, id := fileVault(t)
+	key := v.AuditKeys(ids(id))[0]
+	recs := []vault.AuditRecord{
+		{Op: "run", Profile: "dev", Secrets: []string{"A", "B"}, Command: "true", Dir: `/tmp/"quoted" \ dir`, PID: 7},
+		{Op: "get", Profile: "dev"},
+		{Op: "init"},
+	}
+	for _, r := range recs {
+		if err := v.Audit(r, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, l := range auditLines(t, v) {
+		l = bytes.TrimSuffix(l, []byte("\n"))
+		var r vault.AuditRecord
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(r)
+		if !bytes.Equal(l, want) {
+			t.Errorf("line %d:\n got %s\nwant %s", i+1, l, want)
+		}
+		if r.MAC == "" {
+			t.Errorf("line %d is not keyed", i+1)
+		}
+	}
+	c, err := v.VerifyAudit([]*vault.AuditKey{key})
+	if err != nil || c.Keyed != 3 || len(c.Breaks) != 0 {
+		t.Fatalf("verify: %+v, %v", c, err)
+	}
+}

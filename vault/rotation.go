@@ -107,5 +107,6 @@ func (v *Vault) MarkOverdueWarned(profile, day string) (bool, error) {
 	if fi, err := os.Lstat(v.StatePath()); err == nil && !fi.Mode().IsRegular() {
 		return false, &fs.PathError{Op: "write", Path: v.StatePath(), Err: errors.New("not a regular file")}
 	}
-	return true, WriteFileAtomic(v.StatePath(), append(data, '\n'))
+	// On okv run's path (the day's first reminder): one fsync, not two.
+	return true, writeReminder(v.StatePath(), append(data, '\n'))
 }
