@@ -302,8 +302,11 @@ if has_case startup; then
 	done
 	if [[ -n ${OKV_BIN2:-} ]]; then
 		# okv2 on the ledger okv wrote: an upgrade, when okv is the older
-		# one (its first run is reported apart).
-		startup+=("-s" "okv2-on-okv-ledger=$OKV_BIN2:$tmp/start-okv2-empty:$tmp/start-okv-ledger")
+		# one (its first run is reported apart). On a copy: a newer okv
+		# may upgrade the vault's files, which the older one then cannot
+		# read for its own runs.
+		cp -a "$tmp/start-okv-ledger" "$tmp/start-okv2-upgrade"
+		startup+=("-s" "okv2-on-okv-ledger=$OKV_BIN2:$tmp/start-okv2-empty:$tmp/start-okv2-upgrade")
 	fi
 	"$lg" startup -rounds "$ROUNDS" -dir "$res" -runs "$STARTUP_RUNS" "${startup[@]}"
 fi
