@@ -763,14 +763,20 @@ func lastLineHash(path string, off int64) string {
 		return ""
 	}
 	defer f.Close()
-	n := min(off, maxLedgerLine+1)
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, off-n); err != nil {
-		return ""
+	// Read back from off in growing steps until the line before it ends:
+	// a ledger line is a few hundred bytes, so one 4 KiB read is the rule
+	// (this runs on every append and every budget hold).
+	for n := min(off, 4<<10); ; n = min(off, n*4, maxLedgerLine+1) {
+		buf := make([]byte, n)
+		if _, err := f.ReadAt(buf, off-n); err != nil {
+			return ""
+		}
+		buf = buf[:len(buf)-1]
+		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+			return lineHash(buf[i+1:])
+		}
+		if n == off || n == maxLedgerLine+1 {
+			return lineHash(buf)
+		}
 	}
-	buf = buf[:len(buf)-1]
-	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
-		buf = buf[i+1:]
-	}
-	return lineHash(buf)
 }
