@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -192,7 +193,21 @@ func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("usage ledger: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(l.Dir, heldFile), b)
+	// In place, not by a temporary file and a rename: it is written on
+	// every hold and release, always under usage.lock (so no reader sees
+	// it half-written), and a write cut short by a crash leaves a file
+	// readHeld takes as holding nothing, which only drops the estimates
+	// of requests in flight, never recorded spend. The rename cost about
+	// a quarter of the proxy's CPU under a daily budget (make bench-proxy).
+	f, err := openLedger(filepath.Join(l.Dir, heldFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	_, werr := f.Write(b)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return fmt.Errorf("usage ledger: %w", err)
+	}
+	return nil
 }
 
 // markTampered records why in the day totals (holding the lock).
