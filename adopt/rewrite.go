@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/okvault/okv/vault"
 )
 
 // ChangedError: the file is not what Find read (a shell appended to its
@@ -83,10 +85,10 @@ func (f *File) Apply(backupDir string, ref func(Finding) string, now time.Time) 
 		return "", err
 	}
 	backup := filepath.Join(backupDir, now.UTC().Format("20060102T150405.000000000Z")+"-"+strings.ReplaceAll(f.Target, string(filepath.Separator), "%"))
-	if err := writeAtomic(backup, data, 0o600); err != nil {
+	if err := vault.WriteFileAtomicMode(backup, data, 0o600); err != nil {
 		return "", fmt.Errorf("could not keep a backup of %s: %w", f.Path, err)
 	}
-	if err := writeAtomic(f.Target, f.Rewritten(data, ref), f.mode); err != nil {
+	if err := vault.WriteFileAtomicMode(f.Target, f.Rewritten(data, ref), f.mode); err != nil {
 		return backup, err
 	}
 	return backup, nil
@@ -118,43 +120,4 @@ func CleanBackups(backupDir string) (int, error) {
 		n++
 	}
 	return n, os.Remove(backupDir)
-}
-
-// writeAtomic writes data to path through a temporary file in the same
-// folder, fsynced and renamed over it, with permissions perm.
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".okv-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -71,17 +71,7 @@ func (l Limits) EndpointAllowed(base, p string) bool {
 	if len(l.Endpoints) == 0 {
 		return true
 	}
-	for _, e := range l.Endpoints {
-		if e = strings.TrimSpace(e); e == "" {
-			continue
-		}
-		if !strings.HasPrefix(e, "/") {
-			e = "/" + e
-		}
-		if e != base && !strings.HasPrefix(e, base+"/") {
-			e = base + e
-		}
-		e = strings.TrimSuffix(path.Clean(e), "/")
+	for _, e := range l.endpoints(base) {
 		if p == e || strings.HasPrefix(p, e+"/") {
 			return true
 		}
@@ -89,11 +79,10 @@ func (l Limits) EndpointAllowed(base, p string) bool {
 	return false
 }
 
-// EndpointNamed reports whether Endpoints names the endpoint ep ("/v1/…")
-// itself: an entry that is ep or a path inside it. A broader entry
-// ("/v1") does not name it: endpoints that need naming are let through
-// only when the user chose them.
-func (l Limits) EndpointNamed(base, ep string) bool {
+// endpoints are the Endpoints entries as clean absolute paths under base
+// ("chat/completions" and "/chat/completions" are "/v1/chat/completions").
+func (l Limits) endpoints(base string) []string {
+	var out []string
 	for _, e := range l.Endpoints {
 		if e = strings.TrimSpace(e); e == "" {
 			continue
@@ -104,7 +93,17 @@ func (l Limits) EndpointNamed(base, ep string) bool {
 		if e != base && !strings.HasPrefix(e, base+"/") {
 			e = base + e
 		}
-		e = strings.TrimSuffix(path.Clean(e), "/")
+		out = append(out, strings.TrimSuffix(path.Clean(e), "/"))
+	}
+	return out
+}
+
+// EndpointNamed reports whether Endpoints names the endpoint ep ("/v1/…")
+// itself: an entry that is ep or a path inside it. A broader entry
+// ("/v1") does not name it: endpoints that need naming are let through
+// only when the user chose them.
+func (l Limits) EndpointNamed(base, ep string) bool {
+	for _, e := range l.endpoints(base) {
 		if e == ep || strings.HasPrefix(e, ep+"/") {
 			return true
 		}

@@ -53,16 +53,22 @@ func checkPerm(path string, fi fs.FileInfo) error {
 // WriteFileAtomic writes data to path so that a crash at any instant leaves
 // either the old or the new content: temp file in the same folder, write,
 // fsync, rename, fsync the folder. The caller holds the vault lock.
-func WriteFileAtomic(path string, data []byte) error { return writeAtomic(path, data, true) }
+func WriteFileAtomic(path string, data []byte) error { return writeAtomic(path, data, filePerm, true) }
+
+// WriteFileAtomicMode is WriteFileAtomic with the file's permissions perm,
+// for files outside the vault that keep their own (okv adopt's rewrites).
+func WriteFileAtomicMode(path string, data []byte, perm os.FileMode) error {
+	return writeAtomic(path, data, perm, true)
+}
 
 // writeReminder is WriteFileAtomic without the folder's fsync, for
 // state.json (reminder bookkeeping) written on okv run's way to the exec:
 // one fsync, of the data, so the file is never found empty after a power
 // loss; the rename may be lost with it, and then a reminder is shown once
 // more. A killed okv still leaves the old content or the new.
-func writeReminder(path string, data []byte) error { return writeAtomic(path, data, false) }
+func writeReminder(path string, data []byte) error { return writeAtomic(path, data, filePerm, false) }
 
-func writeAtomic(path string, data []byte, syncFolder bool) error {
+func writeAtomic(path string, data []byte, perm os.FileMode, syncFolder bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -76,7 +82,7 @@ func writeAtomic(path string, data []byte, syncFolder bool) error {
 			os.Remove(tmp)
 		}
 	}()
-	if err := f.Chmod(filePerm); err != nil && runtime.GOOS != "windows" {
+	if err := f.Chmod(perm); err != nil && runtime.GOOS != "windows" {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
