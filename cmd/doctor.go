@@ -141,7 +141,7 @@ func (a *App) runDoctor() error {
 	} else {
 		ok("usage ledger: chained, intact")
 	}
-	for _, k := range a.strayEnvKeys() {
+	for _, k := range a.strayEnvKeys(true) {
 		// A warning, not a failure: the vault is fine, the shell is not.
 		fmt.Fprintf(a.Stdout, "warn  environment: %s\n", k.text())
 		fmt.Fprintf(a.Stdout, "      fix: %s\n", strayFix)

@@ -23,10 +23,11 @@ type strayKey struct {
 }
 
 // strayEnvKeys lists them. A process started by okv run or okv shell
-// (OKV_PROFILE set) got its keys from okv. The rc files and ~/.config are
-// searched (as okv adopt does, for a few seconds at most) to name the file
-// that exports the key.
-func (a *App) strayEnvKeys() []strayKey {
+// (OKV_PROFILE set) got its keys from okv. With locate, the rc files and
+// ~/.config are searched (as okv adopt does, for a few seconds at most) to
+// name the file that exports the key: okv doctor and okv status do, okv
+// run does not (it would delay the child).
+func (a *App) strayEnvKeys(locate bool) []strayKey {
 	if a.Getenv("OKV_PROFILE") != "" {
 		return nil
 	}
@@ -46,7 +47,7 @@ func (a *App) strayEnvKeys() []strayKey {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Var < out[j].Var })
 	home := a.Getenv("HOME")
-	if home == "" {
+	if home == "" || !locate {
 		return out
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -85,7 +86,7 @@ func (a *App) warnStrayEnvDaily(v *vault.Vault) {
 	if a.Getenv("OKV_PROFILE") != "" || v.StrayEnvWarnedOn(day) {
 		return
 	}
-	stray := a.strayEnvKeys()
+	stray := a.strayEnvKeys(false)
 	if len(stray) == 0 {
 		return
 	}
@@ -95,5 +96,5 @@ func (a *App) warnStrayEnvDaily(v *vault.Vault) {
 	for _, s := range stray {
 		fmt.Fprintf(a.Stderr, "okv: warning: %s\n", s.text())
 	}
-	fmt.Fprintf(a.Stderr, "okv: hint: %s (this warning is shown once a day)\n", strayFix)
+	fmt.Fprintf(a.Stderr, "okv: hint: %s (this warning is shown once a day; 'okv doctor' names the file that exports it)\n", strayFix)
 }

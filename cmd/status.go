@@ -49,7 +49,7 @@ func (a *App) runStatus(check bool) error {
 	if line := a.agentStatus(v); line != "" {
 		fmt.Fprintln(a.Stderr, line)
 	}
-	for _, k := range a.strayEnvKeys() {
+	for _, k := range a.strayEnvKeys(true) {
 		fmt.Fprintf(a.Stderr, "okv: warning: %s\n", k.text())
 		fmt.Fprintf(a.Stderr, "okv: hint: %s\n", strayFix)
 	}
