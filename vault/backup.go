@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"strings"
 	"time"
 
@@ -137,23 +135,8 @@ func (v *Vault) IdentityExportedAt() (time.Time, bool) {
 // MarkIdentityExported records that the vault's identity was exported at
 // t, in state.json (atomically, under the lock).
 func (v *Vault) MarkIdentityExported(t time.Time) error {
-	unlock, err := v.Lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st := v.readState()
-	raw, err := json.Marshal(identityExport{At: t.UTC(), Recipient: v.Config.Recipient})
-	if err != nil {
-		return err
-	}
-	st[identityExportedKey] = raw
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	if fi, err := os.Lstat(v.StatePath()); err == nil && !fi.Mode().IsRegular() {
-		return &fs.PathError{Op: "write", Path: v.StatePath(), Err: errors.New("not a regular file")}
-	}
-	return WriteFileAtomic(v.StatePath(), append(data, '\n'))
+	_, err := v.updateState(WriteFileAtomic, func(st map[string]json.RawMessage) (bool, error) {
+		return true, setState(st, identityExportedKey, identityExport{At: t.UTC(), Recipient: v.Config.Recipient})
+	})
+	return err
 }

@@ -2,9 +2,6 @@ package vault
 
 import (
 	"encoding/json"
-	"errors"
-	"io/fs"
-	"os"
 	"time"
 )
 
@@ -34,30 +31,15 @@ func (v *Vault) TemplateOutputs() []TemplateOutput { return templateOutputs(v.re
 // UpdateTemplateOutputs replaces the recorded list with edit's answer,
 // atomically under the vault lock.
 func (v *Vault) UpdateTemplateOutputs(edit func([]TemplateOutput) []TemplateOutput) error {
-	unlock, err := v.Lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st := v.readState()
-	outs := edit(templateOutputs(st))
-	if len(outs) == 0 {
-		delete(st, templateOutputsKey)
-	} else {
-		raw, err := json.Marshal(outs)
-		if err != nil {
-			return err
+	_, err := v.updateState(WriteFileAtomic, func(st map[string]json.RawMessage) (bool, error) {
+		outs := edit(templateOutputs(st))
+		if len(outs) == 0 {
+			delete(st, templateOutputsKey)
+			return true, nil
 		}
-		st[templateOutputsKey] = raw
-	}
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	if fi, err := os.Lstat(v.StatePath()); err == nil && !fi.Mode().IsRegular() {
-		return &fs.PathError{Op: "write", Path: v.StatePath(), Err: errors.New("not a regular file")}
-	}
-	return WriteFileAtomic(v.StatePath(), append(data, '\n'))
+		return true, setState(st, templateOutputsKey, outs)
+	})
+	return err
 }
 
 // strayEnvWarnedKey is the day okv run last warned that okv was started
@@ -77,27 +59,14 @@ func (v *Vault) StrayEnvWarnedOn(day string) bool {
 // MarkStrayEnvWarned records the day of that warning; false when another
 // okv recorded it first, so one of concurrent runs warns.
 func (v *Vault) MarkStrayEnvWarned(day string) (bool, error) {
-	unlock, err := v.Lock()
-	if err != nil {
-		return false, err
-	}
-	defer unlock()
-	st := v.readState()
-	var d string
-	if raw, ok := st[strayEnvWarnedKey]; ok {
-		json.Unmarshal(raw, &d)
-	}
-	if d == day {
-		return false, nil
-	}
-	raw, _ := json.Marshal(day)
-	st[strayEnvWarnedKey] = raw
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return false, err
-	}
-	if fi, err := os.Lstat(v.StatePath()); err == nil && !fi.Mode().IsRegular() {
-		return false, &fs.PathError{Op: "write", Path: v.StatePath(), Err: errors.New("not a regular file")}
-	}
-	return true, WriteFileAtomic(v.StatePath(), append(data, '\n'))
+	return v.updateState(WriteFileAtomic, func(st map[string]json.RawMessage) (bool, error) {
+		var d string
+		if raw, ok := st[strayEnvWarnedKey]; ok {
+			json.Unmarshal(raw, &d)
+		}
+		if d == day {
+			return false, nil
+		}
+		return true, setState(st, strayEnvWarnedKey, day)
+	})
 }

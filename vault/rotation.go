@@ -83,30 +83,47 @@ func (v *Vault) OverdueWarnedOn(profile, day string) bool {
 // exactly one of concurrent runs warns. The file is written atomically
 // under the vault lock.
 func (v *Vault) MarkOverdueWarned(profile, day string) (bool, error) {
+	// On okv run's path (the day's first reminder): one fsync, not two.
+	return v.updateState(writeReminder, func(st map[string]json.RawMessage) (bool, error) {
+		m := overdueWarned(st)
+		if m[profile] == day {
+			return false, nil
+		}
+		m[profile] = day
+		return true, setState(st, overdueWarnedKey, m)
+	})
+}
+
+// updateState changes state.json under the vault lock: edit changes the
+// fields it read and reports whether there is anything to write; write is
+// how (WriteFileAtomic, or writeReminder on okv run's path). An unsafe
+// existing file is replaced by a 0600 one; a link is refused.
+func (v *Vault) updateState(write func(string, []byte) error, edit func(map[string]json.RawMessage) (bool, error)) (bool, error) {
 	unlock, err := v.Lock()
 	if err != nil {
 		return false, err
 	}
 	defer unlock()
 	st := v.readState()
-	m := overdueWarned(st)
-	if m[profile] == day {
-		return false, nil
-	}
-	m[profile] = day
-	raw, err := json.Marshal(m)
-	if err != nil {
+	if changed, err := edit(st); err != nil || !changed {
 		return false, err
 	}
-	st[overdueWarnedKey] = raw
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return false, err
 	}
-	// An unsafe existing file is replaced by a 0600 one.
 	if fi, err := os.Lstat(v.StatePath()); err == nil && !fi.Mode().IsRegular() {
 		return false, &fs.PathError{Op: "write", Path: v.StatePath(), Err: errors.New("not a regular file")}
 	}
-	// On okv run's path (the day's first reminder): one fsync, not two.
-	return true, writeReminder(v.StatePath(), append(data, '\n'))
+	return true, write(v.StatePath(), append(data, '\n'))
+}
+
+// setState sets st[key] to value's JSON.
+func setState(st map[string]json.RawMessage, key string, value any) error {
+	raw, err := json.Marshal(value)
+	if err != nil {
+		return err
+	}
+	st[key] = raw
+	return nil
 }
