@@ -189,3 +189,27 @@ func TestTimeBound(t *testing.T) {
 		t.Fatalf("cancelled Find: %+v, %v", r, err)
 	}
 }
+
+// The backups hold keys in plaintext: a backup folder that is a link (a
+// planted one in the vault folder) is refused, and nothing is rewritten.
+func TestBackupFolderLinkRefused(t *testing.T) {
+	fx := newFixture(t)
+	r := fx.find(t)
+	elsewhere := t.TempDir()
+	backups := filepath.Join(t.TempDir(), "b")
+	if err := os.Symlink(elsewhere, backups); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.Files {
+		before, _ := os.ReadFile(f.Target)
+		if _, err := f.Apply(backups, func(f Finding) string { return "okv://dev/" + f.Name }, time.Now()); err == nil {
+			t.Errorf("%s: rewritten with a linked backup folder", f.Path)
+		}
+		if after, _ := os.ReadFile(f.Target); string(after) != string(before) {
+			t.Errorf("%s changed", f.Path)
+		}
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+		t.Errorf("%d backups written through the link", len(ents))
+	}
+}

@@ -81,6 +81,11 @@ func (f *File) Apply(backupDir string, ref func(Finding) string, now time.Time) 
 	if err := os.MkdirAll(backupDir, 0o700); err != nil {
 		return "", err
 	}
+	// The backups hold keys in plaintext: never into a folder a planted
+	// link points at.
+	if err := vault.CheckFolder(backupDir); err != nil {
+		return "", err
+	}
 	if err := os.Chmod(backupDir, 0o700); err != nil {
 		return "", err
 	}
@@ -89,7 +94,8 @@ func (f *File) Apply(backupDir string, ref func(Finding) string, now time.Time) 
 		return "", fmt.Errorf("could not keep a backup of %s: %w", f.Path, err)
 	}
 	if err := vault.WriteFileAtomicMode(f.Target, f.Rewritten(data, ref), f.mode); err != nil {
-		return backup, err
+		os.Remove(backup) // the file is unchanged: no plaintext copy stays behind
+		return "", err
 	}
 	return backup, nil
 }

@@ -30,16 +30,13 @@ func checkOwner(fi fs.FileInfo) error {
 	return nil
 }
 
-// Listen creates the socket, 0600 (umask 077 while it is bound).
+// Listen creates the socket, 0600 (umask 177 while it is bound; no chmod
+// by path afterwards, which would follow a link put in its place).
 func Listen(socket string) (*net.UnixListener, error) {
-	old := unix.Umask(0o077)
+	old := unix.Umask(0o177) // a socket is made 0777 &^ umask: 0600
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: socket, Net: "unix"})
 	unix.Umask(old)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(socket, 0o600); err != nil {
-		ln.Close()
 		return nil, err
 	}
 	return ln, nil
@@ -59,7 +56,8 @@ func Ensure(dir, path string, args, env []string) (started bool, err error) {
 	if _, err := Call(socket, Request{Op: OpStatus}); err == nil {
 		return false, nil
 	}
-	lk := flock.New(LockPath(dir), flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	// O_NOFOLLOW: a planted agent.lock link is not created or locked.
+	lk := flock.New(LockPath(dir), flock.SetFlag(os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW), flock.SetPermissions(0o600))
 	if err := lk.Lock(); err != nil {
 		return false, fmt.Errorf("locking %s: %w", LockPath(dir), err)
 	}

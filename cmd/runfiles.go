@@ -206,7 +206,9 @@ func (a *App) writeTemplateOutputs(v *vault.Vault, specs []templateSpec, r *reso
 	}
 	for _, s := range specs {
 		p := a.abs(s.out)
-		if err := vault.WriteFileAtomic(p, s.t.fill(r)); err != nil {
+		// Exclusive: a file created at OUTPUT since the check above (while
+		// okv asked for a passphrase) is neither replaced nor, later, removed.
+		if err := vault.WriteFileExclusive(p, s.t.fill(r)); err != nil {
 			return cleanup, fmt.Errorf("could not write %s: %w", s.out, err)
 		}
 		written = append(written, p)

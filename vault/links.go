@@ -73,6 +73,13 @@ func linkError(path string, fi fs.FileInfo) error {
 
 // checkVaultDir refuses a vault folder (or its profiles/ folder) that is a
 // symbolic link or not a folder. A missing one is not an error here.
+// CheckFolder refuses a folder okv writes into that is a link or not a
+// folder (okv adopt's backups).
+func CheckFolder(path string) error {
+	_, err := checkVaultDir(path)
+	return err
+}
+
 func checkVaultDir(path string) (fs.FileInfo, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
