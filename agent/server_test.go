@@ -92,7 +92,9 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 	// Used every 9 minutes, a still ends at the hour.
 	for clock.Now().Before(time.Date(2026, 1, 1, 8, 54, 0, 0, time.UTC)) {
 		clock.Add(9 * time.Minute)
-		get("a")
+		if err := get("a"); err != nil {
+			t.Fatalf("a, used within its idle time, at %v: %v", clock.Now(), err)
+		}
 	}
 	clock.Add(7 * time.Minute)
 	waitForget(t, forgot, "expire-max")
