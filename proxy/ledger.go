@@ -43,6 +43,12 @@ type Record struct {
 	// (invalid_api_key, model_not_allowed, rate_limit_exceeded, …); such a
 	// request never reached the upstream.
 	Refused string `json:"refused,omitempty"`
+	// CostUSD is what the request cost in US dollars at the price okv
+	// knew when it was made (Config.Prices); nil when it knew no price
+	// for the model (never shown as $0). PriceDate is the day that price
+	// was checked.
+	CostUSD   *float64 `json:"cost_usd,omitempty"`
+	PriceDate string   `json:"price_date,omitempty"`
 
 	// Prev chains the ledger: the SHA-256 (hex) of the line before this
 	// one in its month file, as written ("" for the first line, and in

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/okvault/okv/limits"
+	"github.com/okvault/okv/prices"
 )
 
 // DefaultUpstream is where requests go when Config.Upstream is nil and
@@ -61,6 +62,9 @@ type Config struct {
 	Allow []netip.Prefix
 
 	Ledger Ledger // receives one Record per request; may be nil
+	// Prices prices the records' tokens (Record.CostUSD); nil records no
+	// cost.
+	Prices prices.Func
 
 	Now       func() time.Time  // clock; nil means time.Now
 	Transport http.RoundTripper // nil means NewTransport()
@@ -570,6 +574,20 @@ func (p *Proxy) upstreamPath(clientPath string) string {
 	return "/"
 }
 
+// price sets r's cost from Config.Prices: requests that used tokens, of a
+// model with a known price.
+func (p *Proxy) price(r *Record) {
+	if p.cfg.Prices == nil || r.Model == "" || r.TotalTokens == 0 {
+		return
+	}
+	pr, ok := p.cfg.Prices(r.Provider, r.Model, r.Time)
+	if !ok {
+		return
+	}
+	c := pr.Cost(r.PromptTokens, r.CacheReadTokens, r.CacheCreationTokens, r.CompletionTokens)
+	r.CostUSD, r.PriceDate = &c, pr.Checked
+}
+
 func (p *Proxy) finish(st *reqState, start time.Time) {
 	end := p.now()
 	if st.parser != nil {
@@ -586,6 +604,7 @@ func (p *Proxy) finish(st *reqState, start time.Time) {
 	}
 	st.ws.mu.Unlock()
 	st.rec.LatencyMS = max(math.Round(float64(end.Sub(start))/1e3)/1e3, 0)
+	p.price(&st.rec)
 	p.lim.spend(end, st.rec.TotalTokens-spentLive, st.held)
 	if p.recWake == nil {
 		return

@@ -2,8 +2,13 @@ package proxy
 
 import (
 	"encoding/json"
+	"math"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/okvault/okv/prices"
 )
 
 func feedSSE(chunks ...string) (Tokens, bool) {
@@ -131,4 +136,36 @@ func FuzzJSONModels(f *testing.F) {
 			t.Fatalf("%q: models %q, encoding/json reads %s", b, models, raw)
 		}
 	})
+}
+
+// TestRecordCost checks that a record carries its cost at the price
+// Config.Prices gives for the request's provider, model and time, and no
+// cost (not $0) for a model without a price.
+func TestRecordCost(t *testing.T) {
+	var asked []string
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) { chatJSON(w, 1000, 200) }, func(c *Config) {
+		c.Prices = func(provider, model string, at time.Time) (prices.Price, bool) {
+			asked = append(asked, provider+"/"+model+"@"+at.Format(time.DateOnly))
+			if model != "gpt-4o-mini" {
+				return prices.Price{}, false
+			}
+			return prices.Price{Input: 0.15, Output: 0.60, Checked: "2026-11-01"}, true
+		}
+	})
+	h.post("/v1/chat/completions", `{"model":"gpt-4o-mini"}`)
+	h.post("/v1/chat/completions", `{"model":"unpriced"}`)
+	recs := h.ledger.wait(2)
+	if recs[0].CostUSD == nil || math.Abs(*recs[0].CostUSD-(1000*0.15+200*0.60)/1e6) > 1e-12 || recs[0].PriceDate != "2026-11-01" {
+		t.Errorf("priced record: cost %v, date %q", recs[0].CostUSD, recs[0].PriceDate)
+	}
+	if recs[1].CostUSD != nil || recs[1].PriceDate != "" {
+		t.Errorf("unpriced record has cost %v, date %q", *recs[1].CostUSD, recs[1].PriceDate)
+	}
+	if want := "openai/gpt-4o-mini@2026-03-14"; len(asked) == 0 || asked[0] != want {
+		t.Errorf("prices asked %v, want first %s", asked, want)
+	}
+	b, _ := json.Marshal(recs[1])
+	if strings.Contains(string(b), "cost_usd") {
+		t.Errorf("unpriced record written as %s", b)
+	}
 }
