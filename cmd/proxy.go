@@ -69,6 +69,11 @@ func (a *App) startProxy(u *vault.Use, pv *proxy.Provider, addr string, allow []
 	// run. The day's tokens are the profile's, all providers together: a
 	// provider's daily budget counts them all (never less than it spent).
 	usedToday, _ := proxy.TokensUsed(v.Dir, profile, a.Now())
+	// Read once: the proxy keeps the prices it started with.
+	priceOf, err := a.priceFunc()
+	if err != nil {
+		return nil, err
+	}
 	cfg := proxy.Config{
 		Profile:         profile,
 		Provider:        pv,
@@ -80,6 +85,7 @@ func (a *App) startProxy(u *vault.Use, pv *proxy.Provider, addr string, allow []
 		TokensUsedToday: usedToday,
 		Allow:           allow,
 		Ledger:          ledger,
+		Prices:          priceOf,
 		Now:             a.Now,
 		ErrorLog:        log.New(io.Discard, "", 0),
 		Notice:          log.New(a.Stderr, "", 0),

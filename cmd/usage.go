@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -21,8 +22,15 @@ func (a *App) newUsageCmd() *cobra.Command {
 		Short: "Requests, tokens, errors and latency of calls made through okv's proxy",
 		Long: `Summarise the proxy's usage ledger (usage-YYYY-MM.jsonl, one file per UTC
 month; only the months asked for are read): requests, errors, refusals,
-prompt/completion tokens and p50/p99 latency, per day or per model. Without
--p/--profile or OKV_PROFILE, every profile is included.
+prompt/completion tokens, cost in US dollars and p50/p99 latency, per day,
+model or provider, with a total. Without -p/--profile or OKV_PROFILE, every
+profile is included.
+
+A request's cost is the one the proxy recorded with it, at the price in
+effect when it was made; records of earlier okv versions are priced from
+okv's price table and your overrides ('okv price ls') at their time. Tokens
+of a model with no known price are never counted as $0: the row says
+"+ unpriced" and okv names the models.
 
 The ledger is chained: okv warns when it was truncated or edited, and the
 proxy then takes every daily budget as spent, until you run
@@ -109,11 +117,17 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 		}
 		recs = kept
 	}
-	rows, err := proxy.Summarize(recs, from, by)
+	// Records carry their cost at the price of their day; older ones are
+	// priced from the table (and your overrides) at their time.
+	priceOf, err := a.priceFunc()
 	if err != nil {
 		return err
 	}
-	total, _ := proxy.Summarize(recs, from, "")
+	rows, err := proxy.SummarizePriced(recs, from, by, priceOf)
+	if err != nil {
+		return err
+	}
+	total, _ := proxy.SummarizePriced(recs, from, "", priceOf)
 	if asJSON {
 		enc := json.NewEncoder(a.Stdout)
 		for _, r := range rows {
@@ -136,11 +150,56 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 	case "provider":
 		head = "PROVIDER"
 	}
-	fmt.Fprintf(tw, "%s\tREQUESTS\tERRORS\tREFUSED\tPROMPT\tCOMPLETION\tTOTAL\tP50 MS\tP99 MS\t\n", head)
+	fmt.Fprintf(tw, "%s\tREQUESTS\tERRORS\tREFUSED\tPROMPT\tCOMPLETION\tTOTAL\tCOST USD\tP50 MS\tP99 MS\t\n", head)
 	for _, r := range append(rows, total...) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t\n", r.Key, r.Requests, r.Errors, r.Refused, r.PromptTokens, r.CompletionTokens, r.TotalTokens, r.P50MS, r.P99MS)
+		key := r.Key
+		if key == "total" {
+			key = "TOTAL"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.0f\t%.0f\t\n", key, r.Requests, r.Errors, r.Refused, r.PromptTokens, r.CompletionTokens, r.TotalTokens, costText(r), r.P50MS, r.P99MS)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(total) == 1 && total[0].Unpriced() {
+		t := total[0]
+		reqs := "requests"
+		if t.UnpricedRequests == 1 {
+			reqs = "request"
+		}
+		fmt.Fprintf(a.Stderr, "okv: note: no known price for %s (%d tokens in %d %s): the costs above leave them out\n",
+			strings.Join(t.UnpricedModels, ", "), t.UnpricedTokens, t.UnpricedRequests, reqs)
+		fmt.Fprintf(a.Stderr, "okv: hint: give one a price with 'okv price set %s input=USD output=USD' (per million tokens)\n", t.UnpricedModels[0])
+	}
+	return nil
+}
+
+// costText is a row's cost: the dollars of its priced requests, and
+// "+ unpriced" when some tokens have no known price (never $0 for them).
+func costText(s proxy.Summary) string {
+	if !s.Unpriced() {
+		return usd(s.CostUSD)
+	}
+	if s.CostUSD == 0 {
+		return "unpriced"
+	}
+	return usd(s.CostUSD) + " + unpriced"
+}
+
+// usd shows dollars to the cent from $1, else to 10⁻⁴ $, or 10⁻⁶ $ under
+// a cent (a request's cost is often a fraction of one).
+func usd(v float64) string {
+	switch {
+	case v == 0:
+		return "$0.00"
+	case v >= 1:
+		return fmt.Sprintf("$%.2f", v)
+	case v >= 0.01:
+		return fmt.Sprintf("$%.4f", v)
+	case v < 0.0000005:
+		return "<$0.000001"
+	}
+	return fmt.Sprintf("$%.6f", v)
 }
 
 // resetLedger accepts a tampered ledger as it is now. It unlocks the

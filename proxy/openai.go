@@ -139,6 +139,14 @@ func openAIUsage(doc []byte, t *Tokens) bool {
 		Input      int64 `json:"input_tokens"`
 		Output     int64 `json:"output_tokens"`
 		Total      int64 `json:"total_tokens"`
+		// The part of the prompt read from OpenAI's prompt cache, billed
+		// at the cached-input price.
+		PromptDetails struct {
+			Cached int64 `json:"cached_tokens"`
+		} `json:"prompt_tokens_details"`
+		InputDetails struct {
+			Cached int64 `json:"cached_tokens"`
+		} `json:"input_tokens_details"`
 	}
 	var v struct {
 		Usage    *counts `json:"usage"`
@@ -169,6 +177,7 @@ func openAIUsage(doc []byte, t *Tokens) bool {
 	if got.Total == 0 {
 		got.Total = got.Prompt + got.Completion
 	}
+	got.CacheRead = min(max(c.PromptDetails.Cached, c.InputDetails.Cached, 0), got.Prompt)
 	*t = got
 	return true
 }

@@ -169,3 +169,20 @@ func TestRecordCost(t *testing.T) {
 		t.Errorf("unpriced record written as %s", b)
 	}
 }
+
+// OpenAI reports the prompt tokens read from its cache inside the usage
+// (chat completions: prompt_tokens_details, responses: input_tokens_details);
+// they are priced at the cached-input price.
+func TestOpenAICachedTokens(t *testing.T) {
+	for doc, want := range map[string]Tokens{
+		`{"usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920}}}`:       {Prompt: 2006, Completion: 300, Total: 2306, CacheRead: 1920},
+		`{"response":{"usage":{"input_tokens":1500,"output_tokens":20,"total_tokens":1520,"input_tokens_details":{"cached_tokens":1024}}}}`: {Prompt: 1500, Completion: 20, Total: 1520, CacheRead: 1024},
+		// Never more cached than prompt tokens.
+		`{"usage":{"prompt_tokens":10,"completion_tokens":1,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":99}}}`: {Prompt: 10, Completion: 1, Total: 11, CacheRead: 10},
+	} {
+		var got Tokens
+		if !openAIUsage([]byte(doc), &got) || got != want {
+			t.Errorf("openAIUsage(%s) = %+v, want %+v", doc, got, want)
+		}
+	}
+}
