@@ -293,3 +293,38 @@ func TestPriceImport(t *testing.T) {
 		t.Error("a refused import changed prices.json")
 	}
 }
+
+// Prices drive dollar budgets: changing them unlocks the personal vault
+// first, so a child holding only the proxy's token cannot lower them.
+func TestPriceChangesUnlock(t *testing.T) {
+	e := newTestEnv(t)
+	e.ok("", "price", "set", "openai/gpt-4o-mini", "input=1", "output=2")
+	path := filepath.Join(e.dir, "prices.json")
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := map[string]string{}
+	for k, v := range e.kc {
+		saved[k] = v
+		delete(e.kc, k) // the identity is out of reach: the vault cannot be unlocked
+	}
+	lib := filepath.Join(t.TempDir(), "p.json")
+	os.WriteFile(lib, []byte(`{"gpt-4o": {"input_cost_per_token": 0, "output_cost_per_token": 0, "litellm_provider": "openai"}}`), 0o600)
+	for _, args := range [][]string{
+		{"price", "set", "openai/gpt-4o-mini", "input=0", "output=0"},
+		{"price", "unset", "openai/gpt-4o-mini"},
+		{"price", "import", lib},
+	} {
+		if _, _, code := e.run("", args...); code == 0 {
+			t.Errorf("okv %v succeeded without unlocking the vault", args)
+		}
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("prices.json changed without an unlock")
+	}
+	for k, v := range saved {
+		e.kc[k] = v
+	}
+	e.ok("", "price", "unset", "openai/gpt-4o-mini")
+}
