@@ -88,8 +88,34 @@ refused whole, naming its line, column and field, and changes nothing.`,
 			return a.runPriceImport(args[0])
 		},
 	}
+	set.ValidArgsFunction = a.completePriceKeys(false)
+	unset.ValidArgsFunction = a.completePriceKeys(true)
 	c.AddCommand(ls, set, unset, imp)
 	return c
+}
+
+// completePriceKeys completes PROVIDER/MODEL (the table's and your
+// overrides', or only the overrides), then set's KEY= words.
+func (a *App) completePriceKeys(overridesOnly bool) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			if overridesOnly {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return []string{"input=", "output=", "cached_input=", "cache_write="}, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+		}
+		o, _ := a.priceOverrides()
+		seen := map[string]bool{}
+		var keys []string
+		for _, l := range prices.Builtin().List(o, a.Now()) {
+			k := l.Provider + "/" + l.Model
+			if (l.Override || !overridesOnly) && !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+		return keys, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 // priceStore is the user's overrides, in the personal vault.

@@ -328,3 +328,43 @@ func TestPriceChangesUnlock(t *testing.T) {
 	}
 	e.ok("", "price", "unset", "openai/gpt-4o-mini")
 }
+
+// A prices.json okv cannot read stops what would count with it (a proxy,
+// okv usage) with the file named, rather than pricing without it.
+func TestBrokenPricesFile(t *testing.T) {
+	e := newTestEnv(t)
+	path := filepath.Join(e.dir, "prices.json")
+	os.WriteFile(path, []byte("{not json"), 0o600)
+	_, errs := e.fail(exitError, "", "usage")
+	if !strings.Contains(errs, path) || !strings.Contains(errs, "okv: hint: fix or remove "+path) {
+		t.Errorf("usage with a broken prices.json:\n%s", errs)
+	}
+	_, errs = e.fail(exitError, "", "price", "ls")
+	if !strings.Contains(errs, path) {
+		t.Errorf("price ls with a broken prices.json:\n%s", errs)
+	}
+	// Others may not write it.
+	os.WriteFile(path, []byte(`{"okv_prices":1,"prices":{}}`), 0o600)
+	os.Chmod(path, 0o666)
+	_, errs = e.fail(exitError, "", "usage")
+	if !strings.Contains(errs, "chmod 600") {
+		t.Errorf("usage with a world-writable prices.json:\n%s", errs)
+	}
+}
+
+func TestPriceCompletion(t *testing.T) {
+	e := newTestEnv(t)
+	e.ok("", "price", "set", "groq/llama-3.1-8b-instant", "input=0.05", "output=0.08")
+	out, _ := e.ok("", "__complete", "price", "set", "")
+	if !strings.Contains(out, "openai/gpt-4o-mini\n") || !strings.Contains(out, "groq/llama-3.1-8b-instant\n") {
+		t.Errorf("price set completion:\n%s", out)
+	}
+	out, _ = e.ok("", "__complete", "price", "unset", "")
+	if strings.Contains(out, "openai/gpt-4o-mini") || !strings.Contains(out, "groq/llama-3.1-8b-instant\n") {
+		t.Errorf("price unset completion (overrides only):\n%s", out)
+	}
+	out, _ = e.ok("", "__complete", "price", "set", "openai/gpt-4o", "")
+	if !strings.Contains(out, "input=\n") || !strings.Contains(out, "cache_write=\n") {
+		t.Errorf("price set KEY= completion:\n%s", out)
+	}
+}
