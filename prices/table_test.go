@@ -78,6 +78,26 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+func TestCandidates(t *testing.T) {
+	for model, want := range map[string][]string{
+		"gpt-4o-mini":                    {"gpt-4o-mini"},
+		"GPT-4o-Mini-2024-07-18":         {"gpt-4o-mini-2024-07-18", "gpt-4o-mini"},
+		"claude-3-5-haiku-20241022":      {"claude-3-5-haiku-20241022", "claude-3-5-haiku"},
+		"claude-3-5-haiku@20241022":      {"claude-3-5-haiku@20241022", "claude-3-5-haiku"},
+		"claude-3-5-haiku-latest":        {"claude-3-5-haiku-latest", "claude-3-5-haiku"},
+		"models/gemini-2.0-flash-001":    {"gemini-2.0-flash-001", "gemini-2.0-flash"},
+		"gpt-4-0613":                     {"gpt-4-0613"},
+		"gemini-2.5-flash-preview-05-20": {"gemini-2.5-flash-preview-05-20"},
+		"o3-2025-04-16":                  {"o3-2025-04-16", "o3"},
+		"-latest":                        {"-latest"},
+		"":                               nil,
+	} {
+		if got := Candidates(model); !reflect.DeepEqual(got, want) {
+			t.Errorf("Candidates(%q) = %q, want %q", model, got, want)
+		}
+	}
+}
+
 func TestOverridesWin(t *testing.T) {
 	tb := Builtin()
 	o := Overrides{
@@ -197,5 +217,19 @@ func TestParseLiteLLMMalformed(t *testing.T) {
 		if !errors.As(err, &ie) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ParseLiteLLM(%q) = %v; want an ImportError with %q", c.data, err, c.want)
 		}
+	}
+}
+
+// BenchmarkPriceLookup is the proxy's cost of pricing one request
+// (Proxy.price on every request that used tokens).
+func BenchmarkPriceLookup(b *testing.B) {
+	f := Builtin().Func(Overrides{"groq/llama-3.1-8b-instant": {Price: Price{Input: 0.05, Output: 0.08}}})
+	now := time.Now()
+	for _, m := range []string{"gpt-4o-mini", "gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022", "unknown-model"} {
+		b.Run(m, func(b *testing.B) {
+			for b.Loop() {
+				f("openai", m, now)
+			}
+		})
 	}
 }
