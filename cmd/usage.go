@@ -169,7 +169,12 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 		}
 		fmt.Fprintf(a.Stderr, "okv: note: no known price for %s (%d tokens in %d %s): the costs above leave them out\n",
 			strings.Join(t.UnpricedModels, ", "), t.UnpricedTokens, t.UnpricedRequests, reqs)
-		fmt.Fprintf(a.Stderr, "okv: hint: give one a price with 'okv price set %s input=USD output=USD' (per million tokens)\n", t.UnpricedModels[0])
+		for _, m := range t.UnpricedModels {
+			if !strings.HasSuffix(m, "/-") { // a request without a model cannot be priced
+				fmt.Fprintf(a.Stderr, "okv: hint: give one a price with 'okv price set %s input=USD output=USD' (per million tokens)\n", m)
+				break
+			}
+		}
 	}
 	return nil
 }
