@@ -109,11 +109,15 @@ func (f *usageAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"input_cached_tokens": 0, "input_audio_tokens": 0, "output_audio_tokens": 0, "num_model_requests": n,
 				"project_id": f.project[id], "user_id": nil, "api_key_id": id, "model": nil, "batch": batch}
 		}
-		var ids []string
+		set := map[string]bool{}
 		for id := range f.usage {
-			ids = append(ids, id)
+			set[id] = true
 		}
 		for id := range f.batch {
+			set[id] = true
+		}
+		var ids []string
+		for id := range set {
 			ids = append(ids, id)
 		}
 		sort.Strings(ids)
@@ -430,4 +434,25 @@ func TestReconcileNoAdminProfile(t *testing.T) {
 	mustContain(t, "named admin", errs, "profile ops, which does not exist")
 	_, errs = e.fail(1, "", "usage", "--remote", "--check")
 	mustContain(t, "usage check", errs, "profile admin, which does not exist")
+}
+
+func TestReconcileBatch(t *testing.T) {
+	e, f := reconcileEnv(t)
+	matchingLedger(e, f)
+	// 500 batch requests with prod's key, and okv never submitted a batch.
+	f.batch["key_prod"] = map[string]int64{"2026-12-01": 500}
+	_, errs := e.fail(1, "", "usage", "--remote", "--check", "--since", "2d")
+	if w := warnings(errs); len(w) != 1 || !strings.Contains(w[0], "OPENAI_API_KEY in prod: 500 requests on 2026-12-01 not made through okv") {
+		t.Fatalf("findings:\n%s", errs)
+	}
+	// okv's proxy submitted a batch job the day before: its requests are
+	// not counted against okv.
+	sub := chat("prod", at("2026-11-30", 22, 0, 0), 300)
+	sub.Path = "/v1/batches"
+	e.ledger(sub)
+	out, errs := e.ok("", "usage", "--remote", "--check", "--since", "2d")
+	if w := warnings(errs); len(w) != 0 {
+		t.Fatalf("findings:\n%s", errs)
+	}
+	mustContain(t, "table", out, "batch jobs okv submitted not counted")
 }

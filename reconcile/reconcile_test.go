@@ -36,6 +36,10 @@ func TestCompare(t *testing.T) {
 	legacy.Provider = "" // okv versions that proxied OpenAI only
 	responses := rec("2026-11-30T12:00:00Z", 10)
 	responses.Path = "/v1/responses"
+	failed := rec("2026-11-30T13:00:00Z", 10)
+	failed.Status = 500
+	realtime := rec("2026-11-30T14:00:00Z", 60000)
+	realtime.Method, realtime.Path = "GET", "/v1/realtime"
 	batch := rec("2026-11-29T12:00:00Z", 10)
 	batch.Path = "/v1/batches"
 
@@ -46,6 +50,7 @@ func TestCompare(t *testing.T) {
 		want     []int64
 	}{
 		{"nothing", nil, nil, []int64{0, 0, 0}},
+		{"failed and realtime requests count", map[string]Usage{"2026-11-30": {Requests: 2}}, []proxy.Record{failed, realtime}, []int64{0, 0, 0}},
 		{"okv made more", map[string]Usage{"2026-11-30": {Requests: 1}}, []proxy.Record{legacy, responses}, []int64{0, 0, 0}},
 		{"only model requests that reached OpenAI count", map[string]Usage{"2026-11-30": {Requests: 3}},
 			[]proxy.Record{models, refused, anthropic, legacy, responses}, []int64{0, 1, 0}},
