@@ -456,3 +456,22 @@ func TestReconcileBatch(t *testing.T) {
 	}
 	mustContain(t, "table", out, "batch jobs okv submitted not counted")
 }
+
+func TestReconcileSharedKey(t *testing.T) {
+	e, f := reconcileEnv(t)
+	matchingLedger(e, f)
+	// prod2 holds prod's key: requests through either profile are okv's.
+	e.ok("", "profile", "copy", "prod", "prod2")
+	e.updateConfig(func(c *vault.Config) { c.Profiles["prod2"] = &vault.Policy{APIKeyID: "key_prod"} })
+	e.ledger(chat("prod2", at("2026-12-01", 8, 45, 0), 100))
+	f.set("key_prod", "2026-12-01", 2)
+	out, errs := e.ok("", "usage", "--remote", "--check", "--since", "2d")
+	if w := warnings(errs); len(w) != 0 || !hasRow(out, "prod,prod2 key_prod 2026-12-01 2 2 0") {
+		t.Fatalf("shared key:\n%s\n%s", out, errs)
+	}
+	f.set("key_prod", "2026-12-01", 3)
+	_, errs = e.fail(1, "", "usage", "--remote", "--check", "--since", "2d")
+	if w := warnings(errs); len(w) != 1 || !strings.Contains(w[0], "OPENAI_API_KEY in prod, prod2: 1 request on 2026-12-01") {
+		t.Fatalf("findings:\n%s", errs)
+	}
+}
