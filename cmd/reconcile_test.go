@@ -475,3 +475,13 @@ func TestReconcileSharedKey(t *testing.T) {
 		t.Fatalf("findings:\n%s", errs)
 	}
 }
+
+func TestReconcileUsageErrors(t *testing.T) {
+	e, _ := reconcileEnv(t)
+	_, errs := e.fail(2, "", "usage", "--check")
+	mustContain(t, "no --remote", errs, "use it with --remote")
+	_, errs = e.fail(2, "", "usage", "--remote", "--check", "--json")
+	mustContain(t, "json", errs, "drop --by and --json")
+	_, errs = e.fail(2, "", "status", "--check", "--check-days", "0")
+	mustContain(t, "days", errs, "--check-days 0: want 1 or more")
+}

@@ -32,7 +32,9 @@ With --check, exit 1 when any key is overdue, for cron jobs and CI. When the
 admin profile holds OPENAI_ADMIN_KEY, --check also compares OpenAI's usage
 of every OPENAI_API_KEY over the last --check-days UTC days with what okv's
 proxy made (see 'okv usage --remote --check') and exits 1 on requests okv
-did not make. It never prompts without a terminal: a vault that needs a
+did not make (unless okv gave the key to a command without the proxy that
+day and the profile is not pinned to proxy mode: then it only warns). It
+never prompts without a terminal: a vault that needs a
 passphrase then fails (exit 3); unlock it with 'okv unlock' or an identity
 file. Exit 0: all well; 1: an overdue key, a finding or an error; 3: locked.`,
 		Example: `  okv status

@@ -59,6 +59,9 @@ cron, 'okv status --check' runs the same check.`,
 				return a.resetLedger()
 			}
 			if check {
+				if !remote {
+					return usagef("--check compares OpenAI's report with the ledger: use it with --remote")
+				}
 				if cmd.Flags().Changed("by") || asJSON {
 					return usagef("--check prints its own table: drop --by and --json")
 				}
