@@ -17,6 +17,8 @@ var usedOps = map[string]bool{"run": true, "get": true, "export": true, "proxy":
 
 func (a *App) newStatusCmd() *cobra.Command {
 	var check bool
+	var checkDays int
+	var adm adminOptions
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Every profile's keys: redacted value, age, last use, rotation due",
@@ -26,21 +28,42 @@ policy, default 90d, set with 'okv policy'), when the key was last used (from
 the audit log) and whether its rotation is overdue. 'okv run' also warns about
 an overdue key, once a day per profile.
 
-With --check, exit 1 when any key is overdue, for cron jobs and CI.`,
+With --check, exit 1 when any key is overdue, for cron jobs and CI. When the
+admin profile holds OPENAI_ADMIN_KEY, --check also compares OpenAI's usage
+of every OPENAI_API_KEY over the last --check-days UTC days with what okv's
+proxy made (see 'okv usage --remote --check') and exits 1 on requests okv
+did not make (unless okv gave the key to a command without the proxy that
+day and the profile is not pinned to proxy mode: then it only warns). It
+never prompts without a terminal: a vault that needs a
+passphrase then fails (exit 3); unlock it with 'okv unlock' or an identity
+file. Exit 0: all well; 1: an overdue key, a finding or an error; 3: locked.`,
 		Example: `  okv status
-  okv status --check -p prod`,
+  okv status --check -p prod
+  okv status --check || notify-send okv "check okv status"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runStatus(check)
+			if checkDays < 1 {
+				return usagef("--check-days %d: want 1 or more", checkDays)
+			}
+			return a.runStatus(check, statusUsage{days: checkDays, adm: adm, adminNamed: cmd.Flags().Changed("admin-profile")})
 		},
 	}
-	c.Flags().BoolVar(&check, "check", false, "exit 1 when any key is overdue for rotation")
+	c.Flags().BoolVar(&check, "check", false, "exit 1 when any key is overdue for rotation, or was used behind okv's back")
+	c.Flags().IntVar(&checkDays, "check-days", 2, "with --check: UTC days of OpenAI usage to compare with okv's ledger, today included")
+	addAdminFlags(c, &adm)
 	return c
 }
 
 type secretKey struct{ profile, name string }
 
-func (a *App) runStatus(check bool) error {
+// statusUsage is how okv status --check reconciles usage.
+type statusUsage struct {
+	days       int
+	adm        adminOptions
+	adminNamed bool // --admin-profile was given: its absence is an error
+}
+
+func (a *App) runStatus(check bool, su statusUsage) error {
 	v, err := a.openVault()
 	if err != nil {
 		return err
@@ -65,7 +88,7 @@ func (a *App) runStatus(check bool) error {
 	}
 	ids, err := a.unlock(v)
 	if err != nil {
-		return err
+		return cronUnlockHint(err)
 	}
 	lastUsed := map[secretKey]time.Time{}
 	records, auditErr := v.ReadAudit()
@@ -124,6 +147,15 @@ func (a *App) runStatus(check bool) error {
 	}
 	if firstErr != nil {
 		return firstErr
+	}
+	if check {
+		failed, err := a.statusUsageCheck(v, ids, su.days, su.adm, su.adminNamed)
+		if err != nil {
+			return err
+		}
+		if failed && len(overdue) == 0 {
+			return &silentError{code: exitError}
+		}
 	}
 	if check && len(overdue) > 0 {
 		return withHints(fmt.Errorf("%d key(s) overdue for rotation", len(overdue)), "rotate with: "+strings.Join(overdue, "; "))

@@ -15,10 +15,10 @@ import (
 
 func (a *App) newUsageCmd() *cobra.Command {
 	var since, by string
-	var asJSON, remote, reset bool
+	var asJSON, remote, reset, check bool
 	var adm adminOptions
 	c := &cobra.Command{
-		Use:   "usage [-p P] [--since 7d] [--by day|model|provider] [--remote]",
+		Use:   "usage [-p P] [--since 7d] [--by day|model|provider] [--remote [--check]]",
 		Short: "Requests, tokens, errors and latency of calls made through okv's proxy",
 		Long: `Summarise the proxy's usage ledger (usage-YYYY-MM.jsonl, one file per UTC
 month; only the months asked for are read): requests, errors, refusals,
@@ -38,9 +38,21 @@ proxy then takes every daily budget as spent, until you run
 holding only the proxy token cannot).
 
 With --remote, ask OpenAI's Admin API (with OPENAI_ADMIN_KEY from the admin
-profile) for this key's organisation-side usage per day instead.`,
+profile) for this key's organisation-side usage per day instead.
+
+With --remote --check, find usage behind okv's back: for every profile
+holding an OPENAI_API_KEY (only -p/--profile's, if given) and every UTC day
+of --since (counted in whole days, today included), compare the requests
+OpenAI reports for the key with those okv's proxy made with it, and warn
+about each key and day with requests okv did not make. When okv gave the
+key to a command without the proxy that day (okv run, get, read, export,
+inject), it cannot tell those requests apart and says so; such a finding
+does not fail the check unless the profile is pinned to proxy mode.
+Exit 0: no finding; 1: a finding (or an error); 3: the vault is locked. For
+cron, 'okv status --check' runs the same check.`,
 		Example: `  okv usage -p prod --since 7d --by model
-  okv usage -p prod --remote --since 30d`,
+  okv usage -p prod --remote --since 30d
+  okv usage --remote --check --since 2d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d := 7 * 24 * time.Hour
@@ -53,6 +65,15 @@ profile) for this key's organisation-side usage per day instead.`,
 			}
 			if reset {
 				return a.resetLedger()
+			}
+			if check {
+				if !remote {
+					return usagef("--check compares OpenAI's report with the ledger: use it with --remote")
+				}
+				if cmd.Flags().Changed("by") || asJSON {
+					return usagef("--check prints its own table: drop --by and --json")
+				}
+				return a.runUsageCheck(wholeDays(d), adm)
 			}
 			if remote {
 				v, err := a.openVault()
@@ -72,10 +93,20 @@ profile) for this key's organisation-side usage per day instead.`,
 	c.Flags().StringVar(&by, "by", "day", "group by day, model or provider")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().BoolVar(&remote, "remote", false, "org-side usage of this key from the OpenAI Admin API")
+	c.Flags().BoolVar(&check, "check", false, "with --remote: compare OpenAI's usage of each key with okv's ledger; exit 1 on usage okv did not make")
 	c.Flags().BoolVar(&reset, "reset-ledger", false, "accept a truncated or edited ledger as it is now, ending the spent budgets (unlocks the vault)")
 	addAdminFlags(c, &adm)
 	c.RegisterFlagCompletionFunc("by", cobra.FixedCompletions([]string{"day", "model", "provider"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
+}
+
+// wholeDays is d in UTC days, rounded up, at least 1.
+func wholeDays(d time.Duration) int {
+	n := int((d + 24*time.Hour - 1) / (24 * time.Hour))
+	if n < 1 {
+		n = 1
+	}
+	return n
 }
 
 func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {

@@ -160,6 +160,13 @@ func MatchRedacted(redacted, value string) bool {
 // maxPages bounds pagination, against a server that never says it is done.
 const maxPages = 50
 
+// errUnending: a report still had more pages after maxPages. Returning
+// what was read would pass a partial report off as the whole.
+func errUnending(c *Client, path string) error {
+	return &APIError{Host: c.host(), Method: http.MethodGet, Path: path, Status: http.StatusOK,
+		Message: fmt.Sprintf("the report still had more pages after %d", maxPages)}
+}
+
 // UsageQuery selects a completions usage report.
 type UsageQuery struct {
 	Start, End  time.Time // End zero: now
@@ -188,6 +195,8 @@ type UsageResult struct {
 	UserID            string `json:"user_id"`
 	APIKeyID          string `json:"api_key_id"`
 	Model             string `json:"model"`
+	// Batch, when grouped by batch: whether these were Batch API requests.
+	Batch *bool `json:"batch"`
 }
 
 // CompletionsUsage reads GET /v1/organization/usage/completions, every page.
@@ -221,6 +230,7 @@ func (c *Client) CompletionsUsage(ctx context.Context, q UsageQuery) ([]UsageBuc
 	for _, id := range q.ProjectIDs {
 		params.Add("project_ids", id)
 	}
+	const path = "/v1/organization/usage/completions"
 	var all []UsageBucket
 	for range maxPages {
 		var page struct {
@@ -228,7 +238,7 @@ func (c *Client) CompletionsUsage(ctx context.Context, q UsageQuery) ([]UsageBuc
 			HasMore  bool          `json:"has_more"`
 			NextPage string        `json:"next_page"`
 		}
-		if err := c.do(ctx, http.MethodGet, "/v1/organization/usage/completions", params, nil, &page); err != nil {
+		if err := c.do(ctx, http.MethodGet, path, params, nil, &page); err != nil {
 			return nil, err
 		}
 		all = append(all, page.Data...)
@@ -237,7 +247,7 @@ func (c *Client) CompletionsUsage(ctx context.Context, q UsageQuery) ([]UsageBuc
 		}
 		params.Set("page", page.NextPage)
 	}
-	return all, nil
+	return nil, errUnending(c, path)
 }
 
 func (c *Client) host() string {
@@ -246,4 +256,68 @@ func (c *Client) host() string {
 		return "?"
 	}
 	return u.Host
+}
+
+// CostsQuery selects a costs report. OpenAI groups costs by project and
+// line item only, never by API key.
+type CostsQuery struct {
+	Start, End time.Time // End zero: now
+	GroupBy    []string  // "project_id", "line_item"
+	ProjectIDs []string
+}
+
+// CostBucket is one day of the costs report.
+type CostBucket struct {
+	StartTime int64        `json:"start_time"`
+	EndTime   int64        `json:"end_time"`
+	Results   []CostResult `json:"results"`
+}
+
+// CostResult is the cost of one group within a bucket.
+type CostResult struct {
+	Amount struct {
+		Value    float64 `json:"value"`
+		Currency string  `json:"currency"` // lowercase ISO 4217, "usd"
+	} `json:"amount"`
+	LineItem  string `json:"line_item"`
+	ProjectID string `json:"project_id"`
+}
+
+// Costs reads GET /v1/organization/costs (daily buckets), every page.
+func (c *Client) Costs(ctx context.Context, q CostsQuery) ([]CostBucket, error) {
+	if q.Start.IsZero() {
+		return nil, errors.New("costs query needs a start time")
+	}
+	params := url.Values{
+		"start_time":   {strconv.FormatInt(q.Start.Unix(), 10)},
+		"bucket_width": {"1d"},
+		"limit":        {"180"}, // the API's largest page
+	}
+	if !q.End.IsZero() {
+		params.Set("end_time", strconv.FormatInt(q.End.Unix(), 10))
+	}
+	for _, g := range q.GroupBy {
+		params.Add("group_by", g)
+	}
+	for _, id := range q.ProjectIDs {
+		params.Add("project_ids", id)
+	}
+	const path = "/v1/organization/costs"
+	var all []CostBucket
+	for range maxPages {
+		var page struct {
+			Data     []CostBucket `json:"data"`
+			HasMore  bool         `json:"has_more"`
+			NextPage string       `json:"next_page"`
+		}
+		if err := c.do(ctx, http.MethodGet, path, params, nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Data...)
+		if !page.HasMore || page.NextPage == "" || page.NextPage == params.Get("page") {
+			return all, nil
+		}
+		params.Set("page", page.NextPage)
+	}
+	return nil, errUnending(c, path)
 }

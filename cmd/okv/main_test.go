@@ -49,6 +49,12 @@ func TestScripts(t *testing.T) {
 			case "openai-npm":
 				// proxy/e2e/node_modules, installed by make test (npm ci).
 				return fileExists("../../proxy/e2e/node_modules/openai/package.json") || os.Getenv("OKV_REQUIRE_TOOLS") == "1", nil
+			case "nearmidnight":
+				// Within two minutes of a UTC midnight, a request and the
+				// fake Admin API's "today" may fall on different days.
+				now := time.Now().UTC()
+				next := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+				return now.Sub(now.Truncate(24*time.Hour)) < 2*time.Minute || next.Sub(now) < 2*time.Minute, nil
 			case "bashcompletion":
 				return fileExists("/usr/share/bash-completion/bash_completion") || os.Getenv("OKV_REQUIRE_TOOLS") == "1", nil
 			}
@@ -61,6 +67,7 @@ func TestScripts(t *testing.T) {
 			"exitcode":   cmdExitCode,
 			"fakeopenai": cmdFakeOpenAI,
 			"fakellms":   cmdFakeLLMs,
+			"fakeadmin":  cmdFakeAdmin,
 			"ptyshell":   cmdPtyShell,
 			"killedby":   cmdKilledBy,
 			"agentproc":  cmdAgentProc,
