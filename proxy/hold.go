@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -84,12 +86,14 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record,
 		return 0, 0, 0, err
 	}
 	defer l.lock.Unlock()
+	released := false
 	if len(done) > 0 {
-		if err := l.appendLocked(done); err != nil {
+		var err error
+		if released, err = l.appendLocked(done, l.clock()); err != nil {
 			return 0, 0, 0, err
 		}
 	}
-	d, err := settle(l.Dir, now)
+	d, err := l.totals(now)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -105,16 +109,13 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record,
 	}
 	if spent < l.seen[profile] {
 		why := fmt.Sprintf("today's tokens of profile %s went down from %d to %d while okv ran", profile, l.seen[profile], spent)
-		if err := markTampered(l.Dir, now, why); err != nil {
+		if err := l.markTampered(why); err != nil {
 			return 0, 0, 0, err
 		}
 		return 0, 0, 0, &ErrLedgerTampered{Why: why}
 	}
 	l.seen[profile] = spent
-	all, err := readHeld(l.Dir, now)
-	if err != nil {
-		return 0, 0, 0, err
-	}
+	all := l.readHeld(now)
 	var held int64
 	for id, e := range all {
 		if id != l.h.id {
@@ -123,6 +124,9 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record,
 	}
 	held += l.mineFor(profile)
 	if !admit(spent, held) {
+		if released {
+			return 0, spent, held, l.writeHeld(all, now)
+		}
 		return 0, spent, held, nil
 	}
 	l.h.next++
@@ -161,21 +165,56 @@ func (l *FileLedger) release(records []Record) bool {
 	return any
 }
 
-// readHeld reads the live entries of usage-held.json; a missing or
-// unreadable file holds nothing (a hold is an estimate: losing it loses
-// only the protection of requests in flight, never recorded spend).
-func readHeld(dir string, now time.Time) (map[string]heldEntry, error) {
-	all := map[string]heldEntry{}
-	b, err := readLedgerBytes(filepath.Join(dir, heldFile))
-	if err != nil || json.Unmarshal(b, &all) != nil {
-		return map[string]heldEntry{}, nil
+// readHeld reads the live entries of usage-held.json (holding the
+// lock): one pread of the file kept open, parsed again only when its
+// bytes changed. A missing or unreadable file holds nothing (a hold is
+// an estimate: losing it loses only the protection of requests in
+// flight, never recorded spend). The entries of a process that is gone
+// are dropped.
+func (l *FileLedger) readHeld(now time.Time) map[string]heldEntry {
+	path := filepath.Join(l.Dir, heldFile)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		l.closeHeld()
+		return map[string]heldEntry{}
 	}
-	for id, e := range all {
-		if e.PID <= 0 || !processAlive(e.PID) || now.Sub(e.Since) > heldStale {
-			delete(all, id)
+	if l.hf == nil || !os.SameFile(fi, l.hfi) {
+		l.closeHeld()
+		f, err := openLedger(path, os.O_RDWR, 0)
+		if err != nil {
+			return map[string]heldEntry{}
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return map[string]heldEntry{}
+		}
+		l.hf, l.hfi = f, st
+	}
+	l.hsize = fi.Size()
+	if l.hsize > maxLedgerLine {
+		return map[string]heldEntry{}
+	}
+	buf := make([]byte, l.hsize)
+	k, err := l.hf.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return map[string]heldEntry{}
+	}
+	if buf = buf[:k]; l.hall == nil || !bytes.Equal(buf, l.hbuf) {
+		all := map[string]heldEntry{}
+		if json.Unmarshal(buf, &all) != nil {
+			all = map[string]heldEntry{}
+		}
+		l.hbuf, l.hall = buf, all
+	}
+	pid := os.Getpid()
+	live := make(map[string]heldEntry, len(l.hall))
+	for id, e := range l.hall {
+		if e.PID > 0 && (e.PID == pid || processAlive(e.PID)) && now.Sub(e.Since) <= heldStale {
+			live[id] = e
 		}
 	}
-	return all, nil
+	return live
 }
 
 // writeHeld writes all with this ledger's entry brought up to date.
@@ -197,34 +236,45 @@ func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 	// every hold and release, always under usage.lock (so no reader sees
 	// it half-written), and a write cut short by a crash leaves a file
 	// readHeld takes as holding nothing, which only drops the estimates
-	// of requests in flight, never recorded spend. The rename cost about
-	// a quarter of the proxy's CPU under a daily budget (make bench-proxy).
-	f, err := openLedger(filepath.Join(l.Dir, heldFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	// of requests in flight, never recorded spend. One pwrite on the
+	// file kept open, and a truncate when it got shorter.
+	if l.hf == nil {
+		f, err := openLedger(filepath.Join(l.Dir, heldFile), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		l.hf, l.hfi, l.hsize = f, st, st.Size()
+	}
+	if _, err := l.hf.WriteAt(b, 0); err != nil {
+		l.closeHeld()
 		return fmt.Errorf("usage ledger: %w", err)
 	}
-	_, werr := f.Write(b)
-	if err := errors.Join(werr, f.Close()); err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
+	if int64(len(b)) < l.hsize {
+		if err := l.hf.Truncate(int64(len(b))); err != nil {
+			l.closeHeld()
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+	}
+	l.hsize, l.hbuf, l.hall = int64(len(b)), b, all
+	if !keepOpen {
+		l.closeHeld()
 	}
 	return nil
 }
 
-// markTampered records why in the day totals (holding the lock).
-func markTampered(dir string, now time.Time, why string) error {
-	d, err := settle(dir, now)
-	if err != nil {
-		return err
-	}
-	if d.Tampered != "" {
+// markTampered records why in the day totals (holding the lock, after
+// totals), for every process to see.
+func (l *FileLedger) markTampered(why string) error {
+	if l.tot == nil || l.tot.Tampered != "" {
 		return nil
 	}
-	d.Tampered = why
-	b, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, daysFile), b)
+	l.tot.Tampered = why
+	return l.writeDays()
 }
 
 // Raise implements BudgetLedger.
@@ -241,9 +291,5 @@ func (l *FileLedger) Raise(id uint64, n int64, now time.Time) error {
 	defer l.lock.Unlock()
 	h.n = n
 	l.h.mine[id] = h
-	all, err := readHeld(l.Dir, now)
-	if err != nil {
-		return err
-	}
-	return l.writeHeld(all, now)
+	return l.writeHeld(l.readHeld(now), now)
 }

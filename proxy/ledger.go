@@ -12,10 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 // Record is one request seen by the proxy. It never holds a body, a header
@@ -78,143 +75,6 @@ const (
 
 // MonthFile is the name of the ledger file for the UTC month of t.
 func MonthFile(t time.Time) string { return t.UTC().Format("usage-2006-01.jsonl") }
-
-// FileLedger appends records to the monthly files of the ledger in Dir,
-// safe across goroutines and processes: each batch is one write(2) per
-// month file on an O_APPEND descriptor, under an exclusive lock on
-// usage.lock, which also brings the day totals up to date. Close
-// releases the open files.
-type FileLedger struct {
-	Dir string
-	Now func() time.Time // the clock of the day totals; nil means time.Now
-
-	mu      sync.Mutex
-	h       holds
-	seenDay string           // the UTC day of seen
-	seen    map[string]int64 // the highest day total Hold saw, per profile
-	lock    *flock.Flock
-	f       *os.File // the month file last written
-	fname   string
-}
-
-// Append writes r as one line.
-func (l *FileLedger) Append(r Record) error { return l.AppendAll([]Record{r}) }
-
-// AppendAll writes records as lines, in order, under one lock.
-func (l *FileLedger) AppendAll(records []Record) error {
-	if len(records) == 0 {
-		return nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.lockLedger(); err != nil {
-		return err
-	}
-	defer l.lock.Unlock()
-	return l.appendLocked(records)
-}
-
-// appendLocked writes records holding l.mu and the lock.
-func (l *FileLedger) appendLocked(records []Record) error {
-	type chunk struct {
-		name string
-		buf  []byte
-	}
-	now := time.Now
-	if l.Now != nil {
-		now = l.Now
-	}
-	// The chain goes on from the current month file's last line.
-	d, err := settle(l.Dir, now())
-	if err != nil {
-		return err
-	}
-	head := d.Head
-	var chunks []chunk
-	for i := range records {
-		name := MonthFile(records[i].Time)
-		records[i].Prev = ""
-		if name == d.File {
-			records[i].Prev = head
-		}
-		b, err := json.Marshal(&records[i])
-		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err) // before any write
-		}
-		if name == d.File {
-			head = lineHash(b)
-		}
-		if len(chunks) == 0 || chunks[len(chunks)-1].name != name {
-			chunks = append(chunks, chunk{name: name})
-		}
-		c := &chunks[len(chunks)-1]
-		c.buf = append(append(c.buf, b...), '\n')
-	}
-	// The holds are released with the records that settle them, under
-	// the same lock, whether or not the write succeeds: no reader ever
-	// sees a request's tokens in neither or both.
-	released := l.release(records)
-	for _, c := range chunks {
-		if l.f == nil || l.fname != c.name {
-			l.closeFile()
-			f, err := openLedger(filepath.Join(l.Dir, c.name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-			if err != nil {
-				return fmt.Errorf("usage ledger: %w", err)
-			}
-			l.f, l.fname = f, c.name
-		}
-		if _, err := l.f.Write(c.buf); err != nil {
-			l.closeFile() // reopened by the next append (the file may have moved)
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-	}
-	if _, err := settle(l.Dir, now()); err != nil {
-		return err
-	}
-	if released {
-		all, err := readHeld(l.Dir, now())
-		if err != nil {
-			return err
-		}
-		return l.writeHeld(all, now())
-	}
-	return nil
-}
-
-// lockLedger takes the ledger's lock (call holding l.mu).
-func (l *FileLedger) lockLedger() error {
-	if l.lock == nil {
-		lk, err := newLedgerLock(filepath.Join(l.Dir, ledgerLock))
-		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-		l.lock = lk
-	}
-	if err := l.lock.Lock(); err != nil {
-		return fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
-	}
-	return nil
-}
-
-func (l *FileLedger) closeFile() {
-	if l.f != nil {
-		_ = l.f.Close()
-		l.f, l.fname = nil, ""
-	}
-}
-
-// Close closes the ledger's files; a later Append opens them again.
-func (l *FileLedger) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.closeFile()
-	if l.lock != nil {
-		err := l.lock.Close()
-		l.lock = nil
-		return err
-	}
-	return nil
-}
 
 // maxLedgerLine bounds one line of a ledger file.
 const maxLedgerLine = 1 << 20
@@ -318,12 +178,14 @@ func readLedger(r io.Reader, name string) ([]Record, error) {
 	}
 }
 
-// The day totals: usage-days.json holds, for the UTC day of the last
-// write, the tokens of each profile's records in the ledger up to an
-// offset of the current month file. Every append brings it up to date
-// under the ledger's lock; the daily budget's seed at start-up reads it
-// and the records after its offset (none, normally). Start-up does not
-// grow with the ledger.
+// The day totals: usage-days.json holds, for the UTC day it was written,
+// the tokens of each profile's records in the ledger up to an offset of
+// the current month file. A FileLedger keeps them in memory and writes
+// the file when another process is to see something it cannot read off
+// the month file (a verdict), every daysEvery bytes of records, and at
+// Close; the daily budget's seed at start-up reads it and the records
+// after its offset (a few hundred at most). Start-up does not grow with
+// the ledger.
 const daysFile = "usage-days.json"
 
 type dayTotals struct {
@@ -358,96 +220,6 @@ func (d *dayTotals) add(r Record) {
 // ledger: the proxy's batching delay, and waiting for the lock behind
 // other okv processes.
 const appendSlack = time.Minute
-
-// settle brings the day totals in dir up to date at now, and writes them
-// back. Call it holding the ledger's lock.
-func settle(dir string, now time.Time) (*dayTotals, error) {
-	cur := MonthFile(now)
-	var d *dayTotals
-	old, _ := readLedgerBytes(filepath.Join(dir, daysFile))
-	tampered := ""
-	if old != nil {
-		d = new(dayTotals)
-		if json.Unmarshal(old, d) != nil || d.Offset < 0 || d.Days == nil {
-			d = nil // unreadable: built again
-		} else if tampered = d.Tampered; d.File != cur {
-			d = nil // of another month: built again, still tampered if it was
-		}
-	}
-	if d == nil {
-		var err error
-		if d, err = buildTotals(dir, now); err != nil {
-			return nil, err
-		}
-		d.Tampered = tampered
-	} else {
-		if why := d.checkHead(filepath.Join(dir, cur)); why != "" {
-			// Counted again from the file as it is, so new lines chain
-			// on from it; the verdict stays.
-			if d.Tampered == "" {
-				d.Tampered = why
-			}
-			verdict := d.Tampered
-			var err error
-			if d, err = buildTotals(dir, now); err != nil {
-				return nil, err
-			}
-			d.Tampered = verdict
-		} else if err := d.catchUp(filepath.Join(dir, cur)); err != nil {
-			return nil, err
-		}
-	}
-	// Only today's totals are needed; records of an earlier day that
-	// arrive later are not counted for today.
-	today := dayKey(now)
-	for k := range d.Days {
-		if k < today {
-			delete(d.Days, k)
-		}
-	}
-	b, err := json.Marshal(d)
-	if err == nil && bytes.Equal(b, old) {
-		return d, nil // nothing new
-	}
-	if err != nil {
-		return nil, err
-	}
-	return d, writeFileAtomic(filepath.Join(dir, daysFile), b)
-}
-
-// catchUp counts the whole records of the month file after d.Offset.
-func (d *dayTotals) catchUp(path string) error {
-	f, err := openLedger(path, os.O_RDONLY, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
-	}
-	defer f.Close()
-	if _, err := f.Seek(d.Offset, io.SeekStart); err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
-	}
-	br := bufio.NewReaderSize(f, 64<<10)
-	for {
-		line, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			return nil // a line without its newline is not whole yet
-		}
-		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-		d.Offset += int64(len(line))
-		var r Record
-		if json.Unmarshal(line, &r) == nil {
-			if r.Prev != "" && d.Head != "" && r.Prev != d.Head && d.Tampered == "" {
-				d.Tampered = fmt.Sprintf("%s: a line does not follow the one before it (a line was removed or edited)", filepath.Base(path))
-			}
-			d.add(r)
-		}
-		d.Head = lineHash(line)
-	}
-}
 
 // buildTotals makes the day totals from the ledger's tail: today's
 // records are in the current month file (or, written by an earlier okv,
@@ -582,35 +354,6 @@ func eachRecordBackward(path string, fn func(Record) bool) (int64, error) {
 			}
 		}
 	}
-}
-
-// checkHead reports a month file shorter than the totals counted, or
-// whose line ending at Offset is not the one counted: a truncated or
-// rewritten ledger.
-func (d *dayTotals) checkHead(path string) string {
-	if d.Offset == 0 {
-		return ""
-	}
-	name := filepath.Base(path)
-	f, err := openLedger(path, os.O_RDONLY, 0)
-	if err != nil {
-		return fmt.Sprintf("%s is gone, with %d bytes counted", name, d.Offset)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	if fi.Size() < d.Offset {
-		return fmt.Sprintf("%s was truncated: %d bytes, %d counted", name, fi.Size(), d.Offset)
-	}
-	if d.Head == "" {
-		return ""
-	}
-	if lastLineHash(path, d.Offset) != d.Head {
-		return fmt.Sprintf("%s was rewritten: its last line counted changed", name)
-	}
-	return ""
 }
 
 // ErrLedgerTampered is the error of Hold while the ledger is taken as
@@ -757,32 +500,4 @@ func ResetLedger(dir string, now time.Time) error {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, daysFile), b)
-}
-
-// lastLineHash is the chain hash of the line of path that ends at off.
-func lastLineHash(path string, off int64) string {
-	if off == 0 {
-		return ""
-	}
-	f, err := openLedger(path, os.O_RDONLY, 0)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	// Read back from off in growing steps until the line before it ends:
-	// a ledger line is a few hundred bytes, so one 4 KiB read is the rule
-	// (this runs on every append and every budget hold).
-	for n := min(off, 4<<10); ; n = min(off, n*4, maxLedgerLine+1) {
-		buf := make([]byte, n)
-		if _, err := f.ReadAt(buf, off-n); err != nil {
-			return ""
-		}
-		buf = buf[:len(buf)-1]
-		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
-			return lineHash(buf[i+1:])
-		}
-		if n == off || n == maxLedgerLine+1 {
-			return lineHash(buf)
-		}
-	}
 }
