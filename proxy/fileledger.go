@@ -56,7 +56,7 @@ type FileLedger struct {
 	tbuf   []byte
 	daysF  *os.File // usage-days.json as last read or written
 	daysFI os.FileInfo
-	daysAt int64 // tot.Offset it holds
+	daysAt int64    // tot.Offset it holds
 	hf     *os.File // usage-held.json
 	hfi    os.FileInfo
 	hsize  int64
