@@ -13,8 +13,6 @@ import (
 	"runtime"
 	"sync"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 // FileLedger appends records to the monthly files of the ledger in Dir,
@@ -40,7 +38,7 @@ type FileLedger struct {
 	h       holds
 	seenDay string           // the UTC day of seen
 	seen    map[string]int64 // the highest day total Hold saw, per profile
-	lock    *flock.Flock
+	lock    ledgerLocker
 	f       *os.File // the file of another month last written (a request that started before the month did)
 	fname   string
 
@@ -62,6 +60,13 @@ type FileLedger struct {
 	hsize  int64
 	hbuf   []byte               // its bytes as last read or written
 	hall   map[string]heldEntry // hbuf parsed
+}
+
+// ledgerLocker is usage.lock's exclusive lock (gofrs/flock, or fdLock).
+type ledgerLocker interface {
+	Lock() error
+	Unlock() error
+	Close() error
 }
 
 // keepOpen: files are kept open between locks. Not on Windows, where an
@@ -516,7 +521,7 @@ func lastLineHash(path string, off int64) string {
 // lockLedger takes the ledger's lock (call holding l.mu).
 func (l *FileLedger) lockLedger() error {
 	if l.lock == nil {
-		lk, err := newLedgerLock(filepath.Join(l.Dir, ledgerLock))
+		lk, err := newFileLock(filepath.Join(l.Dir, ledgerLock))
 		if err != nil {
 			return fmt.Errorf("usage ledger: %w", err)
 		}

@@ -93,9 +93,15 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record,
 			return 0, 0, 0, err
 		}
 	}
-	d, err := l.totals(now)
-	if err != nil {
-		return 0, 0, 0, err
+	var d *dayTotals
+	if len(done) > 0 && l.tot != nil && l.tot.File == MonthFile(now) {
+		d = l.tot // brought up to date by the append, under this lock
+		d.prune(now)
+	} else {
+		var err error
+		if d, err = l.totals(now); err != nil {
+			return 0, 0, 0, err
+		}
 	}
 	if d.Tampered != "" {
 		return 0, 0, 0, &ErrLedgerTampered{Why: d.Tampered}
