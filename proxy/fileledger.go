@@ -399,6 +399,11 @@ func (d *dayTotals) prune(now time.Time) {
 			delete(d.Days, k)
 		}
 	}
+	for k := range d.USD {
+		if k < today {
+			delete(d.USD, k)
+		}
+	}
 }
 
 // daysChanged reports whether usage-days.json is not the file this
@@ -435,7 +440,7 @@ func (l *FileLedger) readDays(cur string) (*dayTotals, []byte, string) {
 	if json.Unmarshal(b, d) != nil || d.Offset < 0 || d.Days == nil {
 		return nil, b, ""
 	}
-	if d.File != cur {
+	if d.File != cur || d.V != totalsVersion {
 		return nil, b, d.Tampered
 	}
 	l.daysAt = d.Offset

@@ -27,8 +27,9 @@ type BudgetLedger interface {
 	// carrying the id (Record.Hold) releases the hold when it is written,
 	// under the same lock. done are records of finished requests not
 	// yet written: Hold writes them first, so their real usage replaces
-	// their holds before admit is asked.
-	Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (id uint64, spent, held int64, err error)
+	// their holds before admit is asked. usd is the hold's estimate in
+	// dollars (0 without a dollar budget); admit sees dollars too.
+	Hold(profile string, now time.Time, n int64, usd float64, done []Record, admit func(Spend) bool) (id uint64, s Spend, err error)
 	// Raise makes hold id at least n: a request that reports usage as it
 	// goes (a Realtime WebSocket) and has spent more than it held.
 	Raise(id uint64, n int64, now time.Time) error
@@ -39,9 +40,22 @@ type BudgetLedger interface {
 // its process id so that the holds of a process that died are dropped.
 const heldFile = "usage-held.json"
 
+// Spend is what a profile spent and what requests in flight hold: the
+// day's tokens, the day's and the month's dollars (UTC).
+type Spend struct {
+	Tokens     int64
+	HeldTokens int64
+	DayUSD     float64
+	MonthUSD   float64
+	HeldUSD    float64
+	// MonthTokens are the month's tokens (shown by okv status).
+	MonthTokens int64
+}
+
 type heldEntry struct {
-	PID   int              `json:"pid"`
-	Held  map[string]int64 `json:"held"`  // profile → tokens held
+	PID     int                `json:"pid"`
+	Held    map[string]int64   `json:"held"`               // profile → tokens held
+	HeldUSD map[string]float64 `json:"held_usd,omitempty"` // profile → dollars held
 	Since time.Time        `json:"since"` // the entry's last change
 }
 
@@ -53,10 +67,13 @@ type holds struct {
 	id string
 	// The highest day total seen per profile, today.
 	next uint64
-	mine map[uint64]struct {
-		profile string
-		n       int64
-	}
+	mine map[uint64]hold
+}
+
+type hold struct {
+	profile string
+	n       int64
+	usd     float64
 }
 
 func (l *FileLedger) holdsInit() error {
@@ -68,29 +85,26 @@ func (l *FileLedger) holdsInit() error {
 		return err
 	}
 	l.h.id = hex.EncodeToString(b[:])
-	l.h.mine = map[uint64]struct {
-		profile string
-		n       int64
-	}{}
+	l.h.mine = map[uint64]hold{}
 	return nil
 }
 
 // Hold implements BudgetLedger.
-func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (uint64, int64, int64, error) {
+func (l *FileLedger) Hold(profile string, now time.Time, n int64, usd float64, done []Record, admit func(Spend) bool) (uint64, Spend, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.holdsInit(); err != nil {
-		return 0, 0, 0, fmt.Errorf("usage ledger: %w", err)
+		return 0, Spend{}, fmt.Errorf("usage ledger: %w", err)
 	}
 	if err := l.lockLedger(); err != nil {
-		return 0, 0, 0, err
+		return 0, Spend{}, err
 	}
 	defer l.lock.Unlock()
 	released := false
 	if len(done) > 0 {
 		var err error
 		if released, err = l.appendLocked(done, l.clock()); err != nil {
-			return 0, 0, 0, err
+			return 0, Spend{}, err
 		}
 	}
 	var d *dayTotals
@@ -100,11 +114,11 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record,
 	} else {
 		var err error
 		if d, err = l.totals(now); err != nil {
-			return 0, 0, 0, err
+			return 0, Spend{}, err
 		}
 	}
 	if d.Tampered != "" {
-		return 0, 0, 0, &ErrLedgerTampered{Why: d.Tampered}
+		return 0, Spend{}, &ErrLedgerTampered{Why: d.Tampered}
 	}
 	spent := d.Days[dayKey(now)][profile]
 	// The day's spend never goes down: if it does, the ledger was cut
@@ -116,46 +130,55 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record,
 	if spent < l.seen[profile] {
 		why := fmt.Sprintf("today's tokens of profile %s went down from %d to %d while okv ran", profile, l.seen[profile], spent)
 		if err := l.markTampered(why); err != nil {
-			return 0, 0, 0, err
+			return 0, Spend{}, err
 		}
-		return 0, 0, 0, &ErrLedgerTampered{Why: why}
+		return 0, Spend{}, &ErrLedgerTampered{Why: why}
 	}
 	l.seen[profile] = spent
 	all := l.readHeld(now)
-	var held int64
+	sp := d.spend(profile, now)
 	for id, e := range all {
 		if id != l.h.id {
-			held += e.Held[profile]
+			sp.HeldTokens += e.Held[profile]
+			sp.HeldUSD += e.HeldUSD[profile]
 		}
 	}
-	held += l.mineFor(profile)
-	if !admit(spent, held) {
+	mt, mu := l.mineFor(profile)
+	sp.HeldTokens += mt
+	sp.HeldUSD += mu
+	if !admit(sp) {
 		if released {
-			return 0, spent, held, l.writeHeld(all, now)
+			return 0, sp, l.writeHeld(all, now)
 		}
-		return 0, spent, held, nil
+		return 0, sp, nil
 	}
 	l.h.next++
 	id := l.h.next
-	l.h.mine[id] = struct {
-		profile string
-		n       int64
-	}{profile, n}
+	l.h.mine[id] = hold{profile, n, usd}
 	if err := l.writeHeld(all, now); err != nil {
 		delete(l.h.mine, id)
-		return 0, spent, held, err
+		return 0, sp, err
 	}
-	return id, spent, held, nil
+	return id, sp, nil
 }
 
-func (l *FileLedger) mineFor(profile string) int64 {
-	var s int64
+// spend is profile's spend at now from the totals (holds not included).
+func (d *dayTotals) spend(profile string, now time.Time) Spend {
+	day := dayKey(now)
+	return Spend{Tokens: d.Days[day][profile], DayUSD: d.USD[day][profile],
+		MonthTokens: d.MonthTokens[profile], MonthUSD: d.MonthUSD[profile]}
+}
+
+func (l *FileLedger) mineFor(profile string) (int64, float64) {
+	var n int64
+	var usd float64
 	for _, h := range l.h.mine {
 		if h.profile == profile {
-			s += h.n
+			n += h.n
+			usd += h.usd
 		}
 	}
-	return s
+	return n, usd
 }
 
 // release drops the holds of records (called holding l.mu and the lock,
@@ -226,13 +249,20 @@ func (l *FileLedger) readHeld(now time.Time) map[string]heldEntry {
 // writeHeld writes all with this ledger's entry brought up to date.
 func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 	mine := map[string]int64{}
+	var usd map[string]float64
 	for _, h := range l.h.mine {
 		mine[h.profile] += h.n
+		if h.usd > 0 {
+			if usd == nil {
+				usd = map[string]float64{}
+			}
+			usd[h.profile] += h.usd
+		}
 	}
 	if len(mine) == 0 {
 		delete(all, l.h.id)
 	} else {
-		all[l.h.id] = heldEntry{PID: os.Getpid(), Held: mine, Since: now.UTC()}
+		all[l.h.id] = heldEntry{PID: os.Getpid(), Held: mine, HeldUSD: usd, Since: now.UTC()}
 	}
 	b, err := json.Marshal(all)
 	if err != nil {

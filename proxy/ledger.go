@@ -189,15 +189,31 @@ func readLedger(r io.Reader, name string) ([]Record, error) {
 const daysFile = "usage-days.json"
 
 type dayTotals struct {
+	// V is the format: 2 counts dollars and the month too; a file of
+	// an earlier okv (no V) is counted again.
+	V      int                         `json:"v,omitempty"`
 	File   string                      `json:"file"`   // the month file it counts
 	Offset int64                       `json:"offset"` // bytes of File counted
 	Days   map[string]map[string]int64 `json:"days"`   // "2006-01-02" → profile → tokens
+	// USD is the dollars of the days' priced records (Record.CostUSD),
+	// "2006-01-02" → profile → dollars.
+	USD map[string]map[string]float64 `json:"usd,omitempty"`
+	// MonthTokens and MonthUSD are the profile's tokens and dollars of
+	// File's records (the requests started in its month).
+	MonthTokens map[string]int64   `json:"month_tokens,omitempty"`
+	MonthUSD    map[string]float64 `json:"month_usd,omitempty"`
 	// Head is the SHA-256 of File's last line counted (ending at Offset):
 	// the next line's Prev.
 	Head string `json:"head,omitempty"`
 	// Tampered says why the ledger is taken as edited or truncated; it
 	// stays until ResetLedger, and budgets are spent while it is set.
 	Tampered string `json:"tampered,omitempty"`
+}
+
+const totalsVersion = 2
+
+func newTotals(file string) *dayTotals {
+	return &dayTotals{V: totalsVersion, File: file, Days: map[string]map[string]int64{}}
 }
 
 // lineHash is the chain's hash of one ledger line (without its newline).
@@ -208,12 +224,40 @@ func lineHash(line []byte) string {
 
 func dayKey(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
+// add counts r, a record of File.
 func (d *dayTotals) add(r Record) {
+	d.addDay(r)
+	d.addMonth(r)
+}
+
+func (d *dayTotals) addDay(r Record) {
 	k := dayKey(r.Time)
 	if d.Days[k] == nil {
 		d.Days[k] = map[string]int64{}
 	}
 	d.Days[k][r.Profile] += r.TotalTokens
+	if r.CostUSD != nil {
+		if d.USD == nil {
+			d.USD = map[string]map[string]float64{}
+		}
+		if d.USD[k] == nil {
+			d.USD[k] = map[string]float64{}
+		}
+		d.USD[k][r.Profile] += *r.CostUSD
+	}
+}
+
+func (d *dayTotals) addMonth(r Record) {
+	if d.MonthTokens == nil {
+		d.MonthTokens = map[string]int64{}
+	}
+	d.MonthTokens[r.Profile] += r.TotalTokens
+	if r.CostUSD != nil {
+		if d.MonthUSD == nil {
+			d.MonthUSD = map[string]float64{}
+		}
+		d.MonthUSD[r.Profile] += *r.CostUSD
+	}
 }
 
 // appendSlack is how much later than it finished a record may reach the
@@ -221,34 +265,61 @@ func (d *dayTotals) add(r Record) {
 // other okv processes.
 const appendSlack = time.Minute
 
-// buildTotals makes the day totals from the ledger's tail: today's
-// records are in the current month file (or, written by an earlier okv,
-// usage.jsonl), and records are appended in the order requests finished.
-// So each file is read backwards, stopping at the first record that
-// finished (well) before the day began.
+// buildTotals makes the day totals from the ledger: the current month
+// file read whole (its records are the month's), and the tail of the
+// usage.jsonl of an earlier okv, read backwards and stopping at the first
+// record that finished (well) before the month began (records are
+// appended in the order requests finished). It runs when the day totals
+// are lost, of another month or of an earlier okv: a month's records,
+// once.
 func buildTotals(dir string, now time.Time) (*dayTotals, error) {
 	u := now.UTC()
-	from := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
-	d := &dayTotals{File: MonthFile(u), Days: map[string]map[string]int64{}}
-	for i, name := range []string{MonthFile(u), legacyLedger} {
-		size, err := eachRecordBackward(filepath.Join(dir, name), func(r Record) bool {
-			finished := r.Time.Add(time.Duration(r.LatencyMS * float64(time.Millisecond)))
-			if finished.Before(from.Add(-appendSlack)) {
-				return false // everything before it finished before the day
+	month := time.Date(u.Year(), u.Month(), 1, 0, 0, 0, 0, time.UTC)
+	d := newTotals(MonthFile(u))
+	path := filepath.Join(dir, d.File)
+	f, err := openLedger(path, os.O_RDONLY, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("usage ledger: %w", err)
+	default:
+		br := bufio.NewReaderSize(f, 64<<10)
+		var last []byte
+		for {
+			line, err := br.ReadBytes('\n')
+			if err == io.EOF {
+				break // a line without its newline is not whole yet
 			}
-			if !r.Time.Before(from) {
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("usage ledger: %w", err)
+			}
+			d.Offset += int64(len(line))
+			var r Record
+			if json.Unmarshal(line, &r) == nil {
 				d.add(r)
 			}
-			return true
-		})
-		if err != nil {
-			return nil, err
+			last = line
 		}
-		if i == 0 {
-			d.Offset = size
-			d.Head = lastLineHash(filepath.Join(dir, name), size)
+		f.Close()
+		if last != nil {
+			d.Head = lineHash(last)
 		}
 	}
+	_, err = eachRecordBackward(filepath.Join(dir, legacyLedger), func(r Record) bool {
+		finished := r.Time.Add(time.Duration(r.LatencyMS * float64(time.Millisecond)))
+		if finished.Before(month.Add(-appendSlack)) {
+			return false // everything before it finished before the month
+		}
+		if !r.Time.Before(month) {
+			d.add(r)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.prune(now)
 	return d, nil
 }
 

@@ -124,10 +124,10 @@ func (c *countingLedger) AppendAll(rs []Record) error {
 	return err
 }
 
-func (c *countingLedger) Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (uint64, int64, int64, error) {
-	id, s, h, err := c.FileLedger.Hold(profile, now, n, done, admit)
+func (c *countingLedger) Hold(profile string, now time.Time, n int64, usd float64, done []Record, admit func(Spend) bool) (uint64, Spend, error) {
+	id, s, err := c.FileLedger.Hold(profile, now, n, usd, done, admit)
 	c.add(len(done))
-	return id, s, h, err
+	return id, s, err
 }
 
 func (c *countingLedger) Raise(id uint64, n int64, now time.Time) error {
