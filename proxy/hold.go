@@ -56,7 +56,7 @@ type heldEntry struct {
 	PID     int                `json:"pid"`
 	Held    map[string]int64   `json:"held"`               // profile → tokens held
 	HeldUSD map[string]float64 `json:"held_usd,omitempty"` // profile → dollars held
-	Since time.Time        `json:"since"` // the entry's last change
+	Since   time.Time          `json:"since"`              // the entry's last change
 }
 
 // heldStale is how long an entry of a live process counts without a
