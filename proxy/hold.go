@@ -329,3 +329,23 @@ func (l *FileLedger) Raise(id uint64, n int64, now time.Time) error {
 	l.h.mine[id] = h
 	return l.writeHeld(l.readHeld(now), now)
 }
+
+// ProfileSpend is profile's spend at now as the ledger in dir counts it
+// (okv status): the UTC day's and month's tokens and dollars, brought up
+// to date under the ledger's lock. Holds of requests in flight are not
+// included.
+func ProfileSpend(dir, profile string, now time.Time) (Spend, error) {
+	lk, err := newLedgerLock(filepath.Join(dir, ledgerLock))
+	if err != nil {
+		return Spend{}, fmt.Errorf("usage ledger: %w", err)
+	}
+	if err := lk.Lock(); err != nil {
+		return Spend{}, fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
+	}
+	defer lk.Close()
+	d, err := settle(dir, now)
+	if err != nil {
+		return Spend{}, err
+	}
+	return d.spend(profile, now), nil
+}

@@ -240,26 +240,34 @@ func (p *Proxy) usdBudgets() string {
 // budget is set, or warn_usd follows the spend.
 func budgeted(l Limits) bool { return l.DailyTokens > 0 || l.USD() || l.WarnUSD > 0 }
 
-// holdBudget holds the request's estimate against the budgets
-// (daily_tokens, daily_usd, monthly_usd): a request is admitted while
-// each budget's spend is under it, and either no other request is in
-// flight or the spend, what requests in flight hold and its own estimate
-// fit in it. So near a budget's end one request runs at a time, and the
-// spend passes the budget by at most one request's cost (see the README).
+// holdBudget holds the request's estimate against the budgets.
+//
+// daily_tokens: a request is admitted while the day's spend is under the
+// budget, and either no other request is in flight or the spend, what
+// requests in flight hold and its own estimate fit in it. So near its
+// end one request runs at a time, and the spend passes the budget by at
+// most one request's tokens.
+//
+// daily_usd and monthly_usd are stricter, as money: a request is
+// admitted only when the spend, what requests in flight hold and its own
+// estimate fit in the budget. The spend passes a dollar budget only by
+// what requests cost beyond their estimates (see the README).
 func (p *Proxy) holdBudget(st *reqState, now time.Time) *Refusal {
 	lim := p.limits
 	if !budgeted(lim) {
 		return nil
 	}
 	est, estUSD := st.est, st.estUSD
-	fits := func(spent, held, est, limit float64, inflight bool) bool {
-		return limit <= 0 || spent < limit && (!inflight || spent+held+est <= limit)
+	fitsTokens := func(s Spend, inflight bool) bool {
+		d := lim.DailyTokens
+		return d <= 0 || s.Tokens < d && (!inflight || s.Tokens+s.HeldTokens+est <= d)
+	}
+	fitsUSD := func(spent, held, limit float64) bool {
+		return limit <= 0 || spent < limit && spent+held+estUSD <= limit
 	}
 	admit := func(s Spend) bool {
-		inflight := s.HeldTokens > 0
-		return fits(float64(s.Tokens), float64(s.HeldTokens), float64(est), float64(lim.DailyTokens), inflight) &&
-			fits(s.DayUSD, s.HeldUSD, estUSD, lim.DailyUSD, inflight) &&
-			fits(s.MonthUSD, s.HeldUSD, estUSD, lim.MonthlyUSD, inflight)
+		return fitsTokens(s, s.HeldTokens > 0) &&
+			fitsUSD(s.DayUSD, s.HeldUSD, lim.DailyUSD) && fitsUSD(s.MonthUSD, s.HeldUSD, lim.MonthlyUSD)
 	}
 	var s Spend
 	if p.budget != nil {
@@ -301,43 +309,53 @@ func (p *Proxy) holdBudget(st *reqState, now time.Time) *Refusal {
 	u := now.UTC()
 	tomorrow := time.Date(u.Year(), u.Month(), u.Day()+1, 0, 0, 0, 0, time.UTC)
 	nextMonth := time.Date(u.Year(), u.Month()+1, 1, 0, 0, 0, 0, time.UTC)
-	daily := lim.DailyTokens
-	switch {
-	case daily > 0 && s.Tokens >= daily:
+	if daily := lim.DailyTokens; daily > 0 && s.Tokens >= daily {
 		// No retry-after: an SDK would sleep until midnight.
 		return &Refusal{Status: 429, Type: "insufficient_quota", Code: "insufficient_quota",
 			Msg: fmt.Sprintf("daily token budget of this profile exhausted: limit %d, used %d; it resets at 00:00 UTC",
 				daily, s.Tokens),
 			NoRetry: true}
-	case lim.DailyUSD > 0 && s.DayUSD >= lim.DailyUSD:
-		return p.usdSpent("daily_usd", lim.DailyUSD, s.DayUSD, "today", tomorrow, now)
-	case lim.MonthlyUSD > 0 && s.MonthUSD >= lim.MonthlyUSD:
-		return p.usdSpent("monthly_usd", lim.MonthlyUSD, s.MonthUSD, "this month", nextMonth, now)
-	case daily > 0 && !fits(float64(s.Tokens), float64(s.HeldTokens), float64(est), float64(daily), true):
-		return &Refusal{Status: 429, Type: "tokens", Code: "rate_limit_exceeded",
-			Msg: fmt.Sprintf("daily token budget of this profile near its end: limit %d, used %d, %d held by requests in flight, this request may use %d; try again when they finish",
-				daily, s.Tokens, s.HeldTokens, est),
-			RetryAfter: time.Second}
 	}
-	name, limit, spent := "daily_usd", lim.DailyUSD, s.DayUSD
-	if fits(s.DayUSD, s.HeldUSD, estUSD, lim.DailyUSD, true) {
-		name, limit, spent = "monthly_usd", lim.MonthlyUSD, s.MonthUSD
+	for _, b := range []struct {
+		name         string
+		limit, spent float64
+		when         string
+		reset        time.Time
+	}{
+		{"daily_usd", lim.DailyUSD, s.DayUSD, "today", tomorrow},
+		{"monthly_usd", lim.MonthlyUSD, s.MonthUSD, "this month", nextMonth},
+	} {
+		if fitsUSD(b.spent, s.HeldUSD, b.limit) {
+			continue
+		}
+		reset := fmt.Sprintf("it resets at %s", b.reset.Format(time.RFC3339))
+		switch {
+		case b.spent >= b.limit:
+			return p.usdFinal(fmt.Sprintf("%s %.2f of profile %s spent: $%.2f %s; %s",
+				b.name, b.limit, p.cfg.Profile, b.spent, b.when, reset), b.reset, now)
+		case s.HeldUSD > 0 && b.spent+estUSD <= b.limit:
+			return &Refusal{Status: 429, Type: "tokens", Code: "rate_limit_exceeded",
+				Msg: fmt.Sprintf("%s %.2f of profile %s near its end: $%.2f spent %s, $%.2f held by requests in flight, this request may cost $%.4f; try again when they finish",
+					b.name, b.limit, p.cfg.Profile, b.spent, b.when, s.HeldUSD, estUSD),
+				RetryAfter: time.Second}
+		default:
+			return p.usdFinal(fmt.Sprintf("%s %.2f of profile %s: $%.2f spent %s, and this request may cost $%.4f, more than the $%.4f left (ask for fewer output tokens); %s",
+				b.name, b.limit, p.cfg.Profile, b.spent, b.when, estUSD, b.limit-b.spent, reset), b.reset, now)
+		}
 	}
 	return &Refusal{Status: 429, Type: "tokens", Code: "rate_limit_exceeded",
-		Msg: fmt.Sprintf("%s %.2f of profile %s near its end: $%.2f spent, $%.2f held by requests in flight, this request may cost $%.4f; try again when they finish",
-			name, limit, p.cfg.Profile, spent, s.HeldUSD, estUSD),
+		Msg: fmt.Sprintf("daily token budget of this profile near its end: limit %d, used %d, %d held by requests in flight, this request may use %d; try again when they finish",
+			lim.DailyTokens, s.Tokens, s.HeldTokens, est),
 		RetryAfter: time.Second}
 }
 
-// usdSpent is the refusal of a spent dollar budget: final
-// (x-should-retry: false, which the official SDKs obey), with
-// retry-after at its reset for clients that wait.
-func (p *Proxy) usdSpent(name string, limit, spent float64, when string, reset, now time.Time) *Refusal {
+// usdFinal is the refusal of a dollar budget that this request cannot
+// fit in before it resets: final (x-should-retry: false, which the
+// official SDKs obey), with retry-after at the reset for clients that
+// wait.
+func (p *Proxy) usdFinal(msg string, reset, now time.Time) *Refusal {
 	return &Refusal{Status: 429, Type: "insufficient_quota", Code: "insufficient_quota",
-		Msg: fmt.Sprintf("%s %.2f of profile %s spent: $%.2f %s; it resets at %s (00:00 UTC)",
-			name, limit, p.cfg.Profile, spent, when, reset.Format(time.RFC3339)),
-		RetryAfter: reset.Sub(now),
-		NoRetry:    true}
+		Msg: msg, RetryAfter: reset.Sub(now), NoRetry: true}
 }
 
 // warnKey: warn_usd warns once per ledger (okv process), profile and
