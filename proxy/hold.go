@@ -335,6 +335,10 @@ func (l *FileLedger) Raise(id uint64, n int64, now time.Time) error {
 // to date under the ledger's lock. Holds of requests in flight are not
 // included.
 func ProfileSpend(dir, profile string, now time.Time) (Spend, error) {
+	months, _ := filepath.Glob(filepath.Join(dir, "usage-[0-9][0-9][0-9][0-9]-[0-9][0-9].jsonl"))
+	if _, err := os.Lstat(filepath.Join(dir, daysFile)); err != nil && len(months) == 0 {
+		return Spend{}, nil // no ledger yet: nothing written
+	}
 	lk, err := newLedgerLock(filepath.Join(dir, ledgerLock))
 	if err != nil {
 		return Spend{}, fmt.Errorf("usage ledger: %w", err)

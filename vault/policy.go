@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -151,7 +152,9 @@ func (p *Policy) Set(assignments []string) error {
 			return &PolicyError{Reason: fmt.Sprintf("%q is not key=value", a)}
 		}
 		k = strings.TrimSpace(k)
-		if name, sub, dotted := strings.Cut(k, "."); dotted && !mightBeValue(k) {
+		// A known provider setting is never taken for a value, however
+		// long (anthropic.max_output_tokens).
+		if name, sub, dotted := strings.Cut(k, "."); dotted && (!mightBeValue(k) || providerNameRE.MatchString(name) && slices.Contains(providerKeys, sub)) {
 			if name == "openai" {
 				k = sub // the unprefixed keys are OpenAI's
 			} else {
