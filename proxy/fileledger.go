@@ -38,9 +38,12 @@ type FileLedger struct {
 	h       holds
 	seenDay string           // the UTC day of seen
 	seen    map[string]int64 // the highest day total Hold saw, per profile
-	lock    ledgerLocker
-	f       *os.File // the file of another month last written (a request that started before the month did)
-	fname   string
+	// resetSeen is the last ResetLedger read (dayTotals.Reset); seen is
+	// forgotten at a new one.
+	resetSeen string
+	lock      ledgerLocker
+	f         *os.File // the file of another month last written (a request that started before the month did)
+	fname     string
 
 	readOnly bool // settle's ledger: it reads the month file, never appends
 
@@ -258,12 +261,12 @@ func (l *FileLedger) totals(now time.Time) (*dayTotals, error) {
 			if d.Tampered == "" {
 				d.Tampered = why
 			}
-			v := d.Tampered
+			v, r := d.Tampered, d.Reset
 			var err error
 			if d, err = buildTotals(l.Dir, now); err != nil {
 				return nil, err
 			}
-			d.Tampered = v
+			d.Tampered, d.Reset = v, r
 		} else if err := l.catchUp(d); err != nil {
 			return nil, err
 		}
@@ -275,6 +278,9 @@ func (l *FileLedger) totals(now time.Time) (*dayTotals, error) {
 	// Only today's totals are needed; records of an earlier day that
 	// arrive later are not counted for today.
 	d.prune(now)
+	if reloaded && d.Reset != "" && d.Reset != l.resetSeen {
+		l.resetSeen, l.seenDay, l.seen = d.Reset, "", nil // the user's reset
+	}
 	l.tot = d
 	if reloaded {
 		b, err := json.Marshal(d)

@@ -208,6 +208,10 @@ type dayTotals struct {
 	// Tampered says why the ledger is taken as edited or truncated; it
 	// stays until ResetLedger, and budgets are spent while it is set.
 	Tampered string `json:"tampered,omitempty"`
+	// Reset marks the totals of a ResetLedger (its time): a running
+	// proxy that reads a new one forgets the day's spend it saw, which
+	// the reset may lower.
+	Reset string `json:"reset,omitempty"`
 }
 
 const totalsVersion = 2
@@ -566,6 +570,7 @@ func ResetLedger(dir string, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	d.Reset = time.Now().UTC().Format(time.RFC3339Nano)
 	b, err := json.Marshal(d)
 	if err != nil {
 		return err

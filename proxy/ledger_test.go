@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -391,5 +392,64 @@ func BenchmarkTokensUsed(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A running FileLedger keeps its day totals in memory between locks, and
+// still sees what others do to the files: lines appended by another
+// writer are counted, a last line rewritten in place (same size) is a
+// verdict, a reset (a new usage-days.json) is read, and a replaced month
+// file is read again.
+func TestFileLedgerSeesOtherWriters(t *testing.T) {
+	dir := t.TempDir()
+	now := ledgerTestTime
+	clock := func() time.Time { return now }
+	l := &FileLedger{Dir: dir, Now: clock}
+	defer l.Close()
+	admit := func(Spend) bool { return true }
+	if err := l.AppendAll([]Record{{Time: now, Profile: "dev", TotalTokens: 10}, {Time: now, Profile: "dev", TotalTokens: 20}}); err != nil {
+		t.Fatal(err)
+	}
+	// Another process appends.
+	other := &FileLedger{Dir: dir, Now: clock}
+	if err := other.Append(Record{Time: now, Profile: "dev", TotalTokens: 5}); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if _, s, err := l.Hold("dev", now, 1, 0, nil, admit); err != nil || s.Tokens != 35 {
+		t.Fatalf("after another's append: %+v %v", s, err)
+	}
+	// The last line rewritten in place, same size, fewer tokens.
+	month := filepath.Join(dir, MonthFile(now))
+	b, _ := os.ReadFile(month)
+	edited := strings.Replace(string(b), `"total_tokens":5,`, `"total_tokens":0,`, 1)
+	if edited == string(b) {
+		t.Fatalf("ledger %s", b)
+	}
+	if err := os.WriteFile(month, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := l.Hold("dev", now, 1, 0, nil, admit)
+	var te *ErrLedgerTampered
+	if !errors.As(err, &te) || !strings.Contains(te.Why, "rewritten") {
+		t.Fatalf("after a rewrite: %v", err)
+	}
+	// The user's reset is read by the running ledger.
+	if err := ResetLedger(dir, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, s, err := l.Hold("dev", now, 1, 0, nil, admit); err != nil || s.Tokens != 30 {
+		t.Fatalf("after the reset: %+v %v", s, err)
+	}
+	// A month file replaced by another (a new inode) is read again: with
+	// the same lines, it counts the same.
+	b, _ = os.ReadFile(month)
+	tmp := month + ".new"
+	os.WriteFile(tmp, b, 0o600)
+	if err := os.Rename(tmp, month); err != nil {
+		t.Fatal(err)
+	}
+	if _, s, err := l.Hold("dev", now, 1, 0, nil, admit); err != nil || s.Tokens != 30 {
+		t.Fatalf("after a replacement: %+v %v", s, err)
 	}
 }
