@@ -408,3 +408,28 @@ func TestUSDBudgetAcrossProcesses(t *testing.T) {
 		t.Errorf("the ledger's spend $%v, want 4 requests' $%v within $2.00", got, 4*usdCost)
 	}
 }
+
+// Each provider's output maximum is read where its API puts it, for the
+// estimate and for max_output_tokens.
+func TestMaxOutputPerProvider(t *testing.T) {
+	for _, c := range []struct {
+		pv   *Provider
+		body string
+		want int64
+	}{
+		{OpenAI, `{"model":"m","max_completion_tokens":300,"n":2}`, 600},
+		{Groq, `{"model":"m","max_tokens":70}`, 70},
+		{AzureOpenAI, `{"max_tokens":80}`, 80},
+		{Anthropic, `{"model":"claude-3-5-haiku","max_tokens":1024,"messages":[]}`, 1024},
+		{Gemini, `{"contents":[],"generationConfig":{"maxOutputTokens":500,"candidateCount":3}}`, 1500},
+		{Gemini, `{"contents":[]}`, 0},
+	} {
+		if c.pv.MaxOutput == nil {
+			t.Errorf("%s reads no output maximum", c.pv.Name)
+			continue
+		}
+		if got := c.pv.MaxOutput([]byte(c.body)); got != c.want {
+			t.Errorf("%s %s: %d, want %d", c.pv.Name, c.body, got, c.want)
+		}
+	}
+}
