@@ -232,9 +232,20 @@ func (l *FileLedger) totals(now time.Time) (*dayTotals, error) {
 	var old []byte // usage-days.json as read now
 	reloaded, built := false, false
 	if d == nil || d.File != cur || l.daysChanged() {
+		prev := l.tot
 		var tampered string
-		d, old, tampered = l.readDays(cur)
+		var legacy bool
+		d, old, tampered, legacy = l.readDays(cur)
 		reloaded = true
+		if d == nil && legacy && prev != nil && prev.File == cur {
+			// Written by an earlier okv still running (it counts no
+			// dollars): these totals go on from the month file, with
+			// its verdict, rather than the month being read again.
+			d, reloaded = prev, false
+			if d.Tampered == "" {
+				d.Tampered = tampered
+			}
+		}
 		if d == nil {
 			// Missing, unreadable, or of another month: built again,
 			// still tampered if it was.
@@ -423,19 +434,20 @@ func (l *FileLedger) daysChanged() bool {
 }
 
 // readDays reads usage-days.json: the totals it holds for the month file
-// cur (nil when it is missing, unreadable or of another month), its
-// bytes, and its verdict.
-func (l *FileLedger) readDays(cur string) (*dayTotals, []byte, string) {
+// cur (nil when it is missing, unreadable, of another month or of an
+// earlier okv), its bytes, its verdict, and whether an earlier okv wrote
+// it for cur.
+func (l *FileLedger) readDays(cur string) (*dayTotals, []byte, string, bool) {
 	l.closeDays()
 	f, err := openLedger(filepath.Join(l.Dir, daysFile), os.O_RDONLY, 0)
 	if err != nil {
-		return nil, nil, ""
+		return nil, nil, "", false
 	}
 	b, err := io.ReadAll(f)
 	fi, serr := f.Stat()
 	if err != nil || serr != nil {
 		f.Close()
-		return nil, nil, ""
+		return nil, nil, "", false
 	}
 	if keepOpen {
 		l.daysF, l.daysFI = f, fi
@@ -444,13 +456,13 @@ func (l *FileLedger) readDays(cur string) (*dayTotals, []byte, string) {
 	}
 	d := new(dayTotals)
 	if json.Unmarshal(b, d) != nil || d.Offset < 0 || d.Days == nil {
-		return nil, b, ""
+		return nil, b, "", false
 	}
 	if d.File != cur || d.V != totalsVersion {
-		return nil, b, d.Tampered
+		return nil, b, d.Tampered, d.File == cur && d.V < totalsVersion
 	}
 	l.daysAt = d.Offset
-	return d, b, d.Tampered
+	return d, b, d.Tampered, false
 }
 
 // writeDays replaces usage-days.json with l.tot (a temporary file
