@@ -33,7 +33,7 @@ func (a *App) newPolicyCmd() *cobra.Command {
 		Use:               "set KEY=VALUE...",
 		Short:             "Change policy settings",
 		Long:              "Change policy settings of the profile. Settings:\n\n" + policyHelp(),
-		Example:           "  okv policy set -p prod rpm=60 tpm=100000 models=gpt-4o-mini,text-embedding-3-small daily_tokens=2000000\n  okv policy set -p dev max_age=30d",
+		Example:           "  okv policy set -p prod rpm=60 tpm=100000 models=gpt-4o-mini,text-embedding-3-small daily_tokens=2000000\n  okv policy set -p prod daily_usd=5 monthly_usd=100 warn_usd=4 max_output_tokens=4k anthropic.daily_usd=2\n  okv policy set -p dev max_age=30d",
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completePolicyAssign,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -2,12 +2,16 @@ package cmd
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/okvault/okv/limits"
+	"github.com/okvault/okv/proxy"
 	"github.com/okvault/okv/vault"
 )
 
@@ -145,6 +149,9 @@ func (a *App) runStatus(check bool, su statusUsage) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := a.printSpend(v, profiles, now); err != nil {
+		return err
+	}
 	if firstErr != nil {
 		return firstErr
 	}
@@ -161,4 +168,54 @@ func (a *App) runStatus(check bool, su statusUsage) error {
 		return withHints(fmt.Errorf("%d key(s) overdue for rotation", len(overdue)), "rotate with: "+strings.Join(overdue, "; "))
 	}
 	return nil
+}
+
+// printSpend shows, for each profile with a budget, what it spent today
+// and this month (UTC, the proxy's ledger) against each budget.
+func (a *App) printSpend(v *vault.Vault, profiles []string, now time.Time) error {
+	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+	header := false
+	for _, p := range profiles {
+		pol := v.Config.Policy(p)
+		day, month := budgetNames(pol)
+		if len(day)+len(month) == 0 {
+			continue
+		}
+		s, err := proxy.ProfileSpend(v.Dir, p, now)
+		if err != nil {
+			return err
+		}
+		if !header {
+			fmt.Fprintln(tw, "\nPROFILE\tSPENT\tTOKENS\tDOLLARS\tBUDGETS")
+			header = true
+		}
+		fmt.Fprintf(tw, "%s\ttoday\t%d\t$%.2f\t%s\n", p, s.Tokens, s.DayUSD, strings.Join(day, ", "))
+		fmt.Fprintf(tw, "%s\tthis month\t%d\t$%.2f\t%s\n", p, s.MonthTokens, s.MonthUSD, strings.Join(month, ", "))
+	}
+	return tw.Flush()
+}
+
+// budgetNames are a policy's budgets per day and per month, as policy
+// keys with their values ("daily_usd 5.00", "anthropic.daily_tokens
+// 100000").
+func budgetNames(pol vault.Policy) (day, month []string) {
+	add := func(prefix string, l limits.Limits) {
+		if l.DailyTokens > 0 {
+			day = append(day, fmt.Sprintf("%sdaily_tokens %d", prefix, l.DailyTokens))
+		}
+		if l.DailyUSD > 0 {
+			day = append(day, fmt.Sprintf("%sdaily_usd %.2f", prefix, l.DailyUSD))
+		}
+		if l.WarnUSD > 0 {
+			day = append(day, fmt.Sprintf("%swarn_usd %.2f", prefix, l.WarnUSD))
+		}
+		if l.MonthlyUSD > 0 {
+			month = append(month, fmt.Sprintf("%smonthly_usd %.2f", prefix, l.MonthlyUSD))
+		}
+	}
+	add("", pol.Limits)
+	for _, name := range slices.Sorted(maps.Keys(pol.Providers)) {
+		add(name+".", pol.Providers[name].Limits)
+	}
+	return day, month
 }

@@ -5,6 +5,7 @@ package limits
 
 import (
 	"errors"
+	"math"
 	"path"
 	"strings"
 )
@@ -20,19 +21,40 @@ type Limits struct {
 	Endpoints   []string `toml:"endpoints,omitempty" json:"endpoints,omitempty"`                // allowed path prefixes, e.g. "/v1/chat/completions"
 	MaxBody     int64    `toml:"max_body,omitempty,omitzero" json:"max_body,omitempty"`         // request body limit in bytes; 0 means DefaultMaxBody
 	DailyTokens int64    `toml:"daily_tokens,omitempty,omitzero" json:"daily_tokens,omitempty"` // token budget per UTC day
+
+	// Dollar budgets, counted on the profile's spend (Record.CostUSD, all
+	// providers together): per UTC day, per UTC month, and a soft
+	// threshold per day that only warns.
+	DailyUSD   float64 `toml:"daily_usd,omitempty,omitzero" json:"daily_usd,omitempty"`
+	MonthlyUSD float64 `toml:"monthly_usd,omitempty,omitzero" json:"monthly_usd,omitempty"`
+	WarnUSD    float64 `toml:"warn_usd,omitempty,omitzero" json:"warn_usd,omitempty"`
+	// MaxOutputTokens caps the output a request may ask for (its
+	// max_tokens, max_completion_tokens or max_output_tokens, times n):
+	// a request asking for more is refused, and one that names no
+	// maximum is held against the budgets for this many output tokens.
+	MaxOutputTokens int64 `toml:"max_output_tokens,omitempty,omitzero" json:"max_output_tokens,omitempty"`
 }
+
+// USD reports whether a dollar budget is set (warn_usd only warns).
+func (l Limits) USD() bool { return l.DailyUSD > 0 || l.MonthlyUSD > 0 }
 
 // Check reports a limit that cannot be enforced.
 func (l Limits) Check() error {
-	if l.RPM < 0 || l.TPM < 0 || l.MaxBody < 0 || l.DailyTokens < 0 {
+	if l.RPM < 0 || l.TPM < 0 || l.MaxBody < 0 || l.DailyTokens < 0 || l.MaxOutputTokens < 0 {
 		return errors.New("limits cannot be negative")
+	}
+	for _, v := range []float64{l.DailyUSD, l.MonthlyUSD, l.WarnUSD} {
+		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			return errors.New("dollar budgets must be finite and not negative")
+		}
 	}
 	return nil
 }
 
 // Any reports whether any limit is set.
 func (l Limits) Any() bool {
-	return l.RPM > 0 || l.TPM > 0 || len(l.Models) > 0 || len(l.Endpoints) > 0 || l.MaxBody > 0 || l.DailyTokens > 0
+	return l.RPM > 0 || l.TPM > 0 || len(l.Models) > 0 || len(l.Endpoints) > 0 || l.MaxBody > 0 || l.DailyTokens > 0 ||
+		l.DailyUSD > 0 || l.MonthlyUSD > 0 || l.WarnUSD > 0 || l.MaxOutputTokens > 0
 }
 
 // Body is the effective request body limit.

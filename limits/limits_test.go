@@ -1,6 +1,9 @@
 package limits
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func TestModelAllowed(t *testing.T) {
 	l := Limits{Models: []string{"gpt-4o-mini", "o3*", " "}}
@@ -29,6 +32,14 @@ func TestEndpointAllowed(t *testing.T) {
 func TestCheckAndBody(t *testing.T) {
 	if (Limits{RPM: -1}).Check() == nil || (Limits{DailyTokens: -1}).Check() == nil || (Limits{}).Check() != nil {
 		t.Error("Check")
+	}
+	for _, bad := range []Limits{{DailyUSD: -1}, {MonthlyUSD: math.NaN()}, {WarnUSD: math.Inf(1)}, {MaxOutputTokens: -1}} {
+		if bad.Check() == nil {
+			t.Errorf("Check accepted %+v", bad)
+		}
+	}
+	if !(Limits{DailyUSD: 5}).USD() || (Limits{WarnUSD: 5}).USD() || !(Limits{WarnUSD: 5}).Any() {
+		t.Error("USD, Any")
 	}
 	if (Limits{}).Body() != DefaultMaxBody || (Limits{MaxBody: 5}).Body() != 5 {
 		t.Error("Body")

@@ -31,6 +31,7 @@ var Anthropic = &Provider{
 		}
 		return jsonModels(body)
 	},
+	MaxOutput: anthropicMaxOutput,
 	Usage:     anthropicUsage,
 	ErrorBody: anthropicError,
 }

@@ -22,6 +22,7 @@ var AzureOpenAI = &Provider{
 	HostOnlyBaseURL: true,
 	UpstreamSecret:  "AZURE_OPENAI_ENDPOINT",
 	Models:          azureModels,
+	MaxOutput:       openAIMaxOutput,
 	Usage:           openAIUsage,
 	ErrorBody:       openAIError,
 }

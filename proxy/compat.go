@@ -40,6 +40,7 @@ func Compatible(name, upstream, keyVar, baseURLVar string, hostOnly bool) (*Prov
 		BaseURLVar:      baseURLVar,
 		HostOnlyBaseURL: hostOnly,
 		Models:          openAIModels,
+		MaxOutput:       openAIMaxOutput,
 		Usage:           openAIUsage,
 		ErrorBody:       openAIError,
 	}, nil

@@ -70,7 +70,16 @@
 //     shares spend and holds between processes, else Config.TokensUsedToday
 //     seeds it. A spent budget is 429 insufficient_quota with
 //     x-should-retry: false and no retry-after; a budget held by requests
-//     in flight is 429 rate_limit_exceeded with retry-after: 1.
+//     in flight is 429 rate_limit_exceeded with retry-after: 1;
+//   - dollar budgets (Limits.DailyUSD, Limits.MonthlyUSD, UTC day and
+//     month, of the profile's Record.CostUSD): the same estimate priced by
+//     Config.Prices is held only when it fits with the spend and what is
+//     held; a model with no price is 403 model_price_unknown; a request
+//     that cannot fit before the reset is 429 insufficient_quota with
+//     x-should-retry: false and retry-after at the reset. A request asking
+//     for more than Limits.MaxOutputTokens is 400
+//     max_output_tokens_exceeded. Limits.WarnUSD warns once a day on
+//     Config.Notice.
 //
 // Rate refusals carry retry-after (whole seconds) and retry-after-ms. TPM
 // is checked against tokens already spent, so requests in flight together

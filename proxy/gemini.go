@@ -28,6 +28,7 @@ var Gemini = &Provider{
 	// the child would be sent past the proxy.
 	Withheld:  []string{"GOOGLE_API_KEY"},
 	Models:    geminiModels,
+	MaxOutput: geminiMaxOutput,
 	Usage:     geminiUsage,
 	ErrorBody: geminiError,
 }

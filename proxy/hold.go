@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,8 +27,9 @@ type BudgetLedger interface {
 	// carrying the id (Record.Hold) releases the hold when it is written,
 	// under the same lock. done are records of finished requests not
 	// yet written: Hold writes them first, so their real usage replaces
-	// their holds before admit is asked.
-	Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (id uint64, spent, held int64, err error)
+	// their holds before admit is asked. usd is the hold's estimate in
+	// dollars (0 without a dollar budget); admit sees dollars too.
+	Hold(profile string, now time.Time, n int64, usd float64, done []Record, admit func(Spend) bool) (id uint64, s Spend, err error)
 	// Raise makes hold id at least n: a request that reports usage as it
 	// goes (a Realtime WebSocket) and has spent more than it held.
 	Raise(id uint64, n int64, now time.Time) error
@@ -37,10 +40,23 @@ type BudgetLedger interface {
 // its process id so that the holds of a process that died are dropped.
 const heldFile = "usage-held.json"
 
+// Spend is what a profile spent and what requests in flight hold: the
+// day's tokens, the day's and the month's dollars (UTC).
+type Spend struct {
+	Tokens     int64
+	HeldTokens int64
+	DayUSD     float64
+	MonthUSD   float64
+	HeldUSD    float64
+	// MonthTokens are the month's tokens (shown by okv status).
+	MonthTokens int64
+}
+
 type heldEntry struct {
-	PID   int              `json:"pid"`
-	Held  map[string]int64 `json:"held"`  // profile → tokens held
-	Since time.Time        `json:"since"` // the entry's last change
+	PID     int                `json:"pid"`
+	Held    map[string]int64   `json:"held"`               // profile → tokens held
+	HeldUSD map[string]float64 `json:"held_usd,omitempty"` // profile → dollars held
+	Since   time.Time          `json:"since"`              // the entry's last change
 }
 
 // heldStale is how long an entry of a live process counts without a
@@ -51,10 +67,13 @@ type holds struct {
 	id string
 	// The highest day total seen per profile, today.
 	next uint64
-	mine map[uint64]struct {
-		profile string
-		n       int64
-	}
+	mine map[uint64]hold
+}
+
+type hold struct {
+	profile string
+	n       int64
+	usd     float64
 }
 
 func (l *FileLedger) holdsInit() error {
@@ -66,35 +85,40 @@ func (l *FileLedger) holdsInit() error {
 		return err
 	}
 	l.h.id = hex.EncodeToString(b[:])
-	l.h.mine = map[uint64]struct {
-		profile string
-		n       int64
-	}{}
+	l.h.mine = map[uint64]hold{}
 	return nil
 }
 
 // Hold implements BudgetLedger.
-func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record, admit func(spent, held int64) bool) (uint64, int64, int64, error) {
+func (l *FileLedger) Hold(profile string, now time.Time, n int64, usd float64, done []Record, admit func(Spend) bool) (uint64, Spend, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.holdsInit(); err != nil {
-		return 0, 0, 0, fmt.Errorf("usage ledger: %w", err)
+		return 0, Spend{}, fmt.Errorf("usage ledger: %w", err)
 	}
 	if err := l.lockLedger(); err != nil {
-		return 0, 0, 0, err
+		return 0, Spend{}, err
 	}
 	defer l.lock.Unlock()
+	released := false
 	if len(done) > 0 {
-		if err := l.appendLocked(done); err != nil {
-			return 0, 0, 0, err
+		var err error
+		if released, err = l.appendLocked(done, l.clock()); err != nil {
+			return 0, Spend{}, err
 		}
 	}
-	d, err := settle(l.Dir, now)
-	if err != nil {
-		return 0, 0, 0, err
+	var d *dayTotals
+	if len(done) > 0 && l.tot != nil && l.tot.File == MonthFile(now) {
+		d = l.tot // brought up to date by the append, under this lock
+		d.prune(now)
+	} else {
+		var err error
+		if d, err = l.totals(now); err != nil {
+			return 0, Spend{}, err
+		}
 	}
 	if d.Tampered != "" {
-		return 0, 0, 0, &ErrLedgerTampered{Why: d.Tampered}
+		return 0, Spend{}, &ErrLedgerTampered{Why: d.Tampered}
 	}
 	spent := d.Days[dayKey(now)][profile]
 	// The day's spend never goes down: if it does, the ledger was cut
@@ -105,47 +129,56 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, done []Record,
 	}
 	if spent < l.seen[profile] {
 		why := fmt.Sprintf("today's tokens of profile %s went down from %d to %d while okv ran", profile, l.seen[profile], spent)
-		if err := markTampered(l.Dir, now, why); err != nil {
-			return 0, 0, 0, err
+		if err := l.markTampered(why); err != nil {
+			return 0, Spend{}, err
 		}
-		return 0, 0, 0, &ErrLedgerTampered{Why: why}
+		return 0, Spend{}, &ErrLedgerTampered{Why: why}
 	}
 	l.seen[profile] = spent
-	all, err := readHeld(l.Dir, now)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	var held int64
+	all := l.readHeld(now)
+	sp := d.spend(profile, now)
 	for id, e := range all {
 		if id != l.h.id {
-			held += e.Held[profile]
+			sp.HeldTokens += e.Held[profile]
+			sp.HeldUSD += e.HeldUSD[profile]
 		}
 	}
-	held += l.mineFor(profile)
-	if !admit(spent, held) {
-		return 0, spent, held, nil
+	mt, mu := l.mineFor(profile)
+	sp.HeldTokens += mt
+	sp.HeldUSD += mu
+	if !admit(sp) {
+		if released {
+			return 0, sp, l.writeHeld(all, now)
+		}
+		return 0, sp, nil
 	}
 	l.h.next++
 	id := l.h.next
-	l.h.mine[id] = struct {
-		profile string
-		n       int64
-	}{profile, n}
+	l.h.mine[id] = hold{profile, n, usd}
 	if err := l.writeHeld(all, now); err != nil {
 		delete(l.h.mine, id)
-		return 0, spent, held, err
+		return 0, sp, err
 	}
-	return id, spent, held, nil
+	return id, sp, nil
 }
 
-func (l *FileLedger) mineFor(profile string) int64 {
-	var s int64
+// spend is profile's spend at now from the totals (holds not included).
+func (d *dayTotals) spend(profile string, now time.Time) Spend {
+	day := dayKey(now)
+	return Spend{Tokens: d.Days[day][profile], DayUSD: d.USD[day][profile],
+		MonthTokens: d.MonthTokens[profile], MonthUSD: d.MonthUSD[profile]}
+}
+
+func (l *FileLedger) mineFor(profile string) (int64, float64) {
+	var n int64
+	var usd float64
 	for _, h := range l.h.mine {
 		if h.profile == profile {
-			s += h.n
+			n += h.n
+			usd += h.usd
 		}
 	}
-	return s
+	return n, usd
 }
 
 // release drops the holds of records (called holding l.mu and the lock,
@@ -161,33 +194,75 @@ func (l *FileLedger) release(records []Record) bool {
 	return any
 }
 
-// readHeld reads the live entries of usage-held.json; a missing or
-// unreadable file holds nothing (a hold is an estimate: losing it loses
-// only the protection of requests in flight, never recorded spend).
-func readHeld(dir string, now time.Time) (map[string]heldEntry, error) {
-	all := map[string]heldEntry{}
-	b, err := readLedgerBytes(filepath.Join(dir, heldFile))
-	if err != nil || json.Unmarshal(b, &all) != nil {
-		return map[string]heldEntry{}, nil
+// readHeld reads the live entries of usage-held.json (holding the
+// lock): one pread of the file kept open, parsed again only when its
+// bytes changed. A missing or unreadable file holds nothing (a hold is
+// an estimate: losing it loses only the protection of requests in
+// flight, never recorded spend). The entries of a process that is gone
+// are dropped.
+func (l *FileLedger) readHeld(now time.Time) map[string]heldEntry {
+	path := filepath.Join(l.Dir, heldFile)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		l.closeHeld()
+		return map[string]heldEntry{}
 	}
-	for id, e := range all {
-		if e.PID <= 0 || !processAlive(e.PID) || now.Sub(e.Since) > heldStale {
-			delete(all, id)
+	if l.hf == nil || !os.SameFile(fi, l.hfi) {
+		l.closeHeld()
+		f, err := openLedger(path, os.O_RDWR, 0)
+		if err != nil {
+			return map[string]heldEntry{}
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return map[string]heldEntry{}
+		}
+		l.hf, l.hfi = f, st
+	}
+	l.hsize = fi.Size()
+	if l.hsize > maxLedgerLine {
+		return map[string]heldEntry{}
+	}
+	buf := make([]byte, l.hsize)
+	k, err := l.hf.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return map[string]heldEntry{}
+	}
+	if buf = buf[:k]; l.hall == nil || !bytes.Equal(buf, l.hbuf) {
+		all := map[string]heldEntry{}
+		if json.Unmarshal(buf, &all) != nil {
+			all = map[string]heldEntry{}
+		}
+		l.hbuf, l.hall = buf, all
+	}
+	pid := os.Getpid()
+	live := make(map[string]heldEntry, len(l.hall))
+	for id, e := range l.hall {
+		if e.PID > 0 && (e.PID == pid || processAlive(e.PID)) && now.Sub(e.Since) <= heldStale {
+			live[id] = e
 		}
 	}
-	return all, nil
+	return live
 }
 
 // writeHeld writes all with this ledger's entry brought up to date.
 func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 	mine := map[string]int64{}
+	var usd map[string]float64
 	for _, h := range l.h.mine {
 		mine[h.profile] += h.n
+		if h.usd > 0 {
+			if usd == nil {
+				usd = map[string]float64{}
+			}
+			usd[h.profile] += h.usd
+		}
 	}
 	if len(mine) == 0 {
 		delete(all, l.h.id)
 	} else {
-		all[l.h.id] = heldEntry{PID: os.Getpid(), Held: mine, Since: now.UTC()}
+		all[l.h.id] = heldEntry{PID: os.Getpid(), Held: mine, HeldUSD: usd, Since: now.UTC()}
 	}
 	b, err := json.Marshal(all)
 	if err != nil {
@@ -197,34 +272,45 @@ func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 	// every hold and release, always under usage.lock (so no reader sees
 	// it half-written), and a write cut short by a crash leaves a file
 	// readHeld takes as holding nothing, which only drops the estimates
-	// of requests in flight, never recorded spend. The rename cost about
-	// a quarter of the proxy's CPU under a daily budget (make bench-proxy).
-	f, err := openLedger(filepath.Join(l.Dir, heldFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	// of requests in flight, never recorded spend. One pwrite on the
+	// file kept open, and a truncate when it got shorter.
+	if l.hf == nil {
+		f, err := openLedger(filepath.Join(l.Dir, heldFile), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+		l.hf, l.hfi, l.hsize = f, st, st.Size()
+	}
+	if _, err := l.hf.WriteAt(b, 0); err != nil {
+		l.closeHeld()
 		return fmt.Errorf("usage ledger: %w", err)
 	}
-	_, werr := f.Write(b)
-	if err := errors.Join(werr, f.Close()); err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
+	if int64(len(b)) < l.hsize {
+		if err := l.hf.Truncate(int64(len(b))); err != nil {
+			l.closeHeld()
+			return fmt.Errorf("usage ledger: %w", err)
+		}
+	}
+	l.hsize, l.hbuf, l.hall = int64(len(b)), b, all
+	if !keepOpen {
+		l.closeHeld()
 	}
 	return nil
 }
 
-// markTampered records why in the day totals (holding the lock).
-func markTampered(dir string, now time.Time, why string) error {
-	d, err := settle(dir, now)
-	if err != nil {
-		return err
-	}
-	if d.Tampered != "" {
+// markTampered records why in the day totals (holding the lock, after
+// totals), for every process to see.
+func (l *FileLedger) markTampered(why string) error {
+	if l.tot == nil || l.tot.Tampered != "" {
 		return nil
 	}
-	d.Tampered = why
-	b, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, daysFile), b)
+	l.tot.Tampered = why
+	return l.writeDays()
 }
 
 // Raise implements BudgetLedger.
@@ -241,9 +327,29 @@ func (l *FileLedger) Raise(id uint64, n int64, now time.Time) error {
 	defer l.lock.Unlock()
 	h.n = n
 	l.h.mine[id] = h
-	all, err := readHeld(l.Dir, now)
-	if err != nil {
-		return err
+	return l.writeHeld(l.readHeld(now), now)
+}
+
+// ProfileSpend is profile's spend at now as the ledger in dir counts it
+// (okv status): the UTC day's and month's tokens and dollars, brought up
+// to date under the ledger's lock. Holds of requests in flight are not
+// included.
+func ProfileSpend(dir, profile string, now time.Time) (Spend, error) {
+	months, _ := filepath.Glob(filepath.Join(dir, "usage-[0-9][0-9][0-9][0-9]-[0-9][0-9].jsonl"))
+	if _, err := os.Lstat(filepath.Join(dir, daysFile)); err != nil && len(months) == 0 {
+		return Spend{}, nil // no ledger yet: nothing written
 	}
-	return l.writeHeld(all, now)
+	lk, err := newLedgerLock(filepath.Join(dir, ledgerLock))
+	if err != nil {
+		return Spend{}, fmt.Errorf("usage ledger: %w", err)
+	}
+	if err := lk.Lock(); err != nil {
+		return Spend{}, fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
+	}
+	defer lk.Close()
+	d, err := settle(dir, now)
+	if err != nil {
+		return Spend{}, err
+	}
+	return d.spend(profile, now), nil
 }

@@ -12,10 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 // Record is one request seen by the proxy. It never holds a body, a header
@@ -78,143 +75,6 @@ const (
 
 // MonthFile is the name of the ledger file for the UTC month of t.
 func MonthFile(t time.Time) string { return t.UTC().Format("usage-2006-01.jsonl") }
-
-// FileLedger appends records to the monthly files of the ledger in Dir,
-// safe across goroutines and processes: each batch is one write(2) per
-// month file on an O_APPEND descriptor, under an exclusive lock on
-// usage.lock, which also brings the day totals up to date. Close
-// releases the open files.
-type FileLedger struct {
-	Dir string
-	Now func() time.Time // the clock of the day totals; nil means time.Now
-
-	mu      sync.Mutex
-	h       holds
-	seenDay string           // the UTC day of seen
-	seen    map[string]int64 // the highest day total Hold saw, per profile
-	lock    *flock.Flock
-	f       *os.File // the month file last written
-	fname   string
-}
-
-// Append writes r as one line.
-func (l *FileLedger) Append(r Record) error { return l.AppendAll([]Record{r}) }
-
-// AppendAll writes records as lines, in order, under one lock.
-func (l *FileLedger) AppendAll(records []Record) error {
-	if len(records) == 0 {
-		return nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.lockLedger(); err != nil {
-		return err
-	}
-	defer l.lock.Unlock()
-	return l.appendLocked(records)
-}
-
-// appendLocked writes records holding l.mu and the lock.
-func (l *FileLedger) appendLocked(records []Record) error {
-	type chunk struct {
-		name string
-		buf  []byte
-	}
-	now := time.Now
-	if l.Now != nil {
-		now = l.Now
-	}
-	// The chain goes on from the current month file's last line.
-	d, err := settle(l.Dir, now())
-	if err != nil {
-		return err
-	}
-	head := d.Head
-	var chunks []chunk
-	for i := range records {
-		name := MonthFile(records[i].Time)
-		records[i].Prev = ""
-		if name == d.File {
-			records[i].Prev = head
-		}
-		b, err := json.Marshal(&records[i])
-		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err) // before any write
-		}
-		if name == d.File {
-			head = lineHash(b)
-		}
-		if len(chunks) == 0 || chunks[len(chunks)-1].name != name {
-			chunks = append(chunks, chunk{name: name})
-		}
-		c := &chunks[len(chunks)-1]
-		c.buf = append(append(c.buf, b...), '\n')
-	}
-	// The holds are released with the records that settle them, under
-	// the same lock, whether or not the write succeeds: no reader ever
-	// sees a request's tokens in neither or both.
-	released := l.release(records)
-	for _, c := range chunks {
-		if l.f == nil || l.fname != c.name {
-			l.closeFile()
-			f, err := openLedger(filepath.Join(l.Dir, c.name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-			if err != nil {
-				return fmt.Errorf("usage ledger: %w", err)
-			}
-			l.f, l.fname = f, c.name
-		}
-		if _, err := l.f.Write(c.buf); err != nil {
-			l.closeFile() // reopened by the next append (the file may have moved)
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-	}
-	if _, err := settle(l.Dir, now()); err != nil {
-		return err
-	}
-	if released {
-		all, err := readHeld(l.Dir, now())
-		if err != nil {
-			return err
-		}
-		return l.writeHeld(all, now())
-	}
-	return nil
-}
-
-// lockLedger takes the ledger's lock (call holding l.mu).
-func (l *FileLedger) lockLedger() error {
-	if l.lock == nil {
-		lk, err := newLedgerLock(filepath.Join(l.Dir, ledgerLock))
-		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-		l.lock = lk
-	}
-	if err := l.lock.Lock(); err != nil {
-		return fmt.Errorf("usage ledger: lock %s: %w", ledgerLock, err)
-	}
-	return nil
-}
-
-func (l *FileLedger) closeFile() {
-	if l.f != nil {
-		_ = l.f.Close()
-		l.f, l.fname = nil, ""
-	}
-}
-
-// Close closes the ledger's files; a later Append opens them again.
-func (l *FileLedger) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.closeFile()
-	if l.lock != nil {
-		err := l.lock.Close()
-		l.lock = nil
-		return err
-	}
-	return nil
-}
 
 // maxLedgerLine bounds one line of a ledger file.
 const maxLedgerLine = 1 << 20
@@ -318,24 +178,46 @@ func readLedger(r io.Reader, name string) ([]Record, error) {
 	}
 }
 
-// The day totals: usage-days.json holds, for the UTC day of the last
-// write, the tokens of each profile's records in the ledger up to an
-// offset of the current month file. Every append brings it up to date
-// under the ledger's lock; the daily budget's seed at start-up reads it
-// and the records after its offset (none, normally). Start-up does not
-// grow with the ledger.
+// The day totals: usage-days.json holds, for the UTC day it was written,
+// the tokens of each profile's records in the ledger up to an offset of
+// the current month file. A FileLedger keeps them in memory and writes
+// the file when another process is to see something it cannot read off
+// the month file (a verdict), every daysEvery bytes of records, and at
+// Close; the daily budget's seed at start-up reads it and the records
+// after its offset (a few hundred at most). Start-up does not grow with
+// the ledger.
 const daysFile = "usage-days.json"
 
 type dayTotals struct {
+	// V is the format: 2 counts dollars and the month too; a file of
+	// an earlier okv (no V) is counted again.
+	V      int                         `json:"v,omitempty"`
 	File   string                      `json:"file"`   // the month file it counts
 	Offset int64                       `json:"offset"` // bytes of File counted
 	Days   map[string]map[string]int64 `json:"days"`   // "2006-01-02" → profile → tokens
+	// USD is the dollars of the days' priced records (Record.CostUSD),
+	// "2006-01-02" → profile → dollars.
+	USD map[string]map[string]float64 `json:"usd,omitempty"`
+	// MonthTokens and MonthUSD are the profile's tokens and dollars of
+	// File's records (the requests started in its month).
+	MonthTokens map[string]int64   `json:"month_tokens,omitempty"`
+	MonthUSD    map[string]float64 `json:"month_usd,omitempty"`
 	// Head is the SHA-256 of File's last line counted (ending at Offset):
 	// the next line's Prev.
 	Head string `json:"head,omitempty"`
 	// Tampered says why the ledger is taken as edited or truncated; it
 	// stays until ResetLedger, and budgets are spent while it is set.
 	Tampered string `json:"tampered,omitempty"`
+	// Reset marks the totals of a ResetLedger (its time): a running
+	// proxy that reads a new one forgets the day's spend it saw, which
+	// the reset may lower.
+	Reset string `json:"reset,omitempty"`
+}
+
+const totalsVersion = 2
+
+func newTotals(file string) *dayTotals {
+	return &dayTotals{V: totalsVersion, File: file, Days: map[string]map[string]int64{}}
 }
 
 // lineHash is the chain's hash of one ledger line (without its newline).
@@ -346,12 +228,40 @@ func lineHash(line []byte) string {
 
 func dayKey(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
+// add counts r, a record of File.
 func (d *dayTotals) add(r Record) {
+	d.addDay(r)
+	d.addMonth(r)
+}
+
+func (d *dayTotals) addDay(r Record) {
 	k := dayKey(r.Time)
 	if d.Days[k] == nil {
 		d.Days[k] = map[string]int64{}
 	}
 	d.Days[k][r.Profile] += r.TotalTokens
+	if r.CostUSD != nil {
+		if d.USD == nil {
+			d.USD = map[string]map[string]float64{}
+		}
+		if d.USD[k] == nil {
+			d.USD[k] = map[string]float64{}
+		}
+		d.USD[k][r.Profile] += *r.CostUSD
+	}
+}
+
+func (d *dayTotals) addMonth(r Record) {
+	if d.MonthTokens == nil {
+		d.MonthTokens = map[string]int64{}
+	}
+	d.MonthTokens[r.Profile] += r.TotalTokens
+	if r.CostUSD != nil {
+		if d.MonthUSD == nil {
+			d.MonthUSD = map[string]float64{}
+		}
+		d.MonthUSD[r.Profile] += *r.CostUSD
+	}
 }
 
 // appendSlack is how much later than it finished a record may reach the
@@ -359,124 +269,61 @@ func (d *dayTotals) add(r Record) {
 // other okv processes.
 const appendSlack = time.Minute
 
-// settle brings the day totals in dir up to date at now, and writes them
-// back. Call it holding the ledger's lock.
-func settle(dir string, now time.Time) (*dayTotals, error) {
-	cur := MonthFile(now)
-	var d *dayTotals
-	old, _ := readLedgerBytes(filepath.Join(dir, daysFile))
-	tampered := ""
-	if old != nil {
-		d = new(dayTotals)
-		if json.Unmarshal(old, d) != nil || d.Offset < 0 || d.Days == nil {
-			d = nil // unreadable: built again
-		} else if tampered = d.Tampered; d.File != cur {
-			d = nil // of another month: built again, still tampered if it was
-		}
-	}
-	if d == nil {
-		var err error
-		if d, err = buildTotals(dir, now); err != nil {
-			return nil, err
-		}
-		d.Tampered = tampered
-	} else {
-		if why := d.checkHead(filepath.Join(dir, cur)); why != "" {
-			// Counted again from the file as it is, so new lines chain
-			// on from it; the verdict stays.
-			if d.Tampered == "" {
-				d.Tampered = why
+// buildTotals makes the day totals from the ledger: the current month
+// file read whole (its records are the month's), and the tail of the
+// usage.jsonl of an earlier okv, read backwards and stopping at the first
+// record that finished (well) before the month began (records are
+// appended in the order requests finished). It runs when the day totals
+// are lost, of another month or of an earlier okv: a month's records,
+// once.
+func buildTotals(dir string, now time.Time) (*dayTotals, error) {
+	u := now.UTC()
+	month := time.Date(u.Year(), u.Month(), 1, 0, 0, 0, 0, time.UTC)
+	d := newTotals(MonthFile(u))
+	path := filepath.Join(dir, d.File)
+	f, err := openLedger(path, os.O_RDONLY, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("usage ledger: %w", err)
+	default:
+		br := bufio.NewReaderSize(f, 64<<10)
+		var last []byte
+		for {
+			line, err := br.ReadBytes('\n')
+			if err == io.EOF {
+				break // a line without its newline is not whole yet
 			}
-			verdict := d.Tampered
-			var err error
-			if d, err = buildTotals(dir, now); err != nil {
-				return nil, err
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("usage ledger: %w", err)
 			}
-			d.Tampered = verdict
-		} else if err := d.catchUp(filepath.Join(dir, cur)); err != nil {
-			return nil, err
+			d.Offset += int64(len(line))
+			var r Record
+			if json.Unmarshal(line, &r) == nil {
+				d.add(r)
+			}
+			last = line
+		}
+		f.Close()
+		if last != nil {
+			d.Head = lineHash(last)
 		}
 	}
-	// Only today's totals are needed; records of an earlier day that
-	// arrive later are not counted for today.
-	today := dayKey(now)
-	for k := range d.Days {
-		if k < today {
-			delete(d.Days, k)
+	_, err = eachRecordBackward(filepath.Join(dir, legacyLedger), func(r Record) bool {
+		finished := r.Time.Add(time.Duration(r.LatencyMS * float64(time.Millisecond)))
+		if finished.Before(month.Add(-appendSlack)) {
+			return false // everything before it finished before the month
 		}
-	}
-	b, err := json.Marshal(d)
-	if err == nil && bytes.Equal(b, old) {
-		return d, nil // nothing new
-	}
+		if !r.Time.Before(month) {
+			d.add(r)
+		}
+		return true
+	})
 	if err != nil {
 		return nil, err
 	}
-	return d, writeFileAtomic(filepath.Join(dir, daysFile), b)
-}
-
-// catchUp counts the whole records of the month file after d.Offset.
-func (d *dayTotals) catchUp(path string) error {
-	f, err := openLedger(path, os.O_RDONLY, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
-	}
-	defer f.Close()
-	if _, err := f.Seek(d.Offset, io.SeekStart); err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
-	}
-	br := bufio.NewReaderSize(f, 64<<10)
-	for {
-		line, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			return nil // a line without its newline is not whole yet
-		}
-		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-		d.Offset += int64(len(line))
-		var r Record
-		if json.Unmarshal(line, &r) == nil {
-			if r.Prev != "" && d.Head != "" && r.Prev != d.Head && d.Tampered == "" {
-				d.Tampered = fmt.Sprintf("%s: a line does not follow the one before it (a line was removed or edited)", filepath.Base(path))
-			}
-			d.add(r)
-		}
-		d.Head = lineHash(line)
-	}
-}
-
-// buildTotals makes the day totals from the ledger's tail: today's
-// records are in the current month file (or, written by an earlier okv,
-// usage.jsonl), and records are appended in the order requests finished.
-// So each file is read backwards, stopping at the first record that
-// finished (well) before the day began.
-func buildTotals(dir string, now time.Time) (*dayTotals, error) {
-	u := now.UTC()
-	from := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
-	d := &dayTotals{File: MonthFile(u), Days: map[string]map[string]int64{}}
-	for i, name := range []string{MonthFile(u), legacyLedger} {
-		size, err := eachRecordBackward(filepath.Join(dir, name), func(r Record) bool {
-			finished := r.Time.Add(time.Duration(r.LatencyMS * float64(time.Millisecond)))
-			if finished.Before(from.Add(-appendSlack)) {
-				return false // everything before it finished before the day
-			}
-			if !r.Time.Before(from) {
-				d.add(r)
-			}
-			return true
-		})
-		if err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			d.Offset = size
-			d.Head = lastLineHash(filepath.Join(dir, name), size)
-		}
-	}
+	d.prune(now)
 	return d, nil
 }
 
@@ -582,35 +429,6 @@ func eachRecordBackward(path string, fn func(Record) bool) (int64, error) {
 			}
 		}
 	}
-}
-
-// checkHead reports a month file shorter than the totals counted, or
-// whose line ending at Offset is not the one counted: a truncated or
-// rewritten ledger.
-func (d *dayTotals) checkHead(path string) string {
-	if d.Offset == 0 {
-		return ""
-	}
-	name := filepath.Base(path)
-	f, err := openLedger(path, os.O_RDONLY, 0)
-	if err != nil {
-		return fmt.Sprintf("%s is gone, with %d bytes counted", name, d.Offset)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	if fi.Size() < d.Offset {
-		return fmt.Sprintf("%s was truncated: %d bytes, %d counted", name, fi.Size(), d.Offset)
-	}
-	if d.Head == "" {
-		return ""
-	}
-	if lastLineHash(path, d.Offset) != d.Head {
-		return fmt.Sprintf("%s was rewritten: its last line counted changed", name)
-	}
-	return ""
 }
 
 // ErrLedgerTampered is the error of Hold while the ledger is taken as
@@ -752,37 +570,10 @@ func ResetLedger(dir string, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	d.Reset = time.Now().UTC().Format(time.RFC3339Nano)
 	b, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, daysFile), b)
-}
-
-// lastLineHash is the chain hash of the line of path that ends at off.
-func lastLineHash(path string, off int64) string {
-	if off == 0 {
-		return ""
-	}
-	f, err := openLedger(path, os.O_RDONLY, 0)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	// Read back from off in growing steps until the line before it ends:
-	// a ledger line is a few hundred bytes, so one 4 KiB read is the rule
-	// (this runs on every append and every budget hold).
-	for n := min(off, 4<<10); ; n = min(off, n*4, maxLedgerLine+1) {
-		buf := make([]byte, n)
-		if _, err := f.ReadAt(buf, off-n); err != nil {
-			return ""
-		}
-		buf = buf[:len(buf)-1]
-		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
-			return lineHash(buf[i+1:])
-		}
-		if n == off || n == maxLedgerLine+1 {
-			return lineHash(buf)
-		}
-	}
 }

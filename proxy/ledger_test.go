@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -391,5 +393,103 @@ func BenchmarkTokensUsed(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A running FileLedger keeps its day totals in memory between locks, and
+// still sees what others do to the files: lines appended by another
+// writer are counted, a last line rewritten in place (same size) is a
+// verdict, a reset (a new usage-days.json) is read, and a replaced month
+// file is read again.
+func TestFileLedgerSeesOtherWriters(t *testing.T) {
+	dir := t.TempDir()
+	now := ledgerTestTime
+	clock := func() time.Time { return now }
+	l := &FileLedger{Dir: dir, Now: clock}
+	defer l.Close()
+	admit := func(Spend) bool { return true }
+	if err := l.AppendAll([]Record{{Time: now, Profile: "dev", TotalTokens: 10}, {Time: now, Profile: "dev", TotalTokens: 20}}); err != nil {
+		t.Fatal(err)
+	}
+	// Another process appends.
+	other := &FileLedger{Dir: dir, Now: clock}
+	if err := other.Append(Record{Time: now, Profile: "dev", TotalTokens: 5}); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if _, s, err := l.Hold("dev", now, 1, 0, nil, admit); err != nil || s.Tokens != 35 {
+		t.Fatalf("after another's append: %+v %v", s, err)
+	}
+	// The last line rewritten in place, same size, fewer tokens.
+	month := filepath.Join(dir, MonthFile(now))
+	b, _ := os.ReadFile(month)
+	edited := strings.Replace(string(b), `"total_tokens":5,`, `"total_tokens":0,`, 1)
+	if edited == string(b) {
+		t.Fatalf("ledger %s", b)
+	}
+	if err := os.WriteFile(month, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := l.Hold("dev", now, 1, 0, nil, admit)
+	var te *ErrLedgerTampered
+	if !errors.As(err, &te) || !strings.Contains(te.Why, "rewritten") {
+		t.Fatalf("after a rewrite: %v", err)
+	}
+	// The user's reset is read by the running ledger.
+	if err := ResetLedger(dir, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, s, err := l.Hold("dev", now, 1, 0, nil, admit); err != nil || s.Tokens != 30 {
+		t.Fatalf("after the reset: %+v %v", s, err)
+	}
+	// A month file replaced by another (a new inode) is read again: with
+	// the same lines, it counts the same.
+	b, _ = os.ReadFile(month)
+	tmp := month + ".new"
+	os.WriteFile(tmp, b, 0o600)
+	if err := os.Rename(tmp, month); err != nil {
+		t.Fatal(err)
+	}
+	if _, s, err := l.Hold("dev", now, 1, 0, nil, admit); err != nil || s.Tokens != 30 {
+		t.Fatalf("after a replacement: %+v %v", s, err)
+	}
+}
+
+// An earlier okv (no dollars in its day totals) still running beside
+// this one: its usage-days.json is read for its verdict, and this
+// ledger's totals, dollars and month included, go on from the month file.
+func TestFileLedgerBesideEarlierOkv(t *testing.T) {
+	dir := t.TempDir()
+	now := ledgerTestTime
+	clock := func() time.Time { return now }
+	cost := 0.25
+	l := &FileLedger{Dir: dir, Now: clock}
+	defer l.Close()
+	if err := l.Append(Record{Time: now, Profile: "dev", TotalTokens: 10, CostUSD: &cost}); err != nil {
+		t.Fatal(err)
+	}
+	// The earlier okv appends a line (chained, no cost) and writes its
+	// day totals, without v, dollars or the month.
+	month := filepath.Join(dir, MonthFile(now))
+	b, _ := os.ReadFile(month)
+	line, _ := json.Marshal(Record{Time: now, Profile: "dev", TotalTokens: 5, Prev: lineHash(bytes.TrimSuffix(b, []byte("\n")))})
+	f, _ := os.OpenFile(month, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(append(line, '\n'))
+	f.Close()
+	old, _ := json.Marshal(map[string]any{"file": MonthFile(now), "offset": len(b) + len(line) + 1, "days": map[string]any{dayKey(now): map[string]int64{"dev": 15}}, "head": lineHash(line)})
+	if err := os.WriteFile(filepath.Join(dir, daysFile), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, s, err := l.Hold("dev", now, 1, 0, nil, func(Spend) bool { return true })
+	if err != nil || s.Tokens != 15 || s.DayUSD != 0.25 || s.MonthUSD != 0.25 || s.MonthTokens != 15 {
+		t.Fatalf("beside an earlier okv: %+v %v", s, err)
+	}
+	// Its verdict is taken.
+	old, _ = json.Marshal(map[string]any{"file": MonthFile(now), "offset": len(b) + len(line) + 1, "days": map[string]any{}, "head": lineHash(line), "tampered": "usage-2026-12.jsonl was truncated"})
+	os.WriteFile(filepath.Join(dir, daysFile+".tmp"), old, 0o600)
+	os.Rename(filepath.Join(dir, daysFile+".tmp"), filepath.Join(dir, daysFile))
+	var te *ErrLedgerTampered
+	if _, _, err := l.Hold("dev", now, 1, 0, nil, func(Spend) bool { return true }); !errors.As(err, &te) || !strings.Contains(te.Why, "truncated") {
+		t.Errorf("the earlier okv's verdict: %v", err)
 	}
 }

@@ -103,6 +103,10 @@ type Proxy struct {
 	recQ     []Record      // records for appendLoop
 	recWake  chan struct{} // a first record was queued; nil without a ledger
 	recFlush chan struct{} // Wait wants the queue written now
+
+	warnMu  sync.Mutex
+	warnDay string  // the UTC day of warnUSD
+	warnUSD float64 // the day's dollars as this proxy last knew them (warn_usd)
 }
 
 // New checks cfg and returns a Proxy. It does not listen.
@@ -276,8 +280,10 @@ type reqState struct {
 	parser   usageParser
 	filter   EventFilter // takes out of a stream what the proxy asked for (Provider.StreamUsage)
 	ws       wsUsage     // a WebSocket's usage, message by message
-	est      int64       // tokens the request may use, held against the daily budget
+	est      int64       // tokens the request may use, held against the budgets
 	held     int64       // of est, held by the limiter (no BudgetLedger)
+	estUSD   float64     // dollars the request may cost at est (dollar budgets)
+	heldUSD  float64     // of estUSD, held by the limiter
 	tooLarge atomic.Bool
 	n1xx     int // 1xx answers the upstream sent before the final one
 }
@@ -534,8 +540,15 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 				Msg: fmt.Sprintf("model %q is not allowed for profile %q", clip(m, 128), p.cfg.Profile)}
 		}
 	}
-	if p.limits.DailyTokens > 0 {
-		st.est = p.estimate(p.pv, body, r.ContentLength)
+	if budgeted(p.limits) || p.limits.MaxOutputTokens > 0 {
+		in, out, e := p.estimate(p.pv, body, r.ContentLength)
+		if e != nil {
+			return e
+		}
+		st.est = in + out
+		if e := p.estimateUSD(st, in, out, p.now()); e != nil {
+			return e
+		}
 	}
 	if body != nil && p.pv.StreamUsage != nil {
 		if nb, f := p.pv.StreamUsage(r, body); nb != nil {
@@ -605,7 +618,12 @@ func (p *Proxy) finish(st *reqState, start time.Time) {
 	st.ws.mu.Unlock()
 	st.rec.LatencyMS = max(math.Round(float64(end.Sub(start))/1e3)/1e3, 0)
 	p.price(&st.rec)
-	p.lim.spend(end, st.rec.TotalTokens-spentLive, st.held)
+	var cost float64
+	if st.rec.CostUSD != nil {
+		cost = *st.rec.CostUSD
+	}
+	p.lim.spend(end, st.rec.TotalTokens-spentLive, st.held, cost, st.heldUSD)
+	p.warnAdd(cost, end)
 	if p.recWake == nil {
 		return
 	}

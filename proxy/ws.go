@@ -233,7 +233,7 @@ func (p *Proxy) wsMessage(st *reqState) func([]byte) string {
 		live := st.ws.spent
 		st.ws.mu.Unlock()
 		now := p.now()
-		p.lim.spend(now, t.Total, 0)
+		p.lim.spend(now, t.Total, 0, 0, 0)
 		if p.budget != nil && st.rec.Hold != 0 {
 			// Other okv processes see what this tunnel spent so far.
 			if err := p.budget.Raise(st.rec.Hold, live, now); err != nil {

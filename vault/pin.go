@@ -23,7 +23,8 @@ type Pin struct {
 	Proxy    bool   `json:"proxy,omitempty"`
 	Upstream string `json:"upstream,omitempty"`
 	// The proxy limits, flattened into the same JSON object (rpm, tpm,
-	// models, endpoints, max_body, daily_tokens).
+	// models, endpoints, max_body, daily_tokens, daily_usd, monthly_usd, warn_usd,
+	// max_output_tokens).
 	limits.Limits
 	// Providers are the other providers' settings, by name.
 	Providers map[string]ProviderPolicy `json:"providers,omitempty"`
@@ -43,7 +44,7 @@ func (p Policy) withPin(pin Pin) Policy {
 }
 
 // pinnedKeys are the policy keys a Pin holds, in display order.
-var pinnedKeys = []string{"confirm", "proxy", "upstream", "rpm", "tpm", "models", "endpoints", "max_body", "daily_tokens"}
+var pinnedKeys = []string{"confirm", "proxy", "upstream", "rpm", "tpm", "models", "endpoints", "max_body", "daily_tokens", "daily_usd", "monthly_usd", "warn_usd", "max_output_tokens"}
 
 // PolicyDiff is one setting on which config.toml and the pin disagree.
 type PolicyDiff struct {
@@ -74,6 +75,7 @@ func diffPins(config, pinned Pin) []PolicyDiff {
 // weaker reports whether config's value of key protects less than pinned's.
 func weaker(key string, config, pinned Pin) bool {
 	less := func(c, p int64) bool { return p > 0 && (c == 0 || c > p) }
+	lessUSD := func(c, p float64) bool { return p > 0 && (c == 0 || c > p) }
 	wider := func(c, p []string) bool {
 		if len(p) == 0 {
 			return false
@@ -95,6 +97,14 @@ func weaker(key string, config, pinned Pin) bool {
 		return less(config.MaxBody, pinned.MaxBody)
 	case "daily_tokens":
 		return less(config.DailyTokens, pinned.DailyTokens)
+	case "daily_usd":
+		return lessUSD(config.DailyUSD, pinned.DailyUSD)
+	case "monthly_usd":
+		return lessUSD(config.MonthlyUSD, pinned.MonthlyUSD)
+	case "warn_usd":
+		return lessUSD(config.WarnUSD, pinned.WarnUSD)
+	case "max_output_tokens":
+		return less(config.MaxOutputTokens, pinned.MaxOutputTokens)
 	case "models":
 		return wider(config.Models, pinned.Models)
 	case "endpoints":

@@ -2,7 +2,9 @@ package vault
 
 import (
 	"fmt"
+	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,7 +82,31 @@ var PolicyKeys = []PolicyKey{
 	{"daily_tokens", "token budget per UTC day through the proxy (0 = unlimited)",
 		func(p *Policy, v string) error { n, err := parseCount(v); p.DailyTokens = int64(n); return err },
 		func(p *Policy) string { return strconv.FormatInt(p.DailyTokens, 10) }},
+	{"daily_usd", "dollar budget per UTC day of the profile's spend through the proxy, all providers (0 = unlimited)",
+		func(p *Policy, v string) (err error) { p.DailyUSD, err = parseUSD(v); return },
+		func(p *Policy) string { return formatUSD(p.DailyUSD) }},
+	{"monthly_usd", "dollar budget per UTC month of the profile's spend through the proxy (0 = unlimited)",
+		func(p *Policy, v string) (err error) { p.MonthlyUSD, err = parseUSD(v); return },
+		func(p *Policy) string { return formatUSD(p.MonthlyUSD) }},
+	{"warn_usd", "warn once on okv's stderr when the day's spend passes this many dollars (0 = never)",
+		func(p *Policy, v string) (err error) { p.WarnUSD, err = parseUSD(v); return },
+		func(p *Policy) string { return formatUSD(p.WarnUSD) }},
+	{"max_output_tokens", "most output tokens a request may ask for; the hold of one that names none (0 = no cap)",
+		func(p *Policy, v string) error { n, err := parseCount(v); p.MaxOutputTokens = int64(n); return err },
+		func(p *Policy) string { return strconv.FormatInt(p.MaxOutputTokens, 10) }},
 }
+
+// parseUSD reads a dollar amount: a finite number ≥ 0 ("5", "12.50",
+// "$5"); 0 means no budget.
+func parseUSD(v string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimPrefix(strings.TrimSpace(v), "$"), 64)
+	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) || f > 1e9 {
+		return 0, fmt.Errorf("want a dollar amount like 5 or 12.50 (0 = no budget), got %q", v)
+	}
+	return f, nil
+}
+
+func formatUSD(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // PolicyKeyNames lists the settable keys.
 func PolicyKeyNames() []string {
@@ -126,7 +152,9 @@ func (p *Policy) Set(assignments []string) error {
 			return &PolicyError{Reason: fmt.Sprintf("%q is not key=value", a)}
 		}
 		k = strings.TrimSpace(k)
-		if name, sub, dotted := strings.Cut(k, "."); dotted && !mightBeValue(k) {
+		// A known provider setting is never taken for a value, however
+		// long (anthropic.max_output_tokens).
+		if name, sub, dotted := strings.Cut(k, "."); dotted && (!mightBeValue(k) || providerNameRE.MatchString(name) && slices.Contains(providerKeys, sub)) {
 			if name == "openai" {
 				k = sub // the unprefixed keys are OpenAI's
 			} else {
@@ -191,6 +219,14 @@ func (p *Policy) Unset(keys []string) error {
 			next.MaxBody = 0
 		case "daily_tokens":
 			next.DailyTokens = 0
+		case "daily_usd":
+			next.DailyUSD = 0
+		case "monthly_usd":
+			next.MonthlyUSD = 0
+		case "warn_usd":
+			next.WarnUSD = 0
+		case "max_output_tokens":
+			next.MaxOutputTokens = 0
 		default:
 			// A key in PolicyKeys that this switch forgot would report
 			// success and change nothing (TestUnsetEveryKey).

@@ -27,7 +27,7 @@ type ProviderPolicy struct {
 }
 
 // providerKeys are the settings of one provider, in display order.
-var providerKeys = []string{"upstream", "key_var", "base_url_var", "rpm", "tpm", "models", "endpoints", "max_body", "daily_tokens"}
+var providerKeys = []string{"upstream", "key_var", "base_url_var", "rpm", "tpm", "models", "endpoints", "max_body", "daily_tokens", "daily_usd", "monthly_usd", "warn_usd", "max_output_tokens"}
 
 var (
 	providerNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -96,7 +96,7 @@ func setProvider(next *Policy, name, key, v string) error {
 		} else {
 			c.BaseURLVar = v
 		}
-	case "rpm", "tpm", "models", "endpoints", "max_body", "daily_tokens":
+	case "rpm", "tpm", "models", "endpoints", "max_body", "daily_tokens", "daily_usd", "monthly_usd", "warn_usd", "max_output_tokens":
 		pk, _ := findPolicyKey(key)
 		tmp := Policy{Limits: c.Limits}
 		set := func() error { return pk.set(&tmp, v) }
@@ -187,14 +187,29 @@ func unpinProviders(m map[string]ProviderPolicy) map[string]*ProviderPolicy {
 
 // ProviderLimits is the policy of provider name: OpenAI's is the
 // unprefixed one.
+//
+// The dollar budgets (daily_usd, monthly_usd, warn_usd) count the
+// profile's spend, all providers together, so the unprefixed ones hold
+// for every provider: a provider gets the lower of its own and the
+// profile's.
 func (p Policy) ProviderPolicy(name string) ProviderPolicy {
 	if name == "openai" {
 		return ProviderPolicy{Upstream: p.Upstream, Limits: p.Limits}
 	}
+	var out ProviderPolicy
 	if pp := p.Providers[name]; pp != nil {
-		return *pp
+		out = *pp
 	}
-	return ProviderPolicy{}
+	lower := func(own, profile float64) float64 {
+		if own == 0 || profile > 0 && profile < own {
+			return profile
+		}
+		return own
+	}
+	out.DailyUSD = lower(out.DailyUSD, p.DailyUSD)
+	out.MonthlyUSD = lower(out.MonthlyUSD, p.MonthlyUSD)
+	out.WarnUSD = lower(out.WarnUSD, p.WarnUSD)
+	return out
 }
 
 // ProviderUpstream is where provider name's key may be sent: the pinned

@@ -72,3 +72,41 @@ func TestProviderPolicy(t *testing.T) {
 		t.Error("plain http off loopback accepted")
 	}
 }
+
+// Dollar budgets are pinned like every limit: a config.toml that raises
+// or drops one (per profile or per provider) differs from the pin, as
+// weaker; a lower one differs, as stronger.
+func TestDollarBudgetsPinned(t *testing.T) {
+	var p Policy
+	if err := p.Set([]string{"daily_usd=5", "monthly_usd=50", "warn_usd=4", "max_output_tokens=1000", "anthropic.monthly_usd=20"}); err != nil {
+		t.Fatal(err)
+	}
+	pinned := PinOf(p)
+	for _, c := range []struct {
+		set    []string
+		key    string
+		weaker bool
+	}{
+		{[]string{"daily_usd=6"}, "daily_usd", true},
+		{[]string{"daily_usd=0"}, "daily_usd", true},
+		{[]string{"daily_usd=4.5"}, "daily_usd", false},
+		{[]string{"monthly_usd=500"}, "monthly_usd", true},
+		{[]string{"warn_usd=0"}, "warn_usd", true},
+		{[]string{"max_output_tokens=0"}, "max_output_tokens", true},
+		{[]string{"anthropic.monthly_usd=21"}, "anthropic.monthly_usd", true},
+		{[]string{"anthropic.monthly_usd="}, "anthropic.monthly_usd", true},
+	} {
+		cfg := p
+		cfg.Providers = cloneProviders(p.Providers)
+		if err := cfg.Set(c.set); err != nil {
+			t.Fatalf("%v: %v", c.set, err)
+		}
+		diffs := diffPins(PinOf(cfg), pinned)
+		if len(diffs) != 1 || diffs[0].Key != c.key || diffs[0].Weaker != c.weaker {
+			t.Errorf("%v: diffs %+v, want %s weaker=%v", c.set, diffs, c.key, c.weaker)
+		}
+	}
+	if d := diffPins(PinOf(p), pinned); len(d) != 0 {
+		t.Errorf("the pin does not round-trip: %+v", d)
+	}
+}

@@ -382,7 +382,8 @@ func TestResolveProfile(t *testing.T) {
 // error, not a silent no-op).
 func TestUnsetEveryKey(t *testing.T) {
 	values := map[string]string{"confirm": "true", "proxy": "true", "max_age": "30d", "upstream": "https://gw.example.com",
-		"rpm": "5", "tpm": "5", "models": "gpt-4o", "endpoints": "/v1/models", "max_body": "1k", "daily_tokens": "9"}
+		"rpm": "5", "tpm": "5", "models": "gpt-4o", "endpoints": "/v1/models", "max_body": "1k", "daily_tokens": "9",
+		"daily_usd": "5", "monthly_usd": "50.5", "warn_usd": "4", "max_output_tokens": "2k"}
 	for _, name := range vault.PolicyKeyNames() {
 		v, ok := values[name]
 		if !ok {
@@ -402,5 +403,47 @@ func TestUnsetEveryKey(t *testing.T) {
 		if fmt.Sprint(p) != fmt.Sprint(vault.Policy{}) {
 			t.Errorf("unset %s left %+v", name, p)
 		}
+	}
+}
+
+// TestDollarBudgetKeys: daily_usd, monthly_usd and warn_usd take finite
+// amounts ≥ 0, per profile and per provider; a bad value is refused with
+// the key named and nothing changed; the profile's dollar budgets hold
+// for every provider (the lower of the two wins); a raised or removed
+// dollar budget in config.toml is weaker than the pin.
+func TestDollarBudgetKeys(t *testing.T) {
+	var p vault.Policy
+	if err := p.Set([]string{"daily_usd=5", "monthly_usd=$120.50", "anthropic.daily_usd=2", "gemini.daily_usd=9", "max_output_tokens=4k"}); err != nil {
+		t.Fatal(err)
+	}
+	if p.DailyUSD != 5 || p.MonthlyUSD != 120.5 || p.MaxOutputTokens != 4000 {
+		t.Fatalf("policy %+v", p.Limits)
+	}
+	if got := p.ProviderPolicy("anthropic").DailyUSD; got != 2 {
+		t.Errorf("anthropic daily_usd %v, want its own 2", got)
+	}
+	if got := p.ProviderPolicy("gemini"); got.DailyUSD != 5 || got.MonthlyUSD != 120.5 {
+		t.Errorf("gemini %+v, want the profile's lower 5 and its 120.5", got.Limits)
+	}
+	if got := p.ProviderPolicy("groq").DailyUSD; got != 5 {
+		t.Errorf("groq daily_usd %v, want the profile's 5", got)
+	}
+	before := fmt.Sprint(p)
+	for _, bad := range []string{"daily_usd=abc", "monthly_usd=-1", "warn_usd=NaN", "daily_usd=Inf", "anthropic.daily_usd=1e400", "daily_usd="} {
+		err := p.Set([]string{"rpm=7", bad})
+		key, _, _ := strings.Cut(bad, "=")
+		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "dollar amount") {
+			t.Errorf("%s: %v", bad, err)
+		}
+		if fmt.Sprint(p) != before {
+			t.Fatalf("%s changed the policy", bad)
+		}
+	}
+	shown := map[string]string{}
+	for _, kv := range p.Values() {
+		shown[kv[0]] = kv[1]
+	}
+	if shown["daily_usd"] != "5" || shown["monthly_usd"] != "120.5" || shown["anthropic.daily_usd"] != "2" || shown["max_output_tokens"] != "4000" {
+		t.Errorf("policy show %v", shown)
 	}
 }

@@ -1,0 +1,34 @@
+package proxy
+
+import "encoding/json"
+
+// anthropicMaxOutput reads a Messages request's max_tokens (the API
+// requires it).
+func anthropicMaxOutput(body []byte) int64 {
+	var req struct {
+		MaxTokens int64 `json:"max_tokens"`
+	}
+	if json.Unmarshal(body, &req) != nil || req.MaxTokens < 0 {
+		return 0
+	}
+	return req.MaxTokens
+}
+
+// geminiMaxOutput reads generationConfig.maxOutputTokens, times
+// candidateCount.
+func geminiMaxOutput(body []byte) int64 {
+	var req struct {
+		GenerationConfig struct {
+			MaxOutputTokens int64 `json:"maxOutputTokens"`
+			CandidateCount  int64 `json:"candidateCount"`
+		} `json:"generationConfig"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return 0
+	}
+	g := req.GenerationConfig
+	if g.MaxOutputTokens <= 0 {
+		return 0
+	}
+	return g.MaxOutputTokens * max(g.CandidateCount, 1)
+}
