@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"compress/gzip"
 	"compress/zlib"
 	"errors"
@@ -38,6 +39,15 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Path = p.upstreamPath(pr.In.URL.Path)
 	out.URL.RawPath = ""
 	out.Host = ""
+	st := stateOf(out.Context())
+	if len(st.body) > 0 && out.Body != nil {
+		// ReverseProxy wraps the body in a reader of its own, which the
+		// Transport cannot tell is in memory: it then writes the headers
+		// and the body in two writes (two packets, and two reads for the
+		// upstream). A body the proxy read is in memory; handed over as
+		// such, it leaves in one write with its headers.
+		out.Body = io.NopCloser(bytes.NewReader(st.body))
+	}
 	h := out.Header
 	for k, vs := range h {
 		if dropped(k) || k == p.keyHeader {
@@ -65,7 +75,6 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// ReverseProxy hands every 1xx answer to the client and then lets the
 	// Transport read another without limit; this caps them (oneXXWriter
 	// keeps them from the client).
-	st := stateOf(out.Context())
 	pr.Out = out.WithContext(httptrace.WithClientTrace(out.Context(), &httptrace.ClientTrace{
 		Got1xxResponse: func(int, textproto.MIMEHeader) error {
 			if st.n1xx++; st.n1xx > max1xx {
@@ -174,6 +183,29 @@ type scrubbedConn struct {
 }
 
 func (c *scrubbedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// copyBuffers are ReverseProxy's buffers for copying answers to clients:
+// without a BufferPool it makes a new 32 KiB buffer per request (half of
+// what a short chat completion allocated through the proxy, in
+// BenchmarkServe). The answer's scrubbing works in the same buffer
+// (scrubBody).
+var copyBuffers bufferPool
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) == 32<<10 {
+		buf = buf[:cap(buf)]
+		b.p.Put(&buf)
+	}
+}
 
 // upstreamFailed answers a request the upstream did not answer.
 func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {

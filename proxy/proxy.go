@@ -201,6 +201,7 @@ func New(cfg Config) (*Proxy, error) {
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.upstreamFailed,
 		ErrorLog:       p.errLog,
+		BufferPool:     &copyBuffers,
 	}
 	p.srv = &http.Server{
 		Handler:           p,
@@ -279,7 +280,8 @@ type reqState struct {
 	est      int64       // tokens the request may use, held against the daily budget
 	held     int64       // of est, held by the limiter (no BudgetLedger)
 	tooLarge atomic.Bool
-	n1xx     int // 1xx answers the upstream sent before the final one
+	n1xx     int    // 1xx answers the upstream sent before the final one
+	body     []byte // the request body as forwarded, when the proxy read it
 }
 
 type stateKey struct{}
@@ -504,7 +506,7 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 			if err != nil {
 				return errInvalidRequest(http.StatusBadRequest, "invalid_body", "the request body could not be read")
 			}
-			body = b
+			body, st.body = b, b
 			r.Body.Close()
 			r.Body = io.NopCloser(bytes.NewReader(b))
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
@@ -539,7 +541,7 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 	}
 	if body != nil && p.pv.StreamUsage != nil {
 		if nb, f := p.pv.StreamUsage(r, body); nb != nil {
-			st.filter = f
+			st.filter, st.body = f, nb
 			r.Body = io.NopCloser(bytes.NewReader(nb))
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(nb)), nil }
 			r.ContentLength = int64(len(nb))
