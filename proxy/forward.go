@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"compress/gzip"
 	"compress/zlib"
 	"errors"
@@ -44,9 +43,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		// ReverseProxy wraps the body in a reader of its own, which the
 		// Transport cannot tell is in memory: it then writes the headers
 		// and the body in two writes (two packets, and two reads for the
-		// upstream). A body the proxy read is in memory; handed over as
-		// such, it leaves in one write with its headers.
-		out.Body = io.NopCloser(bytes.NewReader(st.body))
+		// upstream). A body the proxy read is in memory (checkBody made
+		// pr.In.Body an io.NopCloser of a bytes.Reader, unread yet);
+		// handed over as such, it leaves in one write with its headers.
+		out.Body = pr.In.Body
 	}
 	h := out.Header
 	for k, vs := range h {
@@ -113,7 +113,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	}
 	st := stateOf(resp.Request.Context())
 	st.rec.Status = resp.StatusCode
-	scrubHeader(resp.Header, p.key)
+	scrubHeader(resp.Header, p.cfg.APIKey)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// A WebSocket (the Realtime API): ReverseProxy tunnels it; the
 		// upstream's side is read frame by frame, scrubbed per message

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -319,7 +320,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // localAddr is the address the request arrived on.
 func (p *Proxy) localAddr(r *http.Request) netip.AddrPort {
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+	switch a := r.Context().Value(http.LocalAddrContextKey).(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case net.Addr:
 		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
 			return ap
 		}
@@ -423,7 +427,7 @@ func hostAllowed(hostHeader string, local netip.AddrPort) bool {
 	if err != nil {
 		host, port = strings.TrimSuffix(strings.TrimPrefix(hostHeader, "["), "]"), "80"
 	}
-	if port != fmt.Sprint(local.Port()) {
+	if port != strconv.Itoa(int(local.Port())) {
 		return false
 	}
 	if strings.EqualFold(host, "localhost") {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 )
 
@@ -36,14 +37,14 @@ func makeMarker(n int) []byte {
 }
 
 // scrubHeader replaces the key in every response header value.
-func scrubHeader(h http.Header, key []byte) {
+func scrubHeader(h http.Header, key string) {
 	if len(key) == 0 {
 		return
 	}
-	for k, vs := range h {
+	for _, vs := range h {
 		for i, v := range vs {
-			if bytes.Contains([]byte(v), key) {
-				h[k][i] = string(bytes.ReplaceAll([]byte(v), key, keyMarker(len(key))))
+			if strings.Contains(v, key) {
+				vs[i] = strings.ReplaceAll(v, key, string(keyMarker(len(key))))
 			}
 		}
 	}
