@@ -283,6 +283,7 @@ type reqState struct {
 	tooLarge atomic.Bool
 	n1xx     int    // 1xx answers the upstream sent before the final one
 	body     []byte // the request body as forwarded, when the proxy read it
+	split    splitBody
 }
 
 type stateKey struct{}
@@ -310,12 +311,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(v) // http.ErrAbortHandler: the upstream failed mid-answer
 		}
 	}()
+	// The state rides in the request's context from here on: the
+	// provider's functions find the body's members there (bodyMembers),
+	// ReverseProxy's hooks the rest.
+	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	if e := p.admit(r, st, start); e != nil {
 		st.rec.Status, st.rec.Refused = e.Status, e.Code
 		p.refuse(w, e)
 		return
 	}
-	p.rp.ServeHTTP(oneXXWriter{w}, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	p.rp.ServeHTTP(oneXXWriter{w}, r)
 }
 
 // localAddr is the address the request arrived on.
