@@ -154,7 +154,11 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 			st.parser = &sseUsage{usage: p.pv.Usage}
 		}
 	case kind == bodyJSON:
-		st.parser = &jsonUsage{usage: p.pv.Usage, encoding: encoding}
+		j := &jsonUsage{usage: p.pv.Usage, encoding: encoding}
+		if n := resp.ContentLength; n > 0 && n <= maxJSONBuffer {
+			j.head = make([]byte, 0, n) // one allocation, not a growing copy
+		}
+		st.parser = j
 	}
 	if st.parser != nil {
 		resp.Body = &usageBody{rc: resp.Body, p: st.parser}

@@ -643,9 +643,11 @@ const ledgerDelay = 50 * time.Millisecond
 // appendLoop hands queued records to the ledger, in batches when the
 // ledger can take them (FileLedger: one locked write per batch).
 func (p *Proxy) appendLoop() {
+	// AppendAll must not keep the slice: the next batch is queued in it.
 	all, batched := p.cfg.Ledger.(interface{ AppendAll([]Record) error })
 	t := time.NewTimer(ledgerDelay)
 	t.Stop()
+	var spare []Record // the last batch's array, for the next queue
 	for range p.recWake {
 		t.Reset(ledgerDelay)
 		select {
@@ -656,7 +658,7 @@ func (p *Proxy) appendLoop() {
 		p.writeMu.Lock()
 		p.recMu.Lock()
 		batch := p.recQ
-		p.recQ = nil
+		p.recQ, spare = spare, nil
 		p.recMu.Unlock()
 		var err error
 		if batched {
@@ -673,6 +675,13 @@ func (p *Proxy) appendLoop() {
 			p.errLog.Printf("okv proxy: %v", err)
 		}
 		p.pending.Add(-len(batch))
+		// Reused, unless a burst made it large (4096 records are some
+		// 1 MB): a queue grown anew for every batch was most of what
+		// finish allocated.
+		if cap(batch) <= 4096 {
+			clear(batch)
+			spare = batch[:0]
+		}
 	}
 }
 
