@@ -38,6 +38,16 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Path = p.upstreamPath(pr.In.URL.Path)
 	out.URL.RawPath = ""
 	out.Host = ""
+	st := stateOf(out.Context())
+	if len(st.body) > 0 && out.Body != nil {
+		// ReverseProxy wraps the body in a reader of its own, which the
+		// Transport cannot tell is in memory: it then writes the headers
+		// and the body in two writes (two packets, and two reads for the
+		// upstream). A body the proxy read is in memory (checkBody made
+		// pr.In.Body an io.NopCloser of a bytes.Reader, unread yet);
+		// handed over as such, it leaves in one write with its headers.
+		out.Body = pr.In.Body
+	}
 	h := out.Header
 	for k, vs := range h {
 		if dropped(k) || k == p.keyHeader {
@@ -65,7 +75,6 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// ReverseProxy hands every 1xx answer to the client and then lets the
 	// Transport read another without limit; this caps them (oneXXWriter
 	// keeps them from the client).
-	st := stateOf(out.Context())
 	pr.Out = out.WithContext(httptrace.WithClientTrace(out.Context(), &httptrace.ClientTrace{
 		Got1xxResponse: func(int, textproto.MIMEHeader) error {
 			if st.n1xx++; st.n1xx > max1xx {
@@ -104,7 +113,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	}
 	st := stateOf(resp.Request.Context())
 	st.rec.Status = resp.StatusCode
-	scrubHeader(resp.Header, p.key)
+	scrubHeader(resp.Header, p.cfg.APIKey)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// A WebSocket (the Realtime API): ReverseProxy tunnels it; the
 		// upstream's side is read frame by frame, scrubbed per message
@@ -145,7 +154,11 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 			st.parser = &sseUsage{usage: p.pv.Usage}
 		}
 	case kind == bodyJSON:
-		st.parser = &jsonUsage{usage: p.pv.Usage, encoding: encoding}
+		j := &jsonUsage{usage: p.pv.Usage, encoding: encoding}
+		if n := resp.ContentLength; n > 0 && n <= maxJSONBuffer {
+			j.head = make([]byte, 0, n) // one allocation, not a growing copy
+		}
+		st.parser = j
 	}
 	if st.parser != nil {
 		resp.Body = &usageBody{rc: resp.Body, p: st.parser}
@@ -174,6 +187,29 @@ type scrubbedConn struct {
 }
 
 func (c *scrubbedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// copyBuffers are ReverseProxy's buffers for copying answers to clients:
+// without a BufferPool it makes a new 32 KiB buffer per request (half of
+// what a short chat completion allocated through the proxy, in
+// BenchmarkServe). The answer's scrubbing works in the same buffer
+// (scrubBody).
+var copyBuffers bufferPool
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) == 32<<10 {
+		buf = buf[:cap(buf)]
+		b.p.Put(&buf)
+	}
+}
 
 // upstreamFailed answers a request the upstream did not answer.
 func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {

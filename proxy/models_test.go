@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"mime/multipart"
 	"net/http"
 	"testing"
@@ -147,5 +148,37 @@ func TestMintingEndpointsRefused(t *testing.T) {
 	h = newHarness(t, nil, nil)
 	if resp, _ := h.post(secrets[0].path, secrets[0].body); resp.StatusCode != 200 {
 		t.Errorf("no limits: %d", resp.StatusCode)
+	}
+}
+
+// bodyMembers splits a request's body once: the same body again gives
+// the same members without a second split, another body (even of the
+// same length) its own, and a request without the proxy's state a
+// fresh split.
+func TestBodyMembersOncePerBody(t *testing.T) {
+	st := &reqState{}
+	r, _ := http.NewRequest("POST", "/v1/chat/completions", nil)
+	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	a := []byte(`{"model":"gpt-4o-mini","stream":true}`)
+	ms, _, err := bodyMembers(r, a)
+	if err != nil || len(ms) != 2 || ms[0].key != "model" {
+		t.Fatalf("members %+v, %v", ms, err)
+	}
+	again, _, _ := bodyMembers(r, a)
+	if &again[0] != &ms[0] {
+		t.Error("the same body was split twice")
+	}
+	b := []byte(`{"MODEL":"gpt-4o-mini","stream":true}`) // same length, another array
+	other, _, _ := bodyMembers(r, b)
+	if &other[0] == &ms[0] || other[0].key != "MODEL" {
+		t.Errorf("another body got the first one's members: %+v", other)
+	}
+	bad := []byte(`{"model":"x"`)
+	if _, _, err := bodyMembers(r, bad); err == nil {
+		t.Error("a broken body split without error")
+	}
+	plain, _ := http.NewRequest("POST", "/v1/chat/completions", nil)
+	if ms, _, err := bodyMembers(plain, a); err != nil || len(ms) != 2 {
+		t.Errorf("without state: %+v, %v", ms, err)
 	}
 }

@@ -109,7 +109,8 @@ func openAIModels(r *http.Request, body []byte) ([]string, error) {
 	var err error
 	switch {
 	case kind == bodyJSON || kind == bodyOpaque && looksJSON(body):
-		found, err = openAIJSONModels(body)
+		ms, _, merr := bodyMembers(r, body)
+		found, err = openAIMembersModels(ms, merr)
 	case kind == bodyMultipart || kind == bodyForm:
 		found, err = formModels(kind, params, body)
 		if err == nil && kind == bodyMultipart && r.URL.Path == "/v1/files" {
@@ -216,7 +217,7 @@ func openAIStreamUsage(r *http.Request, body []byte) ([]byte, EventFilter) {
 	if !bytes.Contains(body, []byte("stream")) && bytes.IndexByte(body, '\\') < 0 {
 		return nil, nil
 	}
-	ms, _, err := objectMembers(body)
+	ms, _, err := bodyMembers(r, body)
 	if err != nil {
 		return nil, nil // refused or answered by the upstream as it is
 	}
@@ -303,6 +304,12 @@ var (
 // only when case is ignored (an upstream may match keys so) are errors.
 func openAIJSONModels(b []byte) ([]string, error) {
 	ms, _, err := objectMembers(b)
+	return openAIMembersModels(ms, err)
+}
+
+// openAIMembersModels is openAIJSONModels of a body already split into
+// its members (ms, err from objectMembers).
+func openAIMembersModels(ms []member, err error) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -205,6 +206,7 @@ func New(cfg Config) (*Proxy, error) {
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.upstreamFailed,
 		ErrorLog:       p.errLog,
+		BufferPool:     &copyBuffers,
 	}
 	p.srv = &http.Server{
 		Handler:           p,
@@ -285,7 +287,9 @@ type reqState struct {
 	estUSD   float64     // dollars the request may cost at est (dollar budgets)
 	heldUSD  float64     // of estUSD, held by the limiter
 	tooLarge atomic.Bool
-	n1xx     int // 1xx answers the upstream sent before the final one
+	n1xx     int    // 1xx answers the upstream sent before the final one
+	body     []byte // the request body as forwarded, when the proxy read it
+	split    splitBody
 }
 
 type stateKey struct{}
@@ -313,17 +317,24 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(v) // http.ErrAbortHandler: the upstream failed mid-answer
 		}
 	}()
+	// The state rides in the request's context from here on: the
+	// provider's functions find the body's members there (bodyMembers),
+	// ReverseProxy's hooks the rest.
+	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	if e := p.admit(r, st, start); e != nil {
 		st.rec.Status, st.rec.Refused = e.Status, e.Code
 		p.refuse(w, e)
 		return
 	}
-	p.rp.ServeHTTP(oneXXWriter{w}, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	p.rp.ServeHTTP(oneXXWriter{w}, r)
 }
 
 // localAddr is the address the request arrived on.
 func (p *Proxy) localAddr(r *http.Request) netip.AddrPort {
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+	switch a := r.Context().Value(http.LocalAddrContextKey).(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case net.Addr:
 		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
 			return ap
 		}
@@ -427,7 +438,7 @@ func hostAllowed(hostHeader string, local netip.AddrPort) bool {
 	if err != nil {
 		host, port = strings.TrimSuffix(strings.TrimPrefix(hostHeader, "["), "]"), "80"
 	}
-	if port != fmt.Sprint(local.Port()) {
+	if port != strconv.Itoa(int(local.Port())) {
 		return false
 	}
 	if strings.EqualFold(host, "localhost") {
@@ -510,7 +521,7 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 			if err != nil {
 				return errInvalidRequest(http.StatusBadRequest, "invalid_body", "the request body could not be read")
 			}
-			body = b
+			body, st.body = b, b
 			r.Body.Close()
 			r.Body = io.NopCloser(bytes.NewReader(b))
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
@@ -552,7 +563,7 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 	}
 	if body != nil && p.pv.StreamUsage != nil {
 		if nb, f := p.pv.StreamUsage(r, body); nb != nil {
-			st.filter = f
+			st.filter, st.body = f, nb
 			r.Body = io.NopCloser(bytes.NewReader(nb))
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(nb)), nil }
 			r.ContentLength = int64(len(nb))
@@ -650,9 +661,11 @@ const ledgerDelay = 50 * time.Millisecond
 // appendLoop hands queued records to the ledger, in batches when the
 // ledger can take them (FileLedger: one locked write per batch).
 func (p *Proxy) appendLoop() {
+	// AppendAll must not keep the slice: the next batch is queued in it.
 	all, batched := p.cfg.Ledger.(interface{ AppendAll([]Record) error })
 	t := time.NewTimer(ledgerDelay)
 	t.Stop()
+	var spare []Record // the last batch's array, for the next queue
 	for range p.recWake {
 		t.Reset(ledgerDelay)
 		select {
@@ -663,7 +676,7 @@ func (p *Proxy) appendLoop() {
 		p.writeMu.Lock()
 		p.recMu.Lock()
 		batch := p.recQ
-		p.recQ = nil
+		p.recQ, spare = spare, nil
 		p.recMu.Unlock()
 		var err error
 		if batched {
@@ -680,6 +693,13 @@ func (p *Proxy) appendLoop() {
 			p.errLog.Printf("okv proxy: %v", err)
 		}
 		p.pending.Add(-len(batch))
+		// Reused, unless a burst made it large (4096 records are some
+		// 1 MB): a queue grown anew for every batch was most of what
+		// finish allocated.
+		if cap(batch) <= 4096 {
+			clear(batch)
+			spare = batch[:0]
+		}
 	}
 }
 

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"sync"
+	"strings"
 	"sync/atomic"
 )
 
@@ -37,84 +37,97 @@ func makeMarker(n int) []byte {
 }
 
 // scrubHeader replaces the key in every response header value.
-func scrubHeader(h http.Header, key []byte) {
+func scrubHeader(h http.Header, key string) {
 	if len(key) == 0 {
 		return
 	}
-	for k, vs := range h {
+	for _, vs := range h {
 		for i, v := range vs {
-			if bytes.Contains([]byte(v), key) {
-				h[k][i] = string(bytes.ReplaceAll([]byte(v), key, keyMarker(len(key))))
+			if strings.Contains(v, key) {
+				vs[i] = strings.ReplaceAll(v, key, string(keyMarker(len(key))))
 			}
 		}
 	}
 }
 
-var scrubBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-// scrubBody replaces the key in a response body as it streams. It holds
-// back at most len(key)-1 bytes, and only while they could be the start of
-// the key, so a stream is not delayed otherwise. Its buffer comes from a
-// pool and goes back at the end of the body.
+// scrubBody replaces the key in a response body as it streams, in the
+// reader's own buffer: it reads into the caller's p, replaces every whole
+// key there, and holds back at most len(key)-1 bytes, and only while they
+// could be the start of the key (a stream is not delayed otherwise); the
+// held bytes go at the front of the next Read's p. So a body is copied
+// once, by the caller (httputil.ReverseProxy's pooled buffer), not into a
+// buffer of the scrubber's and out again. A caller's p too small for the
+// held bytes and a whole key (not ReverseProxy's 32 KiB) is served from a
+// small buffer of the scrubber's.
 type scrubBody struct {
-	rc   io.ReadCloser
-	key  []byte
-	mark []byte
-	bp   *[]byte
-	lo   int // data[lo:ready] is scrubbed and ready to return
-	rdy  int
-	hi   int // data[ready:hi] is held back: it may start the key
-	eof  bool
-	err  error
+	rc    io.ReadCloser
+	key   []byte
+	mark  []byte
+	held  []byte // read, scrubbed, may start the key: the next Read's first bytes
+	small []byte // the buffer for a small p
+	out   []byte // of small, ready for the caller
+	eof   bool
+	err   error
 }
 
 func newScrubBody(rc io.ReadCloser, key []byte) io.ReadCloser {
-	return new(scrubBody).wrap(rc, key)
-}
-
-// wrap makes s the scrubbing reader of rc, and returns it (or rc itself
-// when there is no key to scrub).
-func (s *scrubBody) wrap(rc io.ReadCloser, key []byte) io.ReadCloser {
 	if len(key) == 0 || len(key) > 4<<10 {
 		return rc
 	}
-	*s = scrubBody{rc: rc, key: key, mark: keyMarker(len(key))}
-	return s
+	return &scrubBody{rc: rc, key: key, mark: keyMarker(len(key))}
 }
 
 func (s *scrubBody) Read(p []byte) (int, error) {
-	for s.rdy == s.lo {
-		if s.eof {
-			if s.hi > s.rdy { // the held tail was not the key after all
-				s.rdy = s.hi
-				break
+	if len(s.out) > 0 {
+		n := copy(p, s.out)
+		s.out = s.out[n:]
+		return n, nil
+	}
+	if len(p) >= 2*len(s.key) {
+		return s.fill(p)
+	}
+	if s.small == nil {
+		s.small = make([]byte, max(4*len(s.key), 512))
+	}
+	n, err := s.fill(s.small)
+	s.out = s.small[:n]
+	m := copy(p, s.out)
+	s.out = s.out[m:]
+	if m == 0 {
+		return 0, err
+	}
+	return m, nil
+}
+
+// fill reads into p (len(p) >= 2*len(key)) after the held bytes, scrubs
+// it and returns the bytes that cannot be the start of the key; it
+// returns 0 only with the body's error.
+func (s *scrubBody) fill(p []byte) (int, error) {
+	for {
+		h := copy(p, s.held)
+		s.held = s.held[:0]
+		if s.eof { // the held tail was not the key after all
+			if h > 0 {
+				return h, nil
 			}
-			s.release()
 			return 0, s.err
 		}
-		if s.bp == nil {
-			s.bp = scrubBufs.Get().(*[]byte)
-		}
-		data := *s.bp
-		// Move the held tail to the front, then read after it.
-		n := copy(data, data[s.rdy:s.hi])
-		s.lo, s.rdy, s.hi = 0, 0, n
-		m, err := s.rc.Read(data[s.hi:])
-		s.hi += m
+		m, err := s.rc.Read(p[h:])
+		n := h + m
 		if err != nil {
 			s.eof, s.err = true, err
 		}
-		s.scan(data[:s.hi])
+		ready := s.scan(p[:n])
+		s.held = append(s.held, p[ready:n]...)
+		if ready > 0 {
+			return ready, nil
+		}
 	}
-	data := *s.bp
-	n := copy(p, data[s.lo:s.rdy])
-	s.lo += n
-	return n, nil
 }
 
-// scan replaces every whole key in buf and marks ready all but a tail that
-// may be the beginning of the key.
-func (s *scrubBody) scan(buf []byte) {
+// scan replaces every whole key in buf and returns how much of it is
+// ready: all but a tail that may be the beginning of the key.
+func (s *scrubBody) scan(buf []byte) int {
 	for i := 0; ; {
 		j := bytes.Index(buf[i:], s.key)
 		if j < 0 {
@@ -123,26 +136,15 @@ func (s *scrubBody) scan(buf []byte) {
 		copy(buf[i+j:], s.mark)
 		i += j + len(s.key)
 	}
-	hold := 0
-	if !s.eof {
-		for k := min(len(s.key)-1, len(buf)); k > 0; k-- {
-			if bytes.HasPrefix(s.key, buf[len(buf)-k:]) {
-				hold = k
-				break
-			}
+	if s.eof {
+		return len(buf)
+	}
+	for k := min(len(s.key)-1, len(buf)); k > 0; k-- {
+		if bytes.HasPrefix(s.key, buf[len(buf)-k:]) {
+			return len(buf) - k
 		}
 	}
-	s.rdy = len(buf) - hold
+	return len(buf)
 }
 
-func (s *scrubBody) release() {
-	if s.bp != nil {
-		scrubBufs.Put(s.bp)
-		s.bp = nil
-	}
-}
-
-func (s *scrubBody) Close() error {
-	s.release()
-	return s.rc.Close()
-}
+func (s *scrubBody) Close() error { return s.rc.Close() }

@@ -82,3 +82,52 @@ func TestScrubBodyIdentity(t *testing.T) {
 		}
 	}
 }
+
+// chunkReader returns its chunks one Read at a time, as an upstream's
+// flushes arrive.
+type chunkReader struct{ chunks []string }
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.chunks[0])
+	if c.chunks[0] = c.chunks[0][n:]; c.chunks[0] == "" {
+		c.chunks = c.chunks[1:]
+	}
+	return n, nil
+}
+
+// scrubBody replaces the key however the upstream's reads cut it, in a
+// caller's large buffer (scrubbed in place, ReverseProxy's case) and in
+// small ones, and holds nothing back at the end.
+func TestScrubBodySplitKey(t *testing.T) {
+	mark := string(keyMarker(len(testKey)))
+	in := "a " + testKey + " b sk-proj- " + testKey + testKey + " sk-pro"
+	want := strings.ReplaceAll(in, testKey, mark)
+	for cut := 0; cut <= len(in); cut++ {
+		for _, cut2 := range []int{cut, min(cut+7, len(in)), min(cut+len(testKey), len(in))} {
+			for _, size := range []int{1, 5, 2*len(testKey) - 1, 2 * len(testKey), 32 << 10} {
+				r := newScrubBody(io.NopCloser(&chunkReader{[]string{in[:cut], in[cut:cut2], in[cut2:]}}), []byte(testKey))
+				var out bytes.Buffer
+				buf := make([]byte, size)
+				for {
+					n, err := r.Read(buf)
+					out.Write(buf[:n])
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n == 0 {
+						t.Fatalf("cut %d/%d size %d: a Read returned nothing and no error", cut, cut2, size)
+					}
+				}
+				if out.String() != want {
+					t.Fatalf("cut %d/%d, read size %d:\n got %q\nwant %q", cut, cut2, size, out.String(), want)
+				}
+			}
+		}
+	}
+}

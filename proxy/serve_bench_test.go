@@ -44,9 +44,13 @@ func BenchmarkServe(b *testing.B) {
 		benchServe(b, []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}`))
 	})
 	b.Run("prompt4k", func(b *testing.B) { benchServe(b, prompt4k) })
+	b.Run("stream4k", func(b *testing.B) { benchServe(b, stream4k) })
 }
 
 var prompt4k = []byte(`{"messages":[{"role":"user","content":"` + strings.Repeat("lorem ipsum ", 340) + `"}],"model":"gpt-4o-mini","stream":false}`)
+
+// stream4k is prompt4k streamed, asking for the usage chunk.
+var stream4k = []byte(`{"messages":[{"role":"user","content":"` + strings.Repeat("lorem ipsum ", 340) + `"}],"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}`)
 
 func benchServe(b *testing.B, body []byte) {
 	tok, _ := NewToken()

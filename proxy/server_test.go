@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -356,5 +358,61 @@ func TestRetryOnlyIdempotent(t *testing.T) {
 				t.Errorf("status %d, upstream saw %d requests; want 502 and no retry (2)", resp.StatusCode, seen)
 			}
 		})
+	}
+}
+
+// writeCounter counts the writes to the connections it dials.
+type writeCounter struct {
+	mu     sync.Mutex
+	writes []int // bytes per write, in order
+}
+
+type countedConn struct {
+	net.Conn
+	c *writeCounter
+}
+
+func (c countedConn) Write(b []byte) (int, error) {
+	c.c.mu.Lock()
+	c.c.writes = append(c.c.writes, len(b))
+	c.c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+// A JSON body the proxy has read (to check its model) goes upstream in
+// one write with the request's headers: ReverseProxy's own wrapper of
+// the body would have the Transport flush the headers first, a second
+// packet and a second read for the upstream on every request.
+func TestReadBodyLeavesInOneWrite(t *testing.T) {
+	wc := &writeCounter{}
+	h := newHarness(t, nil, func(c *Config) {
+		tr := NewTransport()
+		d := &net.Dialer{}
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return countedConn{conn, wc}, nil
+		}
+		c.Transport = tr
+	})
+	for range 2 {
+		wc.mu.Lock()
+		wc.writes = nil
+		wc.mu.Unlock()
+		resp, body := h.post("/v1/chat/completions", chatBody)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		wc.mu.Lock()
+		writes := append([]int(nil), wc.writes...)
+		wc.mu.Unlock()
+		if len(writes) != 1 || writes[0] <= len(chatBody) {
+			t.Fatalf("the request went upstream in writes of %v bytes, want one write of headers and body", writes)
+		}
+	}
+	if got := h.up.requests(); len(got) != 2 || string(got[1].Body) != chatBody {
+		t.Fatalf("upstream saw %+v", got)
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"io"
+	"slices"
 )
 
 // sseFilter passes a text/event-stream through a provider's EventFilter,
@@ -19,11 +20,14 @@ type sseFilter struct {
 	scan   int
 	out    []byte // bytes ready for the client
 	err    error
-	buf    []byte
 }
 
+// sseReadSize is the least room an sseFilter reads into, at the end of
+// its input: events are small, and most reads bring one.
+const sseReadSize = 4 << 10
+
 func newSSEFilter(rc io.ReadCloser, f EventFilter) *sseFilter {
-	return &sseFilter{rc: rc, filter: f, buf: make([]byte, 32<<10)}
+	return &sseFilter{rc: rc, filter: f}
 }
 
 func (s *sseFilter) Read(p []byte) (int, error) {
@@ -35,8 +39,11 @@ func (s *sseFilter) Read(p []byte) (int, error) {
 			}
 			return 0, s.err
 		}
-		n, err := s.rc.Read(s.buf)
-		s.in = append(s.in, s.buf[:n]...)
+		// Read straight into the input's spare room: no buffer of its
+		// own per stream, and no copy.
+		s.in = slices.Grow(s.in, sseReadSize)
+		n, err := s.rc.Read(s.in[len(s.in):cap(s.in)])
+		s.in = s.in[:len(s.in)+n]
 		s.err = err
 		s.events()
 	}

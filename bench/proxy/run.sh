@@ -38,7 +38,9 @@
 # GAP (20ms), SSE_BATCHES (3), CONNS (64),
 # LEDGER_RECORDS (200000), LEDGER_DAYS (60), STARTUP_RUNS (5 pairs per
 # round), POLICY (daily_tokens=1000000000000: a budget, so the proxy counts
-# tokens and start-up seeds the day's total), OKV_BIN, OKV_BIN2, NGINX.
+# tokens and start-up seeds the day's total; POLICY=none sets no policy at
+# all, to measure the proxy without the budget's bookkeeping), OKV_BIN,
+# OKV_BIN2, NGINX.
 # With the defaults a run takes about 4 minutes (here, with OKV_BIN2 too).
 #
 # Needs go, nginx (Debian package nginx-light or nginx) and age-keygen
@@ -70,6 +72,7 @@ die() {
 	echo "bench-proxy: $*" >&2
 	exit 1
 }
+[[ $POLICY == none || $POLICY == *=* ]] || die "POLICY=$POLICY: want KEY=VALUE words (okv policy set) or none"
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 [[ -x $NGINX ]] || die "nginx not found: apt-get install nginx-light (or set NGINX=/path/to/nginx)"
 command -v go >/dev/null || die "go not found"
@@ -156,7 +159,7 @@ unset HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy
 new_vault() {
 	OKV_HOME=$2 "$1" init >/dev/null 2>&1 || die "$1 init failed"
 	printf '%s' "$BENCH_KEY" | OKV_HOME=$2 "$1" set >/dev/null 2>&1 || die "$1 set failed"
-	if [[ -n $POLICY ]]; then
+	if [[ $POLICY != none ]]; then
 		# shellcheck disable=SC2086 # POLICY is a list of KEY=VALUE words
 		OKV_HOME=$2 "$1" policy set $POLICY >/dev/null 2>&1 || die "$1 policy set $POLICY failed"
 	fi
@@ -322,5 +325,6 @@ for n in "${names[@]}"; do
 	recs=$(find "$tmp/vault-$n" -name '*.jsonl' ! -name audit.jsonl -exec cat {} + | wc -l)
 	echo "usage records written by $n's proxy: $recs"
 done
+echo "policy: $POLICY"
 echo "machine: $(nproc) cores (shared, noisy: compare within a run), $(uname -sr), $(go version | awk '{print $3}'), $("$NGINX" -v 2>&1 | sed 's/.*: //')"
 exit "$status"
