@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/okvault/okv/scan"
@@ -255,7 +256,11 @@ func readFile(path string, kind Kind, seen map[string]bool) (*File, error) {
 // assignment finds the variable a key is assigned to on its line:
 // NAME=, export NAME=, NAME: (YAML-ish .env), set -gx NAME (fish),
 // setenv NAME (csh).
-var assignment = regexp.MustCompile(`(?:^|[\s;&|(])(?:(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)(?:=|:\s*)|(?:set\s+(?:-[a-zA-Z]+\s+)*|setenv\s+)([A-Za-z_][A-Za-z0-9_]*)\s+)["']?$`)
+// (The regexps are compiled when first used, not in package init, which
+// every okv run pays for: issue 21.)
+var assignment = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?:^|[\s;&|(])(?:(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)(?:=|:\s*)|(?:set\s+(?:-[a-zA-Z]+\s+)*|setenv\s+)([A-Za-z_][A-Za-z0-9_]*)\s+)["']?$`)
+})
 
 func findings(data []byte, kind Kind) []Finding {
 	var out []Finding
@@ -268,7 +273,7 @@ func findings(data []byte, kind Kind) []Finding {
 		provider, name := scan.RuleProvider(m.Rule)
 		// An environment variable's name (upper case) is kept; other
 		// names (an .npmrc's setting) give way to the provider's variable.
-		if sm := assignment.FindSubmatch(data[ls:m.Start]); sm != nil && envName.Match(append(sm[1], sm[2]...)) {
+		if sm := assignment().FindSubmatch(data[ls:m.Start]); sm != nil && envName().Match(append(sm[1], sm[2]...)) {
 			name = string(sm[1]) + string(sm[2])
 		}
 		f := Finding{Line: 1 + bytes.Count(data[:m.Start], []byte("\n")), Rule: m.Rule, Provider: provider, Name: name,
@@ -307,13 +312,13 @@ func historyEntry(data []byte, kind Kind, ls, le int) (int, int) {
 	switch kind {
 	case BashHistory:
 		// A "#1700000000" line before the command is its timestamp.
-		if ps, pe := prevLine(ls); ps >= 0 && bashStamp.Match(bytes.TrimRight(data[ps:pe], "\n")) {
+		if ps, pe := prevLine(ls); ps >= 0 && bashStamp().Match(bytes.TrimRight(data[ps:pe], "\n")) {
 			ls = ps
 		}
 	case ZshHistory:
 		// Back to the line starting ": <time>:<elapsed>;", while the lines
 		// before end in a backslash (a continued entry).
-		for !zshStart.Match(data[ls:le]) {
+		for !zshStart().Match(data[ls:le]) {
 			ps, pe := prevLine(ls)
 			if ps < 0 || !bytes.HasSuffix(bytes.TrimRight(data[ps:pe], "\n"), []byte(`\`)) {
 				break
@@ -347,7 +352,7 @@ func historyEntry(data []byte, kind Kind, ls, le int) (int, int) {
 }
 
 var (
-	envName   = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-	bashStamp = regexp.MustCompile(`^#[0-9]+$`)
-	zshStart  = regexp.MustCompile(`^: [0-9]+:[0-9]+;`)
+	envName   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`) })
+	bashStamp = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^#[0-9]+$`) })
+	zshStart  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^: [0-9]+:[0-9]+;`) })
 )

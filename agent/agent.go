@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -106,6 +107,12 @@ func EnsureDir(dir string) error {
 
 // Call sends one request to the agent at socket and returns its answer.
 func Call(socket string, req Request) (*Response, error) {
+	// Asked before every unlock by a backend (okv run's start-up, issue
+	// 21): without a socket there is no agent, and a stat is cheaper than
+	// a socket, a failed connect and a close through the net package.
+	if _, err := os.Lstat(socket); errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrUnavailable
+	}
 	c, err := net.DialTimeout("unix", socket, 2*time.Second)
 	if err != nil {
 		return nil, ErrUnavailable

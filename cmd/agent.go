@@ -24,6 +24,11 @@ func (a *App) agentOff() bool { return a.Getenv("OKV_NO_AGENT") == "1" }
 // agentDir is the folder of the agent's socket: $XDG_RUNTIME_DIR/okv, else
 // agent/ in the personal vault's folder.
 func (a *App) agentDir() (string, error) {
+	if d := agent.Dir(a.Getenv, ""); d != "" {
+		// Asked on every run that unlocks by a backend: the personal
+		// vault is found (and opened) only for the fallback.
+		return d, nil
+	}
 	personal, err := vault.PersonalDir(a.Getenv)
 	if err != nil {
 		return "", err
@@ -151,7 +156,7 @@ func (a *App) runUnlock(forFlag string) error {
 	// only by the passphrase (keychain, identity file), so that the
 	// absolute time holds.
 	u := a.unlocker()
-	a.idUnlocker = &vault.Unlocker{Keychain: u.Keychain, Prompter: u.Prompter, IdentityFile: u.IdentityFile, PersonalDir: u.PersonalDir, PluginUI: u.PluginUI}
+	a.idUnlocker = &vault.Unlocker{Keychain: u.Keychain, Prompter: u.Prompter, IdentityFile: u.IdentityFile, PersonalDir: u.PersonalDir, Getenv: u.Getenv, PluginUI: u.PluginUI}
 	ids, err := a.unlocker().Identities(iv)
 	if err != nil {
 		return err

@@ -90,6 +90,11 @@ func (a *App) Run(args []string) int {
 		only = fastCommands[args[0]]
 	}
 	root := a.newRootCmdFor(only)
+	if only == nil {
+		// --version is a flag of the root alone ('okv run --version' is
+		// an unknown flag either way): the build info is read only then.
+		versionFlag(root)
+	}
 	root.SetArgs(args)
 	root.SetIn(a.Stdin)
 	root.SetOut(a.Stdout)

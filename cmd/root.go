@@ -42,12 +42,6 @@ plaintext file.`,
 		SilenceUsage:  true,
 		// Without a subcommand, show help (exit 0) like most CLIs.
 	}
-	if only == nil {
-		// --version is a flag of the root alone ('okv run --version' is
-		// an unknown flag either way): the build info is read only here.
-		root.Version = ReadBuildInfo().Version
-		root.SetVersionTemplate("okv {{.Version}}\n")
-	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.profileFlag, "profile", "p", "", "profile to use (default: OKV_PROFILE, .okv-profile, then the default profile)")
 	pf.StringVar(&a.identityFlag, "identity", "", "age identity file to unlock with instead of the backend (also OKV_IDENTITY_FILE)")
@@ -110,6 +104,35 @@ plaintext file.`,
 	}
 	strictHelp(root)
 	return root
+}
+
+// versionFlag gives root -v/--version, printing "okv VERSION", as
+// cobra's own flag with root.Version and SetVersionTemplate would, but
+// without a template: any use of text/template (SetVersionTemplate, or a
+// usage or help template) makes the linker keep every exported method of
+// every type, because templates call methods by name. That was 2 MB of
+// okv's 12 MB binary, mapped on every okv run (issue 21); cobra's default
+// help and usage are plain functions. The flag is cobra's (same name,
+// shorthand, usage and annotation); root runs no command, so cobra answers
+// --version with root's help function, which prints the version instead
+// when the flag was given and --help was not. App.Run adds it to the
+// tree it executes, as cobra adds its own when it executes: generators
+// (man pages) read the tree without it, as before.
+func versionFlag(root *cobra.Command) {
+	root.Flags().BoolP("version", "v", false, "version for "+root.Name())
+	root.Flags().SetAnnotation("version", cobra.FlagSetByCobraAnnotation, []string{"true"})
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		if c == root {
+			v, _ := c.Flags().GetBool("version")
+			h, _ := c.Flags().GetBool("help")
+			if v && !h {
+				fmt.Fprintf(c.OutOrStdout(), "okv %s\n", ReadBuildInfo().Version)
+				return
+			}
+		}
+		help(c, args)
+	})
 }
 
 // strictHelp makes 'okv help TOPIC' of an unknown topic a usage error
@@ -181,9 +204,10 @@ func (a *App) openVault() (*vault.Vault, error) {
 
 func (a *App) unlocker() *vault.Unlocker {
 	if a.idUnlocker == nil {
-		personal, _ := vault.PersonalDir(a.Getenv)
+		// The personal vault's folder is found only if a project vault
+		// needs it (Getenv): finding it opens $OKV_HOME's vault again.
 		a.idUnlocker = &vault.Unlocker{Keychain: a.Keychain, Prompter: ttyPrompter{a}, IdentityFile: a.identityFile(),
-			PersonalDir: personal, PluginUI: a.pluginUI()}
+			Getenv: a.Getenv, PluginUI: a.pluginUI()}
 		if !a.agentOff() {
 			a.idUnlocker.Agent = agentSource{a}
 		}

@@ -126,8 +126,10 @@ func childVars(doc *vault.Document, o runOptions) (map[string]string, []string, 
 			selected = append(selected, n)
 		}
 	}
-	vars := map[string]string{}
-	used := map[string]bool{}
+	// Sized up front: a 1,000-secret profile otherwise regrows them on
+	// every run (issue 21).
+	vars := make(map[string]string, len(selected)+len(o.maps)+1) // +1: OKV_PROFILE
+	used := make(map[string]bool, len(selected))
 	mapped := map[string]bool{}
 	for _, m := range o.maps {
 		dest, name, ok := strings.Cut(m, "=")

@@ -213,7 +213,7 @@ func (u *Unlocker) projectIdentities() ([]age.Identity, error) {
 	if u.IdentityFile != "" {
 		return u.readIdentityFile()
 	}
-	pv, err := Open(u.PersonalDir)
+	pv, err := Open(u.personalDir())
 	switch {
 	case err == nil && pv.Config.IsProject():
 		// OKV_HOME points at a project: there is no personal vault to use.

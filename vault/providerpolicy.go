@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/okvault/okv/limits"
 	"github.com/okvault/okv/openai"
@@ -29,9 +30,11 @@ type ProviderPolicy struct {
 // providerKeys are the settings of one provider, in display order.
 var providerKeys = []string{"upstream", "key_var", "base_url_var", "rpm", "tpm", "models", "endpoints", "max_body", "daily_tokens", "daily_usd", "monthly_usd", "warn_usd", "max_output_tokens"}
 
+// Compiled when first used, not in package init: every okv run pays for
+// init, few check a provider's settings (issue 21).
 var (
-	providerNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
-	varNameRE      = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+	providerNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`) })
+	varNameRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`) })
 )
 
 func (pp ProviderPolicy) zero() bool {
@@ -67,7 +70,7 @@ func providerGet(pp ProviderPolicy, key string) string {
 
 // setProvider applies NAME.KEY=v to next.
 func setProvider(next *Policy, name, key, v string) error {
-	if !providerNameRE.MatchString(name) {
+	if !providerNameRE().MatchString(name) {
 		return &PolicyError{Key: name + "." + key, Reason: "a provider name is lowercase letters, digits, - and _, like anthropic"}
 	}
 	if next.Providers == nil {
@@ -88,7 +91,7 @@ func setProvider(next *Policy, name, key, v string) error {
 		}
 		c.Upstream = strings.TrimRight(v, "/")
 	case "key_var", "base_url_var":
-		if v != "" && !varNameRE.MatchString(v) {
+		if v != "" && !varNameRE().MatchString(v) {
 			return &PolicyError{Key: full, Reason: "want a variable name like CORP_API_KEY"}
 		}
 		if key == "key_var" {

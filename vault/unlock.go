@@ -28,7 +28,13 @@ type Unlocker struct {
 	Keychain     Keychain
 	Prompter     Prompter
 	IdentityFile string
-	PersonalDir  string
+	// PersonalDir is the personal vault's folder. When it is empty and
+	// Getenv is set, it is found with PersonalDir(Getenv) the first time a
+	// project vault needs it: a personal vault opened with an identity
+	// file or its own backend never needs it, and finding it opens the
+	// vault at $OKV_HOME a second time (okv run's start-up, issue 21).
+	PersonalDir string
+	Getenv      func(string) string
 	// PluginUI talks to the user for plugin identities (AGE-PLUGIN-…) in
 	// IdentityFile; nil lets plugins run without prompts.
 	PluginUI *plugin.ClientUI
@@ -47,6 +53,14 @@ type AgentSource interface {
 	Identity(vaultID string) (text string, ok bool)
 }
 
+// personalDir is PersonalDir, found from Getenv when it was not given.
+func (u *Unlocker) personalDir() string {
+	if u.PersonalDir == "" && u.Getenv != nil {
+		u.PersonalDir, _ = PersonalDir(u.Getenv)
+	}
+	return u.PersonalDir
+}
+
 // FromAgent reports whether the identities came from the agent.
 func (u *Unlocker) FromAgent() bool { return u.fromAgent }
 
@@ -56,7 +70,7 @@ func (u *Unlocker) IdentityVault(v *Vault) *Vault {
 	if !v.Config.IsProject() {
 		return v
 	}
-	pv, err := Open(u.PersonalDir)
+	pv, err := Open(u.personalDir())
 	if err != nil || pv.Config.IsProject() {
 		return nil
 	}

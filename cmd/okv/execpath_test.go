@@ -1,0 +1,92 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+)
+
+// TestRunExecPathSyscalls: what okv run does before it execs the child
+// (issue 21), seen with strace: the vault's config.toml is read once (the
+// personal vault is not looked up again for a personal vault), the audit
+// append renames nothing (audit.head is moved in place), and nothing waits
+// on the disk (fsync, fdatasync, sync_file_range) on a day without an
+// overdue reminder.
+func TestRunExecPathSyscalls(t *testing.T) {
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		if os.Getenv("OKV_REQUIRE_TOOLS") == "1" {
+			t.Fatal("OKV_REQUIRE_TOOLS=1 but strace is not installed (apt-get install strace)")
+		}
+		t.Skip("strace is not installed (apt-get install strace)")
+	}
+	if out, err := exec.Command(strace, "-f", "-o", "/dev/null", "true").CombinedOutput(); err != nil {
+		if os.Getenv("OKV_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("OKV_REQUIRE_TOOLS=1 but strace cannot trace here: %v\n%s", err, out)
+		}
+		t.Skipf("strace cannot trace here (ptrace not permitted?): %v", err)
+	}
+	root := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	okv := filepath.Join(root, "okv") // testscript.Main runs okv under this name
+	if err := os.Symlink(exe, okv); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := age.GenerateX25519Identity()
+	idFile := filepath.Join(root, "id.txt")
+	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
+	dir := filepath.Join(root, "vault")
+	env := append(os.Environ(), "OKV_HOME="+dir, "OKV_IDENTITY_FILE="+idFile, "HOME="+root,
+		"XDG_CONFIG_HOME="+filepath.Join(root, "config"), "XDG_RUNTIME_DIR="+filepath.Join(root, "run"),
+		"DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(root, "no-bus"), "OKV_PROFILE=", "OPENAI_API_KEY=")
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		c := exec.Command(args[0], args[1:]...)
+		c.Env, c.Dir = env, root
+		c.Stdin = strings.NewReader(stdin)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("", okv, "init")
+	run("sk-proj-execpath-0123456789abcdef\n", okv, "set")
+	run("", okv, "run", "--", "true") // the day's reminders and warnings are settled
+	trace := filepath.Join(root, "trace")
+	run("", strace, "-f", "-qq", "-o", trace, "-e", "trace=openat,open,rename,renameat,renameat2,fsync,fdatasync,sync_file_range,execve",
+		okv, "run", "--", "true")
+	data, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var config, renames, syncs, execs int
+	for _, l := range strings.Split(string(data), "\n") {
+		switch {
+		case strings.Contains(l, "execve("):
+			execs++ // okv itself, then the child
+			continue
+		case execs >= 2:
+			continue // the child's own calls
+		case strings.Contains(l, "rename"):
+			renames++
+		case strings.Contains(l, "sync"):
+			syncs++
+		case strings.Contains(l, "config.toml") && strings.Contains(l, filepath.Join(dir, "config.toml")):
+			config++
+		}
+	}
+	if execs < 2 {
+		t.Fatalf("okv run did not exec the child:\n%s", data)
+	}
+	if config != 1 || renames != 0 || syncs != 0 {
+		t.Errorf("before the exec: config.toml opened %d times (want 1), %d renames (want 0), %d fsync-like calls (want 0)\n%s", config, renames, syncs, data)
+	}
+}
