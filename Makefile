@@ -114,6 +114,7 @@ FUZZ_TARGETS += shell:FuzzMaskIdentity
 FUZZ_TARGETS += shell:FuzzMaskFlushes
 FUZZ_TARGETS += dotenv:FuzzParse
 FUZZ_TARGETS += dotenv:FuzzRoundTrip
+FUZZ_TARGETS += limits:FuzzNames
 FUZZTIME ?= 30s
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

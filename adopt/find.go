@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/okvault/okv/limits"
 	"github.com/okvault/okv/scan"
 )
 
@@ -273,7 +274,7 @@ func findings(data []byte, kind Kind) []Finding {
 		provider, name := scan.RuleProvider(m.Rule)
 		// An environment variable's name (upper case) is kept; other
 		// names (an .npmrc's setting) give way to the provider's variable.
-		if sm := assignment().FindSubmatch(data[ls:m.Start]); sm != nil && envName().Match(append(sm[1], sm[2]...)) {
+		if sm := assignment().FindSubmatch(data[ls:m.Start]); sm != nil && limits.VarName(string(sm[1])+string(sm[2])) {
 			name = string(sm[1]) + string(sm[2])
 		}
 		f := Finding{Line: 1 + bytes.Count(data[:m.Start], []byte("\n")), Rule: m.Rule, Provider: provider, Name: name,
@@ -352,7 +353,6 @@ func historyEntry(data []byte, kind Kind, ls, le int) (int, int) {
 }
 
 var (
-	envName   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`) })
 	bashStamp = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^#[0-9]+$`) })
 	zshStart  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^: [0-9]+:[0-9]+;`) })
 )

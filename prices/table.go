@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/okvault/okv/limits"
 )
 
 // builtinJSON is the price table shipped in the binary: per provider, its
@@ -342,7 +343,7 @@ func MarshalOverrides(o Overrides) ([]byte, error) {
 // model is stored lowercase, as lookups compare it.
 func ParseKey(s string) (provider, model string, err error) {
 	provider, model, ok := strings.Cut(s, "/")
-	if !ok || !providerName.MatchString(provider) {
+	if !ok || !limits.ProviderName(provider) {
 		return "", "", fmt.Errorf("%q: want PROVIDER/MODEL like openai/gpt-4o-mini", s)
 	}
 	model = strings.ToLower(model)
@@ -351,6 +352,3 @@ func ParseKey(s string) (provider, model string, err error) {
 	}
 	return provider, model, nil
 }
-
-// providerName is proxy's rule for provider names (compat.go).
-var providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)

@@ -3,8 +3,9 @@ package proxy
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
+
+	"github.com/okvault/okv/limits"
 )
 
 // Compatible is a provider that speaks OpenAI's API (bearer key, the
@@ -19,11 +20,11 @@ func Compatible(name, upstream, keyVar, baseURLVar string, hostOnly bool) (*Prov
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
 		return nil, fmt.Errorf("provider %s: upstream %q: want an http(s) URL like https://api.example.com/v1", name, upstream)
 	}
-	if !providerName.MatchString(name) {
+	if !limits.ProviderName(name) {
 		return nil, fmt.Errorf("provider %q: want a lowercase name like groq", name)
 	}
 	for _, v := range []string{keyVar, baseURLVar} {
-		if !varName.MatchString(v) {
+		if !limits.VarName(v) {
 			return nil, fmt.Errorf("provider %s: %q is not a variable name like GROQ_API_KEY", name, v)
 		}
 	}
@@ -45,11 +46,6 @@ func Compatible(name, upstream, keyVar, baseURLVar string, hostOnly bool) (*Prov
 		ErrorBody:       openAIError,
 	}, nil
 }
-
-var (
-	providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
-	varName      = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-)
 
 func mustCompatible(name, upstream, keyVar, baseURLVar string, hostOnly bool) *Provider {
 	p, err := Compatible(name, upstream, keyVar, baseURLVar, hostOnly)

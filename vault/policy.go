@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/okvault/okv/limits"
 )
 
 // PolicyKey describes one user-settable policy setting.
@@ -154,7 +156,7 @@ func (p *Policy) Set(assignments []string) error {
 		k = strings.TrimSpace(k)
 		// A known provider setting is never taken for a value, however
 		// long (anthropic.max_output_tokens).
-		if name, sub, dotted := strings.Cut(k, "."); dotted && (!mightBeValue(k) || providerNameRE().MatchString(name) && slices.Contains(providerKeys, sub)) {
+		if name, sub, dotted := strings.Cut(k, "."); dotted && (!mightBeValue(k) || limits.ProviderName(name) && slices.Contains(providerKeys, sub)) {
 			if name == "openai" {
 				k = sub // the unprefixed keys are OpenAI's
 			} else {

@@ -3,11 +3,9 @@ package vault
 import (
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/okvault/okv/limits"
 	"github.com/okvault/okv/openai"
@@ -29,13 +27,6 @@ type ProviderPolicy struct {
 
 // providerKeys are the settings of one provider, in display order.
 var providerKeys = []string{"upstream", "key_var", "base_url_var", "rpm", "tpm", "models", "endpoints", "max_body", "daily_tokens", "daily_usd", "monthly_usd", "warn_usd", "max_output_tokens"}
-
-// Compiled when first used, not in package init: every okv run pays for
-// init, few check a provider's settings (issue 21).
-var (
-	providerNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`) })
-	varNameRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`) })
-)
 
 func (pp ProviderPolicy) zero() bool {
 	return pp.Upstream == "" && pp.KeyVar == "" && pp.BaseURLVar == "" && !pp.Limits.Any()
@@ -70,7 +61,7 @@ func providerGet(pp ProviderPolicy, key string) string {
 
 // setProvider applies NAME.KEY=v to next.
 func setProvider(next *Policy, name, key, v string) error {
-	if !providerNameRE().MatchString(name) {
+	if !limits.ProviderName(name) {
 		return &PolicyError{Key: name + "." + key, Reason: "a provider name is lowercase letters, digits, - and _, like anthropic"}
 	}
 	if next.Providers == nil {
@@ -91,7 +82,7 @@ func setProvider(next *Policy, name, key, v string) error {
 		}
 		c.Upstream = strings.TrimRight(v, "/")
 	case "key_var", "base_url_var":
-		if v != "" && !varNameRE().MatchString(v) {
+		if v != "" && !limits.VarName(v) {
 			return &PolicyError{Key: full, Reason: "want a variable name like CORP_API_KEY"}
 		}
 		if key == "key_var" {
