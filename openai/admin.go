@@ -230,24 +230,7 @@ func (c *Client) CompletionsUsage(ctx context.Context, q UsageQuery) ([]UsageBuc
 	for _, id := range q.ProjectIDs {
 		params.Add("project_ids", id)
 	}
-	const path = "/v1/organization/usage/completions"
-	var all []UsageBucket
-	for range maxPages {
-		var page struct {
-			Data     []UsageBucket `json:"data"`
-			HasMore  bool          `json:"has_more"`
-			NextPage string        `json:"next_page"`
-		}
-		if err := c.do(ctx, http.MethodGet, path, params, nil, &page); err != nil {
-			return nil, err
-		}
-		all = append(all, page.Data...)
-		if !page.HasMore || page.NextPage == "" || page.NextPage == params.Get("page") {
-			return all, nil
-		}
-		params.Set("page", page.NextPage)
-	}
-	return nil, errUnending(c, path)
+	return pages[UsageBucket](ctx, c, "/v1/organization/usage/completions", params)
 }
 
 func (c *Client) host() string {
@@ -302,13 +285,20 @@ func (c *Client) Costs(ctx context.Context, q CostsQuery) ([]CostBucket, error) 
 	for _, id := range q.ProjectIDs {
 		params.Add("project_ids", id)
 	}
-	const path = "/v1/organization/costs"
-	var all []CostBucket
+	return pages[CostBucket](ctx, c, "/v1/organization/costs", params)
+}
+
+// pages reads every page of a paged Admin API report: has_more and
+// next_page, passed back as page, until has_more is false or the cursor
+// comes back unchanged. A report that does not end within maxPages is an
+// error, never a report cut short.
+func pages[T any](ctx context.Context, c *Client, path string, params url.Values) ([]T, error) {
+	var all []T
 	for range maxPages {
 		var page struct {
-			Data     []CostBucket `json:"data"`
-			HasMore  bool         `json:"has_more"`
-			NextPage string       `json:"next_page"`
+			Data     []T    `json:"data"`
+			HasMore  bool   `json:"has_more"`
+			NextPage string `json:"next_page"`
 		}
 		if err := c.do(ctx, http.MethodGet, path, params, nil, &page); err != nil {
 			return nil, err
