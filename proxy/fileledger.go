@@ -207,14 +207,9 @@ func (l *FileLedger) appendOther(name string, buf []byte) error {
 
 // createMonth creates the current month file (there was none).
 func (l *FileLedger) createMonth() error {
-	f, err := openLedger(filepath.Join(l.Dir, l.tot.File), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	f, fi, err := openLedgerStat(filepath.Join(l.Dir, l.tot.File), os.O_RDWR|os.O_APPEND|os.O_CREATE)
 	if err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("usage ledger: %w", err)
+		return err
 	}
 	l.mf, l.mfi, l.msize = f, fi, fi.Size()
 	return nil
@@ -344,17 +339,12 @@ func (l *FileLedger) openMonth(path string, fi os.FileInfo, ferr error) error {
 	if l.readOnly {
 		flag = os.O_RDONLY
 	}
-	f, err := openLedger(path, flag, 0)
+	f, st, err := openLedgerStat(path, flag)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("usage ledger: %w", err)
+		return err
 	}
 	l.mf, l.mfi, l.msize = f, st, st.Size()
 	return nil

@@ -275,14 +275,9 @@ func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 	// of requests in flight, never recorded spend. One pwrite on the
 	// file kept open, and a truncate when it got shorter.
 	if l.hf == nil {
-		f, err := openLedger(filepath.Join(l.Dir, heldFile), os.O_RDWR|os.O_CREATE, 0o600)
+		f, st, err := openLedgerStat(filepath.Join(l.Dir, heldFile), os.O_RDWR|os.O_CREATE)
 		if err != nil {
-			return fmt.Errorf("usage ledger: %w", err)
-		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("usage ledger: %w", err)
+			return err
 		}
 		l.hf, l.hfi, l.hsize = f, st, st.Size()
 	}

@@ -50,3 +50,19 @@ func newLedgerLock(path string) (*flock.Flock, error) {
 	}
 	return flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDONLY|oNoFollow), flock.SetPermissions(0o600)), nil
 }
+
+// openLedgerStat opens path as openLedger does (0600 when created) and
+// stats it; on error nothing is left open (errors.Is finds
+// fs.ErrNotExist through the usage-ledger error).
+func openLedgerStat(path string, flag int) (*os.File, os.FileInfo, error) {
+	f, err := openLedger(path, flag, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("usage ledger: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("usage ledger: %w", err)
+	}
+	return f, st, nil
+}
