@@ -168,7 +168,7 @@ func (a *App) updatePrices(fn func(prices.Overrides) error) error {
 		}
 		return err
 	}
-	if _, err := a.unlock(pv); err != nil {
+	if err := a.unlockOwner(pv); err != nil {
 		return err
 	}
 	return s.Update(fn)

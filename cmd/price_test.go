@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/okvault/okv/proxy"
 )
 
@@ -318,6 +320,24 @@ func TestPriceChangesUnlock(t *testing.T) {
 	} {
 		if _, _, code := e.run("", args...); code == 0 {
 			t.Errorf("okv %v succeeded without unlocking the vault", args)
+		}
+	}
+	// An identity file of a fresh key "unlocks" too, but opens nothing of
+	// this vault: refused as well.
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(t.TempDir(), "other.txt")
+	if err := os.WriteFile(idFile, []byte(other.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--identity", idFile, "price", "set", "openai/gpt-4o-mini", "input=0", "output=0"},
+		{"--identity", idFile, "price", "import", lib},
+	} {
+		if _, _, code := e.run("", args...); code == 0 {
+			t.Errorf("okv %v succeeded with an identity that does not open the vault", args)
 		}
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {

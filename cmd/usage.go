@@ -248,7 +248,7 @@ func (a *App) resetLedger() error {
 	if _, err := v.UsagePath(); err != nil {
 		return err
 	}
-	if _, err := a.unlock(v); err != nil {
+	if err := a.unlockOwner(v); err != nil {
 		return err
 	}
 	why, err := proxy.LedgerProblem(v.Dir, a.Now())
