@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -47,6 +49,12 @@ type Vault struct {
 	// when a profile is encrypted to one; nil lets plugins run without
 	// prompts.
 	PluginUI *plugin.ClientUI
+
+	// state is state.json as first read by the lock-free readers
+	// (OverdueWarnedOn, StrayEnvWarnedOn, TemplateOutputs, ...), so okv
+	// run reads the file once; updateState re-reads it under the lock and
+	// stores what it wrote.
+	state atomic.Pointer[map[string]json.RawMessage]
 }
 
 // DefaultDir is $OKV_HOME, else os.UserConfigDir()/okv.
