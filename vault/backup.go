@@ -126,7 +126,7 @@ type identityExport struct {
 // does not count.
 func (v *Vault) IdentityExportedAt() (time.Time, bool) {
 	var e identityExport
-	if raw, ok := v.readState()[identityExportedKey]; ok && json.Unmarshal(raw, &e) == nil && e.Recipient == v.Config.Recipient && !e.At.IsZero() {
+	if raw, ok := v.stateSnapshot()[identityExportedKey]; ok && json.Unmarshal(raw, &e) == nil && e.Recipient == v.Config.Recipient && !e.At.IsZero() {
 		return e.At, true
 	}
 	return time.Time{}, false

@@ -152,3 +152,19 @@ func inProjectVault(path string) bool {
 		}
 	}
 }
+
+// writeLocked writes path atomically with what build returns, under the
+// lock of the vault in dir (build reads the file's current content under
+// it); when build fails nothing is written.
+func writeLocked(dir, path string, build func() ([]byte, error)) error {
+	unlock, err := (&Vault{Dir: dir}).Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	data, err := build()
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, data)
+}

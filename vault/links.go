@@ -34,10 +34,7 @@ func openVaultFile(path string, flag int, perm fs.FileMode) (*os.File, error) {
 	}
 	f, err := os.OpenFile(path, flag|oNoFollow, perm)
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) || isNoFollowRefusal(path, err) {
-			return nil, &LinkError{Path: path, Kind: "a symbolic link"}
-		}
-		return nil, err
+		return nil, noFollowError(path, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -49,6 +46,15 @@ func openVaultFile(path string, flag int, perm fs.FileMode) (*os.File, error) {
 		return nil, &LinkError{Path: path, Kind: "not a regular file"}
 	}
 	return f, nil
+}
+
+// noFollowError turns an open(2) with oNoFollow refused on a link into a
+// LinkError; other errors are returned as they are.
+func noFollowError(path string, err error) error {
+	if errors.Is(err, syscall.ELOOP) || isNoFollowRefusal(path, err) {
+		return &LinkError{Path: path, Kind: "a symbolic link"}
+	}
+	return err
 }
 
 // isNoFollowRefusal: some systems (FreeBSD, macOS) answer O_NOFOLLOW on a

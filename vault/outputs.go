@@ -26,7 +26,7 @@ func templateOutputs(st map[string]json.RawMessage) []TemplateOutput {
 }
 
 // TemplateOutputs lists the recorded template outputs. It takes no lock.
-func (v *Vault) TemplateOutputs() []TemplateOutput { return templateOutputs(v.readState()) }
+func (v *Vault) TemplateOutputs() []TemplateOutput { return templateOutputs(v.stateSnapshot()) }
 
 // UpdateTemplateOutputs replaces the recorded list with edit's answer,
 // atomically under the vault lock.
@@ -50,7 +50,7 @@ const strayEnvWarnedKey = "stray_env_warned"
 // (YYYY-MM-DD). It takes no lock.
 func (v *Vault) StrayEnvWarnedOn(day string) bool {
 	var d string
-	if raw, ok := v.readState()[strayEnvWarnedKey]; ok {
+	if raw, ok := v.stateSnapshot()[strayEnvWarnedKey]; ok {
 		json.Unmarshal(raw, &d)
 	}
 	return d == day

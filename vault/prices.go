@@ -48,22 +48,14 @@ func (s *PriceStore) Update(fn func(prices.Overrides) error) error {
 	if _, err := Open(s.Dir); err != nil {
 		return err
 	}
-	pv := &Vault{Dir: s.Dir}
-	unlock, err := pv.Lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	o, err := s.Read()
-	if err != nil {
-		return err
-	}
-	if err := fn(o); err != nil {
-		return err
-	}
-	data, err := prices.MarshalOverrides(o)
-	if err != nil {
-		return err
-	}
-	return WriteFileAtomic(s.Path(), data)
+	return writeLocked(s.Dir, s.Path(), func() ([]byte, error) {
+		o, err := s.Read()
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(o); err != nil {
+			return nil, err
+		}
+		return prices.MarshalOverrides(o)
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -188,7 +189,12 @@ func (v *Vault) PrivateKeyFiles() ([]string, error) {
 		if d.IsDir() || !d.Type().IsRegular() {
 			return nil
 		}
-		data, err := os.ReadFile(path)
+		f, err := openVaultFile(path, os.O_RDONLY, 0) // swapped for a link since the walk: refused
+		if err != nil {
+			return err
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
 		if err != nil {
 			return err
 		}

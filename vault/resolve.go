@@ -54,12 +54,15 @@ func findProfileFile(dir string) (name, path string, err error) {
 	}
 	for {
 		p := filepath.Join(dir, ProfileFileName)
-		if fi, err := os.Lstat(p); err == nil && ownedByOther(fi) {
+		data, fi, err := readPin(p)
+		if errors.Is(err, fs.ErrPermission) {
+			fi, _ = os.Lstat(p) // unreadable: still refused when foreign
+		}
+		if fi != nil && ownedByOther(fi) {
 			// Like a foreign .okv/: a pin planted by another user (in
 			// /tmp, a shared folder) must not choose the profile.
 			return "", "", fmt.Errorf("%s belongs to another user; okv will not follow it (remove it, or choose the profile with -p/--profile)", p)
 		}
-		data, err := readPin(p)
 		if err == nil {
 			line, _, _ := strings.Cut(string(data), "\n")
 			return strings.TrimSpace(line), p, nil
@@ -84,14 +87,20 @@ func WriteProfilePin(dir, name string) error {
 }
 
 // readPin reads a .okv-profile without following a link: a pin is a
-// small file of its folder, never another file's content.
-func readPin(path string) ([]byte, error) {
+// small file of its folder, never another file's content. fi is the
+// opened file's, for the owner check.
+func readPin(path string) ([]byte, fs.FileInfo, error) {
 	f, err := openVaultFile(path, os.O_RDONLY, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, 4096))
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 4096))
+	return data, fi, err
 }
 
 // FindProfilePin returns the .okv-profile that applies in dir (there or in

@@ -61,6 +61,18 @@ func (v *Vault) readState() map[string]json.RawMessage {
 	return st
 }
 
+// stateSnapshot is state.json for the lock-free readers: read once per
+// Vault, then kept (and refreshed by updateState). Those readers only
+// ever skip a warning, and every Mark* re-checks under the lock.
+func (v *Vault) stateSnapshot() map[string]json.RawMessage {
+	if st := v.state.Load(); st != nil {
+		return *st
+	}
+	st := v.readState()
+	v.state.Store(&st)
+	return st
+}
+
 func overdueWarned(st map[string]json.RawMessage) map[string]string {
 	m := map[string]string{}
 	if raw, ok := st[overdueWarnedKey]; ok {
@@ -75,7 +87,7 @@ func overdueWarned(st map[string]json.RawMessage) map[string]string {
 // OverdueWarnedOn reports whether the overdue warning for profile was
 // already shown on day (a YYYY-MM-DD string). It takes no lock.
 func (v *Vault) OverdueWarnedOn(profile, day string) bool {
-	return overdueWarned(v.readState())[profile] == day
+	return overdueWarned(v.stateSnapshot())[profile] == day
 }
 
 // MarkOverdueWarned records that the overdue warning for profile is shown
@@ -115,7 +127,12 @@ func (v *Vault) updateState(write func(string, []byte) error, edit func(map[stri
 	if fi, err := os.Lstat(v.StatePath()); err == nil && !fi.Mode().IsRegular() {
 		return false, &fs.PathError{Op: "write", Path: v.StatePath(), Err: errors.New("not a regular file")}
 	}
-	return true, write(v.StatePath(), append(data, '\n'))
+	if err := write(v.StatePath(), append(data, '\n')); err != nil {
+		v.state.Store(nil)
+		return true, err
+	}
+	v.state.Store(&st)
+	return true, nil
 }
 
 // setState sets st[key] to value's JSON.

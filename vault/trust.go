@@ -200,22 +200,15 @@ func (t *TrustStore) update(fn func(*trustDoc)) error {
 	if err := t.Available(); err != nil {
 		return err
 	}
-	pv := &Vault{Dir: t.Dir}
-	unlock, err := pv.Lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	d, err := t.read()
-	if err != nil {
-		return err
-	}
-	fn(d)
-	data, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
-		return err
-	}
-	return WriteFileAtomic(t.path(), append(data, '\n'))
+	return writeLocked(t.Dir, t.path(), func() ([]byte, error) {
+		d, err := t.read()
+		if err != nil {
+			return nil, err
+		}
+		fn(d)
+		data, err := json.MarshalIndent(d, "", "  ")
+		return append(data, '\n'), err
+	})
 }
 
 // CheckVault returns nil when the project vault v (in its folder) is

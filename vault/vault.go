@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -47,6 +49,12 @@ type Vault struct {
 	// when a profile is encrypted to one; nil lets plugins run without
 	// prompts.
 	PluginUI *plugin.ClientUI
+
+	// state is state.json as first read by the lock-free readers
+	// (OverdueWarnedOn, StrayEnvWarnedOn, TemplateOutputs, ...), so okv
+	// run reads the file once; updateState re-reads it under the lock and
+	// stores what it wrote.
+	state atomic.Pointer[map[string]json.RawMessage]
 }
 
 // DefaultDir is $OKV_HOME, else os.UserConfigDir()/okv.
@@ -246,28 +254,41 @@ func exists(p string) bool {
 }
 
 // Lock takes the vault's advisory write lock, waiting up to LockTimeout.
-// The lock file is opened without following a link (a cloned .okv/.lock
-// linked elsewhere must not be created, chmod-ed or locked through) and
-// its mode is set through the open file.
+// The lock file is opened (once, by flock) without following a link (a
+// cloned .okv/.lock linked elsewhere must not be created, chmod-ed or
+// locked through); anything but a regular file is refused, and a wrong
+// mode is set through an open file.
 func (v *Vault) Lock() (unlock func(), err error) {
 	path := filepath.Join(v.Dir, lockFile)
-	f, err := openVaultFile(path, os.O_RDONLY|os.O_CREATE, filePerm)
-	if err != nil {
-		return nil, err
+	if oNoFollow == 0 { // no O_NOFOLLOW here: check by name first
+		if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+			return nil, linkError(path, fi)
+		}
 	}
-	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != filePerm && runtime.GOOS != "windows" {
-		f.Chmod(filePerm)
-	}
-	f.Close()
 	fl := flock.New(path, flock.SetFlag(os.O_RDONLY|os.O_CREATE|oNoFollow), flock.SetPermissions(filePerm))
 	ctx, cancel := context.WithTimeout(context.Background(), LockTimeout)
 	defer cancel()
 	ok, err := fl.TryLockContext(ctx, 20*time.Millisecond)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return nil, err
+		return nil, noFollowError(path, err)
 	}
 	if !ok {
 		return nil, ErrLockTimeout
+	}
+	fi, err := fl.Stat() // the locked file, not the name
+	if err != nil {
+		fl.Unlock()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		fl.Unlock()
+		return nil, &LinkError{Path: path, Kind: "not a regular file"}
+	}
+	if fi.Mode().Perm() != filePerm && runtime.GOOS != "windows" {
+		if f, err := openVaultFile(path, os.O_RDONLY, 0); err == nil {
+			f.Chmod(filePerm)
+			f.Close()
+		}
 	}
 	return func() { fl.Unlock() }, nil
 }
