@@ -14,8 +14,11 @@ import (
 // of the same length, so Content-Length stays right.
 
 func keyMarker(n int) []byte {
-	if n == len(lastMark.Load().([]byte)) {
-		return lastMark.Load().([]byte)
+	// One Load: two could see different markers, stored by proxies with
+	// keys of other lengths, and a marker shorter than the key would leave
+	// the key's tail in the response.
+	if m := lastMark.Load().([]byte); len(m) == n {
+		return m
 	}
 	m := makeMarker(n)
 	lastMark.Store(m)
