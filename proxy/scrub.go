@@ -39,6 +39,18 @@ func makeMarker(n int) []byte {
 	return append([]byte(mark), bytes.Repeat([]byte("*"), n-len(mark))...)
 }
 
+// maskKey overwrites every whole key in buf with mark, of the key's length.
+func maskKey(buf, key, mark []byte) {
+	for i := 0; ; {
+		j := bytes.Index(buf[i:], key)
+		if j < 0 {
+			return
+		}
+		copy(buf[i+j:], mark)
+		i += j + len(key)
+	}
+}
+
 // scrubHeader replaces the key in every response header value.
 func scrubHeader(h http.Header, key string) {
 	if len(key) == 0 {
@@ -131,14 +143,7 @@ func (s *scrubBody) fill(p []byte) (int, error) {
 // scan replaces every whole key in buf and returns how much of it is
 // ready: all but a tail that may be the beginning of the key.
 func (s *scrubBody) scan(buf []byte) int {
-	for i := 0; ; {
-		j := bytes.Index(buf[i:], s.key)
-		if j < 0 {
-			break
-		}
-		copy(buf[i+j:], s.mark)
-		i += j + len(s.key)
-	}
+	maskKey(buf, s.key, s.mark)
 	if s.eof {
 		return len(buf)
 	}
