@@ -86,7 +86,7 @@ type scrubBody struct {
 }
 
 func newScrubBody(rc io.ReadCloser, key []byte) io.ReadCloser {
-	if len(key) == 0 || len(key) > 4<<10 {
+	if len(key) == 0 {
 		return rc
 	}
 	return &scrubBody{rc: rc, key: key, mark: keyMarker(len(key))}

@@ -162,3 +162,19 @@ func TestKeyMarkerLength(t *testing.T) {
 	default:
 	}
 }
+
+// A long key (a token of some kilobytes) is scrubbed from a body like a
+// short one, also split across reads: no length lets it through.
+func TestLongKeyIsScrubbed(t *testing.T) {
+	key := strings.Repeat("k", 5000) + "-end"
+	in := `{"error":"bad key ` + key + `"}`
+	cut := len(in) / 2
+	r := newScrubBody(io.NopCloser(&chunkReader{[]string{in[:cut], in[cut:]}}), []byte(key))
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(in) || strings.Contains(string(got), key) || strings.Contains(string(got), "-end") {
+		t.Errorf("the long key was not scrubbed (%d bytes of %d)", len(got), len(in))
+	}
+}
