@@ -103,10 +103,6 @@ func anthropicError(e *Refusal) []byte {
 			typ = "api_error"
 		}
 	}
-	msg := "okv proxy: " + e.Msg
-	if e.Code != "" {
-		msg += " (" + e.Code + ")"
-	}
 	b, _ := json.Marshal(struct {
 		Type  string `json:"type"`
 		Error struct {
@@ -116,6 +112,6 @@ func anthropicError(e *Refusal) []byte {
 	}{Type: "error", Error: struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
-	}{typ, msg}})
+	}{typ, e.message()}})
 	return b
 }

@@ -168,8 +168,11 @@ func jsonModels(b []byte) ([]string, error) {
 }
 
 // formModels returns the values of the "model" fields of a multipart or
-// url-encoded form.
-func formModels(kind bodyKind, params map[string]string, b []byte) ([]string, error) {
+// url-encoded form. For a multipart form, the values of the parts named
+// by collect's keys are appended to collect in the same pass (nil
+// collects none), so a caller needing other fields does not parse the
+// body again.
+func formModels(kind bodyKind, params map[string]string, b []byte, collect map[string][][]byte) ([]string, error) {
 	var models []string
 	switch kind {
 	case bodyForm:
@@ -210,6 +213,12 @@ func formModels(kind bodyKind, params map[string]string, b []byte) ([]string, er
 					return nil, errors.New("the model field is too long")
 				}
 				models = append(models, string(v))
+			} else if vs, ok := collect[dp["name"]]; ok {
+				v, err := io.ReadAll(part)
+				if err != nil {
+					return nil, errParse
+				}
+				collect[dp["name"]] = append(vs, v)
 			}
 			part.Close()
 		}

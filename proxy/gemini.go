@@ -123,10 +123,6 @@ func geminiError(e *Refusal) []byte {
 			status = "INTERNAL"
 		}
 	}
-	msg := "okv proxy: " + e.Msg
-	if e.Code != "" {
-		msg += " (" + e.Code + ")"
-	}
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": e.Status, "message": msg, "status": status}})
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": e.Status, "message": e.message(), "status": status}})
 	return b
 }

@@ -87,8 +87,19 @@ const maxLedgerLine = 1 << 20
 func ReadLedger(dir string, since, now time.Time) ([]Record, error) {
 	var recs []Record
 	keep := func(r Record) bool { return since.IsZero() || !r.Time.Before(since) }
-	if fi, err := os.Stat(filepath.Join(dir, legacyLedger)); err == nil && (since.IsZero() || !fi.ModTime().Before(since)) {
-		rs, err := ReadLedgerFile(filepath.Join(dir, legacyLedger))
+	// One open, through openLedger, for the stat and the read: a link in
+	// the legacy file's place is refused, not followed by a stat.
+	f, fi, err := openLedgerStat(filepath.Join(dir, legacyLedger), os.O_RDONLY)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		var rs []Record
+		if since.IsZero() || !fi.ModTime().Before(since) {
+			rs, err = readLedger(f, legacyLedger)
+		}
+		f.Close()
 		if err != nil {
 			return nil, err
 		}

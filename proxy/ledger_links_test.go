@@ -43,3 +43,32 @@ func TestLedgerFilesAreNotFollowed(t *testing.T) {
 		})
 	}
 }
+
+// A legacy usage.jsonl planted as a link is refused, not read through:
+// ReadLedger must not count the records of a file outside the vault.
+func TestLegacyLedgerLinkIsRefused(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "elsewhere.jsonl")
+	line := `{"time":"2026-12-01T11:00:00Z","profile":"dev","method":"POST","path":"/v1/chat/completions","status":200,"total_tokens":7}` + "\n"
+	if err := os.WriteFile(target, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := ReadLedgerFile(target); err != nil || len(recs) != 1 {
+		t.Fatalf("the target itself reads as %d records, %v: the test's line is not a record", len(recs), err)
+	}
+	// The target is old: a stat through the link would skip it quietly
+	// instead of refusing the link.
+	old := now.AddDate(-1, 0, 0)
+	if err := os.Chtimes(target, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, legacyLedger)); err != nil {
+		t.Fatal(err)
+	}
+	for _, since := range []time.Time{{}, now.Add(-time.Hour)} {
+		if recs, err := ReadLedger(dir, since, now); err == nil {
+			t.Errorf("ReadLedger(since %v) did not refuse a linked %s (%d records)", since, legacyLedger, len(recs))
+		}
+	}
+}

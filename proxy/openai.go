@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,10 +109,14 @@ func openAIModels(r *http.Request, body []byte) ([]string, error) {
 		ms, _, merr := bodyMembers(r, body)
 		found, err = openAIMembersModels(ms, merr)
 	case kind == bodyMultipart || kind == bodyForm:
-		found, err = formModels(kind, params, body)
-		if err == nil && kind == bodyMultipart && r.URL.Path == "/v1/files" {
+		var upload map[string][][]byte
+		if kind == bodyMultipart && r.URL.Path == "/v1/files" {
+			upload = map[string][][]byte{"purpose": nil, "file": nil}
+		}
+		found, err = formModels(kind, params, body, upload)
+		if err == nil && upload != nil {
 			var lines []string
-			lines, err = batchFileModels(params, body)
+			lines, err = batchFileModels(upload)
 			found = append(found, lines...)
 		}
 	default:
@@ -376,42 +377,23 @@ func modelOf(ms []member, models *[]string) error {
 	return nil
 }
 
-// batchFileModels reads a file upload (POST /v1/files): for a batch file
-// (purpose=batch), the models of each JSONL line's "body" (every line
-// must name one), as the Batch API will run them. Other uploads name no
-// model.
-func batchFileModels(params map[string]string, body []byte) ([]string, error) {
-	errParse := errors.New("the multipart body cannot be parsed")
-	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+// batchFileModels reads a file upload's fields (POST /v1/files, the
+// "purpose" and "file" parts as formModels collected them): for a batch
+// file (purpose=batch), the models of each JSONL line's "body" (every
+// line must name one), as the Batch API will run them. Other uploads name
+// no model.
+func batchFileModels(upload map[string][][]byte) ([]string, error) {
 	var purpose string
-	var file []byte
-	nfile := 0
-	for {
-		part, err := mr.NextRawPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, errParse
-		}
-		_, dp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
-		v, err := io.ReadAll(part)
-		if err != nil {
-			return nil, errParse
-		}
-		switch dp["name"] {
-		case "purpose":
-			purpose = string(v)
-		case "file":
-			file, nfile = v, nfile+1
-		}
+	if ps := upload["purpose"]; len(ps) > 0 {
+		purpose = string(ps[len(ps)-1])
 	}
 	if strings.TrimSpace(purpose) != "batch" {
 		return nil, nil
 	}
-	if nfile != 1 {
+	if len(upload["file"]) != 1 {
 		return nil, errors.New("a batch upload must hold one file")
 	}
+	file := upload["file"][0]
 	var models []string
 	for n, line := range bytes.Split(file, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {

@@ -157,3 +157,13 @@ type Refusal struct {
 	// sleep that long.
 	NoRetry bool
 }
+
+// message is Msg as shapes without a code field of their own (Anthropic's,
+// Gemini's) carry it: "okv proxy: " before it, the code after it.
+func (e *Refusal) message() string {
+	msg := "okv proxy: " + e.Msg
+	if e.Code != "" {
+		msg += " (" + e.Code + ")"
+	}
+	return msg
+}

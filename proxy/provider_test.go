@@ -99,3 +99,33 @@ func TestProviderSeam(t *testing.T) {
 		t.Errorf("Secrets() = %q", got)
 	}
 }
+
+// Anthropic's and Gemini's error shapes carry the refusal's message and
+// code (they have no code field) and the status's type, so an SDK shows
+// why okv refused.
+func TestProviderErrorShapes(t *testing.T) {
+	e := &Refusal{Status: http.StatusTooManyRequests, Code: "budget_spent", Msg: "profile dev spent its budget"}
+	const msg = "okv proxy: profile dev spent its budget (budget_spent)"
+	var a struct {
+		Type  string
+		Error struct{ Type, Message string }
+	}
+	if err := json.Unmarshal(anthropicError(e), &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Type != "error" || a.Error.Type != "rate_limit_error" || a.Error.Message != msg {
+		t.Errorf("anthropic error: %+v", a)
+	}
+	var g struct {
+		Error struct {
+			Code            int
+			Message, Status string
+		}
+	}
+	if err := json.Unmarshal(geminiError(e), &g); err != nil {
+		t.Fatal(err)
+	}
+	if g.Error.Code != 429 || g.Error.Status != "RESOURCE_EXHAUSTED" || g.Error.Message != msg {
+		t.Errorf("gemini error: %+v", g)
+	}
+}

@@ -14,8 +14,11 @@ import (
 // of the same length, so Content-Length stays right.
 
 func keyMarker(n int) []byte {
-	if n == len(lastMark.Load().([]byte)) {
-		return lastMark.Load().([]byte)
+	// One Load: two could see different markers, stored by proxies with
+	// keys of other lengths, and a marker shorter than the key would leave
+	// the key's tail in the response.
+	if m := lastMark.Load().([]byte); len(m) == n {
+		return m
 	}
 	m := makeMarker(n)
 	lastMark.Store(m)
@@ -34,6 +37,18 @@ func makeMarker(n int) []byte {
 		return bytes.Repeat([]byte("*"), n)
 	}
 	return append([]byte(mark), bytes.Repeat([]byte("*"), n-len(mark))...)
+}
+
+// maskKey overwrites every whole key in buf with mark, of the key's length.
+func maskKey(buf, key, mark []byte) {
+	for i := 0; ; {
+		j := bytes.Index(buf[i:], key)
+		if j < 0 {
+			return
+		}
+		copy(buf[i+j:], mark)
+		i += j + len(key)
+	}
 }
 
 // scrubHeader replaces the key in every response header value.
@@ -71,7 +86,7 @@ type scrubBody struct {
 }
 
 func newScrubBody(rc io.ReadCloser, key []byte) io.ReadCloser {
-	if len(key) == 0 || len(key) > 4<<10 {
+	if len(key) == 0 {
 		return rc
 	}
 	return &scrubBody{rc: rc, key: key, mark: keyMarker(len(key))}
@@ -128,14 +143,7 @@ func (s *scrubBody) fill(p []byte) (int, error) {
 // scan replaces every whole key in buf and returns how much of it is
 // ready: all but a tail that may be the beginning of the key.
 func (s *scrubBody) scan(buf []byte) int {
-	for i := 0; ; {
-		j := bytes.Index(buf[i:], s.key)
-		if j < 0 {
-			break
-		}
-		copy(buf[i+j:], s.mark)
-		i += j + len(s.key)
-	}
+	maskKey(buf, s.key, s.mark)
 	if s.eof {
 		return len(buf)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -129,5 +130,51 @@ func TestScrubBodySplitKey(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestKeyMarkerLength holds keyMarker to the length asked for while other
+// goroutines ask for other lengths: a shorter marker would leave the end
+// of the key in the response.
+func TestKeyMarkerLength(t *testing.T) {
+	var wg sync.WaitGroup
+	bad := make(chan int, 1)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 20 + g*7
+			for range 20000 {
+				if m := keyMarker(n); len(m) != n {
+					select {
+					case bad <- len(m):
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case got := <-bad:
+		t.Fatalf("keyMarker gave a marker of %d bytes for another length", got)
+	default:
+	}
+}
+
+// A long key (a token of some kilobytes) is scrubbed from a body like a
+// short one, also split across reads: no length lets it through.
+func TestLongKeyIsScrubbed(t *testing.T) {
+	key := strings.Repeat("k", 5000) + "-end"
+	in := `{"error":"bad key ` + key + `"}`
+	cut := len(in) / 2
+	r := newScrubBody(io.NopCloser(&chunkReader{[]string{in[:cut], in[cut:]}}), []byte(key))
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(in) || strings.Contains(string(got), key) || strings.Contains(string(got), "-end") {
+		t.Errorf("the long key was not scrubbed (%d bytes of %d)", len(got), len(in))
 	}
 }

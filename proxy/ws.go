@@ -171,14 +171,7 @@ func (w *wsReader) scrubFrames(buf []byte, rngs []wsPayload) []byte {
 	if len(w.key) == 0 || !bytes.Contains(msg, w.key) {
 		return msg
 	}
-	for i := 0; ; {
-		j := bytes.Index(msg[i:], w.key)
-		if j < 0 {
-			break
-		}
-		copy(msg[i+j:], w.mark)
-		i += j + len(w.key)
-	}
+	maskKey(msg, w.key, w.mark)
 	off := 0
 	for _, r := range rngs {
 		part := buf[r.from:r.to]
