@@ -441,11 +441,9 @@ func (a *App) runUsageCheck(days int, adm adminOptions) error {
 	if err != nil {
 		return err
 	}
-	only := ""
-	if a.profileFlag != "" || a.Getenv("OKV_PROFILE") != "" {
-		if only, err = a.profile(v); err != nil {
-			return err
-		}
+	only, err := a.explicitProfile(v)
+	if err != nil {
+		return err
 	}
 	ids, err := a.unlock(v)
 	if err != nil {

@@ -117,11 +117,9 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	profile := ""
-	if a.profileFlag != "" || a.Getenv("OKV_PROFILE") != "" {
-		if profile, err = a.profile(v); err != nil {
-			return err
-		}
+	profile, err := a.explicitProfile(v)
+	if err != nil {
+		return err
 	}
 	if _, err := v.UsagePath(); err != nil { // no ledger file is followed through a link
 		return err
