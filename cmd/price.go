@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -184,13 +183,7 @@ func (a *App) runPriceLs(asJSON bool) error {
 	t := prices.Builtin()
 	rows := t.List(o, a.Now())
 	if asJSON {
-		enc := json.NewEncoder(a.Stdout)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(a.Stdout, rows)
 	}
 	fmt.Fprintln(a.Stdout, "# US dollars per million tokens; CACHED and CACHE WRITE '-' are the input price")
 	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -238,7 +239,7 @@ func (a *App) reconcileUsage(v *vault.Vault, ids []ageIdentity, only string, day
 		fmt.Fprintf(a.Stderr, "okv: warning: the audit log could not be read in full (%v): a finding may not say that okv gave the key out that day\n", auditErr)
 	}
 	for _, r := range audit {
-		if !handOps[r.Op] || !containsString(r.Secrets, defaultSecret) {
+		if !handOps[r.Op] || !slices.Contains(r.Secrets, defaultSecret) {
 			continue
 		}
 		k := pd{r.Profile, reconcile.Day(r.Time)}
@@ -345,15 +346,6 @@ func (a *App) reconcileCosts(ctx context.Context, client *openai.Client, rep *re
 	}
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // printFindings writes the findings and notes on stderr.
 func (a *App) printFindings(rep *reconcileReport) {
 	for _, u := range rep.unchecked {
@@ -441,11 +433,9 @@ func (a *App) runUsageCheck(days int, adm adminOptions) error {
 	if err != nil {
 		return err
 	}
-	only := ""
-	if a.profileFlag != "" || a.Getenv("OKV_PROFILE") != "" {
-		if only, err = a.profile(v); err != nil {
-			return err
-		}
+	only, err := a.explicitProfile(v)
+	if err != nil {
+		return err
 	}
 	ids, err := a.unlock(v)
 	if err != nil {

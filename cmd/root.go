@@ -227,6 +227,16 @@ func (a *App) profile(v *vault.Vault) (string, error) {
 	return r.Name, err
 }
 
+// explicitProfile is the profile named by --profile/-p or OKV_PROFILE, or
+// "" (every profile) when neither names one: for reports that cover all
+// profiles unless the user narrows them.
+func (a *App) explicitProfile(v *vault.Vault) (string, error) {
+	if a.profileFlag == "" && a.Getenv("OKV_PROFILE") == "" {
+		return "", nil
+	}
+	return a.profile(v)
+}
+
 // confirmUse enforces a protected profile's confirm policy, as config.toml
 // says it, for commands that change a profile without reading it. Commands
 // that read a profile go through use, which takes the pinned policy.

@@ -188,7 +188,8 @@ func (a *App) runRun(o runOptions, args []string) error {
 
 	// Resolve before auditing, so a typo is reported as 127 without a
 	// record of a run that never happened.
-	// The environment and the path are built once, for the exec too.
+	// The environment and the path are built once, for the exec and the
+	// masked run too (a proxied run rebuilds the environment below).
 	env := shell.ChildEnv(a.Environ(), vars)
 	path, err := shell.LookPath(args[0], env)
 	if err != nil {
@@ -204,7 +205,6 @@ func (a *App) runRun(o runOptions, args []string) error {
 	// okv stays alive holding keys: no core dumps, no same-user ptrace.
 	shell.NoDump()
 	op := "run"
-	base := a.Environ()
 	if proxyMode {
 		var only []string // nil: every provider the profile holds
 		if o.onlySet || len(o.maps) > 0 {
@@ -227,7 +227,7 @@ func (a *App) runRun(o runOptions, args []string) error {
 		// An identity file in the child's environment would let it decrypt
 		// the vault itself. (A child can still ask the keychain as the
 		// same user: see the README's threat model.)
-		base = shell.WithoutVars(base, "OKV_IDENTITY_FILE")
+		base := shell.WithoutVars(a.Environ(), "OKV_IDENTITY_FILE")
 		// Nor does a variable inherited from the caller that holds a
 		// proxied key under another name (LEGACY_OPENAI_KEY=$K okv run
 		// --proxy …).
@@ -244,9 +244,10 @@ func (a *App) runRun(o runOptions, args []string) error {
 			sort.Strings(dropped)
 			fmt.Fprintf(a.Stderr, "okv: removed %s from the child's environment: a key the proxy keeps from the child is in it\n", strings.Join(dropped, ", "))
 		}
+		env = shell.ChildEnv(base, vars) // vars now point at the proxies
 	}
 	a.audit(v, op, profile, names, commandName(args))
-	child := &shell.Command{Args: args, Env: shell.ChildEnv(base, vars), Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr,
+	child := &shell.Command{Args: args, Env: env, Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr,
 		SharesTerminal: shell.InForeground()}
 	var exit shell.Exit
 	if o.mask {

@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -117,11 +118,9 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	profile := ""
-	if a.profileFlag != "" || a.Getenv("OKV_PROFILE") != "" {
-		if profile, err = a.profile(v); err != nil {
-			return err
-		}
+	profile, err := a.explicitProfile(v)
+	if err != nil {
+		return err
 	}
 	if _, err := v.UsagePath(); err != nil { // no ledger file is followed through a link
 		return err
@@ -160,13 +159,7 @@ func (a *App) runUsage(since time.Duration, by string, asJSON bool) error {
 	}
 	total, _ := proxy.SummarizePriced(recs, from, "", priceOf)
 	if asJSON {
-		enc := json.NewEncoder(a.Stdout)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(a.Stdout, rows)
 	}
 	scope := "all profiles"
 	if profile != "" {
@@ -263,5 +256,17 @@ func (a *App) resetLedger() error {
 		return err
 	}
 	fmt.Fprintf(a.Stderr, "okv: accepted the usage ledger as it is (%s); today's budgets count from what it holds\n", why)
+	return nil
+}
+
+// writeJSONLines prints one JSON object a line (JSON Lines), the --json
+// form of okv usage and okv price list.
+func writeJSONLines[T any](w io.Writer, rows []T) error {
+	enc := json.NewEncoder(w)
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
 	return nil
 }
