@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/zalando/go-keyring"
+
+	"github.com/okvault/okv/internal/prestack"
 )
 
 // KeychainService is the service name okv's items carry in the OS keychain.
@@ -58,7 +60,12 @@ func (k OSKeychain) call(op string, f func() error) error {
 		timeout = DefaultKeychainTimeout
 	}
 	done := make(chan error, 1)
-	go func() { done <- f() }()
+	go func() {
+		// go-keyring, D-Bus and reflection run deep: one stack growth
+		// here instead of several copies of a deep stack (issue 21).
+		prestack.Grow()
+		done <- f()
+	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
