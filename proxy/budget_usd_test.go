@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -428,7 +429,7 @@ func TestMaxOutputPerProvider(t *testing.T) {
 			t.Errorf("%s reads no output maximum", c.pv.Name)
 			continue
 		}
-		if got := c.pv.MaxOutput([]byte(c.body)); got != c.want {
+		if got := c.pv.MaxOutput(httptest.NewRequest("POST", "/v1/x", nil), []byte(c.body)); got != c.want {
 			t.Errorf("%s %s: %d, want %d", c.pv.Name, c.body, got, c.want)
 		}
 	}

@@ -26,10 +26,12 @@ import (
 // ledger stopped, a new usage-days.json (another okv started, a reset,
 // a verdict) is read whole, and usage-held.json, which every okv writes
 // in place, is read with one pread and parsed only when its bytes
-// changed. So under a budget a request costs a few system calls on the
-// ledger (a lock, two lstats, two preads, the append and one pwrite),
+// changed. So under a budget a request's admission costs a few system
+// calls on the ledger (a lock, four lstats, two preads and one pwrite),
 // not the reads, renames and JSON of whole files it once did (make
-// bench-proxy: about 2 ms per request).
+// bench-proxy: about 2 ms per request). Its record is written later, with
+// the others that finished within ledgerDelay, in one locked write; until
+// then Hold counts it from memory (BudgetLedger.Hold's done).
 type FileLedger struct {
 	Dir string
 	Now func() time.Time // the clock of the day totals; nil means time.Now

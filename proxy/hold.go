@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -25,10 +26,12 @@ type BudgetLedger interface {
 	// process, asks admit, and when it agrees holds n more. It returns a
 	// hold id (0 when admit refused) and what admit was shown. A record
 	// carrying the id (Record.Hold) releases the hold when it is written,
-	// under the same lock. done are records of finished requests not
-	// yet written: Hold writes them first, so their real usage replaces
-	// their holds before admit is asked. usd is the hold's estimate in
-	// dollars (0 without a dollar budget); admit sees dollars too.
+	// under the same lock. done are this ledger's records of finished
+	// requests not yet written: admit sees their real usage in place of
+	// their holds, as it will once they are written (by AppendAll, in a
+	// batch, off the request's path: Hold writes nothing of them). usd is
+	// the hold's estimate in dollars (0 without a dollar budget); admit
+	// sees dollars too.
 	Hold(profile string, now time.Time, n int64, usd float64, done []Record, admit func(Spend) bool) (id uint64, s Spend, err error)
 	// Raise makes hold id at least n: a request that reports usage as it
 	// goes (a Realtime WebSocket) and has spent more than it held.
@@ -100,22 +103,9 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, usd float64, d
 		return 0, Spend{}, err
 	}
 	defer l.lock.Unlock()
-	released := false
-	if len(done) > 0 {
-		var err error
-		if released, err = l.appendLocked(done, l.clock()); err != nil {
-			return 0, Spend{}, err
-		}
-	}
-	var d *dayTotals
-	if len(done) > 0 && l.tot != nil && l.tot.File == MonthFile(now) {
-		d = l.tot // brought up to date by the append, under this lock
-		d.prune(now)
-	} else {
-		var err error
-		if d, err = l.totals(now); err != nil {
-			return 0, Spend{}, err
-		}
+	d, err := l.totals(now)
+	if err != nil {
+		return 0, Spend{}, err
 	}
 	if d.Tampered != "" {
 		return 0, Spend{}, &ErrLedgerTampered{Why: d.Tampered}
@@ -143,13 +133,35 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, usd float64, d
 			sp.HeldUSD += e.HeldUSD[profile]
 		}
 	}
-	mt, mu := l.mineFor(profile)
+	// The finished requests count as the month file will count them once
+	// their records are written to it (appendLocked: the current month's
+	// file, d.File, counts the records of its month), and their holds do
+	// not. Other processes go on seeing those holds, the estimates, until
+	// the records are written: to them the requests are still in flight.
+	var settled []uint64
+	for i := range done {
+		r := &done[i]
+		if r.Hold != 0 {
+			settled = append(settled, r.Hold)
+		}
+		if r.Profile != profile || MonthFile(r.Time) != d.File {
+			continue
+		}
+		var usd float64
+		if r.CostUSD != nil {
+			usd = *r.CostUSD
+		}
+		sp.MonthTokens += r.TotalTokens
+		sp.MonthUSD += usd
+		if dayKey(r.Time) == day {
+			sp.Tokens += r.TotalTokens
+			sp.DayUSD += usd
+		}
+	}
+	mt, mu := l.mineFor(profile, settled)
 	sp.HeldTokens += mt
 	sp.HeldUSD += mu
 	if !admit(sp) {
-		if released {
-			return 0, sp, l.writeHeld(all, now)
-		}
 		return 0, sp, nil
 	}
 	l.h.next++
@@ -169,11 +181,13 @@ func (d *dayTotals) spend(profile string, now time.Time) Spend {
 		MonthTokens: d.MonthTokens[profile], MonthUSD: d.MonthUSD[profile]}
 }
 
-func (l *FileLedger) mineFor(profile string) (int64, float64) {
+// mineFor is what this ledger's holds of profile add up to, leaving out
+// the holds settled by records not yet written.
+func (l *FileLedger) mineFor(profile string, settled []uint64) (int64, float64) {
 	var n int64
 	var usd float64
-	for _, h := range l.h.mine {
-		if h.profile == profile {
+	for id, h := range l.h.mine {
+		if h.profile == profile && !slices.Contains(settled, id) {
 			n += h.n
 			usd += h.usd
 		}

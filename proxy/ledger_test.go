@@ -493,3 +493,62 @@ func TestFileLedgerBesideEarlierOkv(t *testing.T) {
 		t.Errorf("the earlier okv's verdict: %v", err)
 	}
 }
+
+// TestHoldCountsUnwrittenRecords: records of finished requests that the
+// appender has not written yet (Hold's done) count with their real usage
+// in place of their holds, tokens and dollars, so a request's admission
+// never waits for the previous request's record to be written; Hold
+// writes nothing of them, and other processes see their holds (the
+// estimates) until AppendAll writes them and drops the holds.
+func TestHoldCountsUnwrittenRecords(t *testing.T) {
+	dir := t.TempDir()
+	now := ledgerTestTime
+	clock := func() time.Time { return now }
+	l := &FileLedger{Dir: dir, Now: clock}
+	defer l.Close()
+	other := &FileLedger{Dir: dir, Now: clock}
+	defer other.Close()
+	var seen Spend
+	admit := func(s Spend) bool { seen = s; return true }
+	id, _, err := l.Hold("dev", now, 100, 0.5, nil, admit)
+	if err != nil || id == 0 {
+		t.Fatal(id, err)
+	}
+	cost := 2.25
+	done := []Record{
+		{Time: now, Profile: "dev", TotalTokens: 700, CostUSD: &cost, Hold: id},
+		{Time: now, Profile: "prod", TotalTokens: 40}, // another profile's
+	}
+	if _, _, err := l.Hold("dev", now, 10, 0.1, done, admit); err != nil {
+		t.Fatal(err)
+	}
+	if seen.Tokens != 700 || seen.HeldTokens != 0 || seen.DayUSD != 2.25 || seen.MonthUSD != 2.25 || seen.HeldUSD != 0 || seen.MonthTokens != 700 {
+		t.Fatalf("this process, before the records are written: %+v, want 700 tokens and $2.25 spent, nothing of them held", seen)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, MonthFile(now))); err == nil && len(b) > 0 {
+		t.Fatalf("Hold wrote the finished requests' records:\n%s", b)
+	}
+	// Another process sees both holds, the first one's estimate
+	// included: to it that request is still in flight.
+	if _, _, err := other.Hold("dev", now, 1, 0, nil, func(s Spend) bool { seen = s; return false }); err != nil {
+		t.Fatal(err)
+	}
+	if seen.Tokens != 0 || seen.HeldTokens != 110 {
+		t.Fatalf("another process, before the records are written: %+v, want 110 tokens held", seen)
+	}
+	if err := l.AppendAll(done); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := other.Hold("dev", now, 1, 0, nil, func(s Spend) bool { seen = s; return false }); err != nil {
+		t.Fatal(err)
+	}
+	if seen.Tokens != 700 || seen.HeldTokens != 10 || seen.DayUSD != 2.25 {
+		t.Fatalf("another process, after the append: %+v, want 700 tokens and $2.25 spent, 10 held", seen)
+	}
+	if _, _, err := l.Hold("dev", now, 1, 0, nil, admit); err != nil {
+		t.Fatal(err)
+	}
+	if seen.Tokens != 700 || seen.HeldTokens != 10 {
+		t.Fatalf("this process, after the append: %+v", seen)
+	}
+}

@@ -181,13 +181,13 @@ const DefaultOutputReserve = 4096
 // output maximum as the provider reads it (times the choices asked
 // for), or max_output_tokens, or DefaultOutputReserve. A request asking
 // for more output than max_output_tokens is refused.
-func (p *Proxy) estimate(pv *Provider, body []byte, contentLength int64) (in, out int64, e *Refusal) {
+func (p *Proxy) estimate(r *http.Request, pv *Provider, body []byte, contentLength int64) (in, out int64, e *Refusal) {
 	in = int64(len(body))
 	if body == nil {
 		in = max(contentLength, 0)
 	}
 	if body != nil && pv.MaxOutput != nil {
-		out = pv.MaxOutput(body)
+		out = pv.MaxOutput(r, body)
 	}
 	if limit := p.limits.MaxOutputTokens; limit > 0 && out > limit {
 		return 0, 0, errInvalidRequest(http.StatusBadRequest, "max_output_tokens_exceeded",
@@ -271,16 +271,18 @@ func (p *Proxy) holdBudget(st *reqState, now time.Time) *Refusal {
 	}
 	var s Spend
 	if p.budget != nil {
-		// Records waiting for the appender go first: their usage
-		// replaces their holds.
+		// Records waiting for the appender count with their real
+		// usage in place of their holds; the appender writes them, in
+		// a batch, off the requests' path. writeMu keeps it from
+		// writing them (and dropping their holds) while Hold counts
+		// them: Hold sees them either queued or written, never both.
+		// finish only appends to the queue, past done's length.
 		p.writeMu.Lock()
 		p.recMu.Lock()
 		done := p.recQ
-		p.recQ = nil
 		p.recMu.Unlock()
 		id, sp, err := p.budget.Hold(p.cfg.Profile, now, est, estUSD, done, admit)
 		p.writeMu.Unlock()
-		p.pending.Add(-len(done))
 		var te *ErrLedgerTampered
 		if errors.As(err, &te) {
 			return &Refusal{Status: 429, Type: "insufficient_quota", Code: "insufficient_quota",

@@ -1,10 +1,13 @@
 package proxy
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"net/http"
+)
 
 // anthropicMaxOutput reads a Messages request's max_tokens (the API
 // requires it).
-func anthropicMaxOutput(body []byte) int64 {
+func anthropicMaxOutput(_ *http.Request, body []byte) int64 {
 	var req struct {
 		MaxTokens int64 `json:"max_tokens"`
 	}
@@ -16,7 +19,7 @@ func anthropicMaxOutput(body []byte) int64 {
 
 // geminiMaxOutput reads generationConfig.maxOutputTokens, times
 // candidateCount.
-func geminiMaxOutput(body []byte) int64 {
+func geminiMaxOutput(_ *http.Request, body []byte) int64 {
 	var req struct {
 		GenerationConfig struct {
 			MaxOutputTokens int64 `json:"maxOutputTokens"`

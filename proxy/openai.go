@@ -67,24 +67,31 @@ func openAIModelFree(r *http.Request) bool {
 }
 
 // openAIMaxOutput reads max_completion_tokens, max_tokens (chat
-// completions, completions) or max_output_tokens (Responses), times n.
-func openAIMaxOutput(body []byte) int64 {
-	ms, _, err := objectMembers(body)
+// completions, completions) or max_output_tokens (Responses), times n,
+// from the members the model check split the body into (bodyMembers:
+// split once per request). Only those members' values are decoded: the
+// messages, most of a body, are not read again.
+func openAIMaxOutput(r *http.Request, body []byte) int64 {
+	ms, _, err := bodyMembers(r, body)
 	if err != nil {
 		return 0
 	}
 	var most, n int64 = 0, 1
 	for _, m := range ms {
+		var into *int64
+		switch m.key {
+		case "max_completion_tokens", "max_tokens", "max_output_tokens":
+			into = &most
+		case "n", "best_of":
+			into = &n
+		default:
+			continue
+		}
 		var v int64
 		if json.Unmarshal(m.val, &v) != nil || v <= 0 {
 			continue
 		}
-		switch m.key {
-		case "max_completion_tokens", "max_tokens", "max_output_tokens":
-			most = max(most, v)
-		case "n", "best_of":
-			n = max(n, v)
-		}
+		*into = max(*into, v)
 	}
 	return most * n
 }

@@ -85,8 +85,8 @@ type Provider struct {
 
 	// MaxOutput is the most output tokens a JSON request body asks for
 	// (all its choices together), 0 when it names no maximum. The daily
-	// budget holds it at admission.
-	MaxOutput func(body []byte) int64
+	// budget holds it at admission. r is the request, as for Models.
+	MaxOutput func(r *http.Request, body []byte) int64
 
 	// HostOnlyBaseURL: the SDK's BaseURLVar names scheme://host[:port]
 	// only and the SDK adds BasePath itself (ANTHROPIC_BASE_URL,

@@ -552,7 +552,7 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 		}
 	}
 	if budgeted(p.limits) || p.limits.MaxOutputTokens > 0 {
-		in, out, e := p.estimate(p.pv, body, r.ContentLength)
+		in, out, e := p.estimate(r, p.pv, body, r.ContentLength)
 		if e != nil {
 			return e
 		}

@@ -130,9 +130,7 @@ func (c *countingLedger) AppendAll(rs []Record) error {
 }
 
 func (c *countingLedger) Hold(profile string, now time.Time, n int64, usd float64, done []Record, admit func(Spend) bool) (uint64, Spend, error) {
-	id, s, err := c.FileLedger.Hold(profile, now, n, usd, done, admit)
-	c.add(len(done))
-	return id, s, err
+	return c.FileLedger.Hold(profile, now, n, usd, done, admit)
 }
 
 func (c *countingLedger) Raise(id uint64, n int64, now time.Time) error {
