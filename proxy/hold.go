@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 )
 
@@ -138,13 +137,18 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, usd float64, d
 	// file, d.File, counts the records of its month), and their holds do
 	// not. Other processes go on seeing those holds, the estimates, until
 	// the records are written: to them the requests are still in flight.
-	var settled []uint64
+	// totals(now) counts the month file of now's month: compared as
+	// dates here, not by formatting names for every record.
+	ny, nm, nd := now.UTC().Date()
+	mt, mu := l.mineFor(profile)
 	for i := range done {
 		r := &done[i]
-		if r.Hold != 0 {
-			settled = append(settled, r.Hold)
+		if h, ok := l.h.mine[r.Hold]; ok && r.Hold != 0 && h.profile == profile {
+			mt -= h.n
+			mu -= h.usd
 		}
-		if r.Profile != profile || MonthFile(r.Time) != d.File {
+		ry, rm, rd := r.Time.UTC().Date()
+		if r.Profile != profile || ry != ny || rm != nm {
 			continue
 		}
 		var usd float64
@@ -153,12 +157,11 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, usd float64, d
 		}
 		sp.MonthTokens += r.TotalTokens
 		sp.MonthUSD += usd
-		if dayKey(r.Time) == day {
+		if rd == nd {
 			sp.Tokens += r.TotalTokens
 			sp.DayUSD += usd
 		}
 	}
-	mt, mu := l.mineFor(profile, settled)
 	sp.HeldTokens += mt
 	sp.HeldUSD += mu
 	if !admit(sp) {
@@ -181,13 +184,12 @@ func (d *dayTotals) spend(profile string, now time.Time) Spend {
 		MonthTokens: d.MonthTokens[profile], MonthUSD: d.MonthUSD[profile]}
 }
 
-// mineFor is what this ledger's holds of profile add up to, leaving out
-// the holds settled by records not yet written.
-func (l *FileLedger) mineFor(profile string, settled []uint64) (int64, float64) {
+// mineFor is what this ledger's holds of profile add up to.
+func (l *FileLedger) mineFor(profile string) (int64, float64) {
 	var n int64
 	var usd float64
-	for id, h := range l.h.mine {
-		if h.profile == profile && !slices.Contains(settled, id) {
+	for _, h := range l.h.mine {
+		if h.profile == profile {
 			n += h.n
 			usd += h.usd
 		}
