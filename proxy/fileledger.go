@@ -38,6 +38,8 @@ type FileLedger struct {
 
 	mu      sync.Mutex
 	h       holds
+	hqMu    sync.Mutex
+	hq      []*holdReq       // Holds waiting for l.mu (FileLedger.Hold)
 	seenDay string           // the UTC day of seen
 	seen    map[string]int64 // the highest day total Hold saw, per profile
 	// resetSeen is the last ResetLedger read (dayTotals.Reset); seen is

@@ -91,21 +91,142 @@ func (l *FileLedger) holdsInit() error {
 	return nil
 }
 
+// holdReq is one Hold waiting for the ledger, and its answer.
+type holdReq struct {
+	profile string
+	now     time.Time
+	n       int64
+	usd     float64
+	done    []Record
+	admit   func(Spend) bool
+
+	answered bool // under l.mu
+	id       uint64
+	sp       Spend
+	err      error
+}
+
 // Hold implements BudgetLedger.
+//
+// Holds asked together are answered together, as a database commits a
+// group: each Hold queues its request and takes l.mu, and whoever gets it
+// answers every request queued by then under one taking of the file
+// lock, one look at the files and one write of usage-held.json, in the
+// order they were queued, each one's admit seeing the holds granted
+// before it. A Hold whose request an earlier holder answered returns at
+// once. So a burst of requests (a hundred streams opened together) pays
+// for the ledger's system calls a few times, not once per request, one
+// after the other (make bench-proxy, case 3, under a budget).
 func (l *FileLedger) Hold(profile string, now time.Time, n int64, usd float64, done []Record, admit func(Spend) bool) (uint64, Spend, error) {
+	r := &holdReq{profile: profile, now: now, n: n, usd: usd, done: done, admit: admit}
+	l.hqMu.Lock()
+	l.hq = append(l.hq, r)
+	l.hqMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !r.answered {
+		l.hqMu.Lock()
+		batch := l.hq
+		l.hq = nil
+		l.hqMu.Unlock()
+		l.holdBatch(batch)
+	}
+	return r.id, r.sp, r.err
+}
+
+// holdBatch answers batch (holding l.mu).
+func (l *FileLedger) holdBatch(batch []*holdReq) {
+	fail := func(err error) {
+		for _, r := range batch {
+			if !r.answered {
+				r.answered, r.id, r.sp, r.err = true, 0, Spend{}, err
+			}
+		}
+	}
 	if err := l.holdsInit(); err != nil {
-		return 0, Spend{}, fmt.Errorf("usage ledger: %w", err)
+		fail(fmt.Errorf("usage ledger: %w", err))
+		return
 	}
 	if err := l.lockLedger(); err != nil {
-		return 0, Spend{}, err
+		fail(err)
+		return
 	}
 	defer l.lock.Unlock()
-	d, err := l.totals(now)
-	if err != nil {
-		return 0, Spend{}, err
+	var (
+		d      *dayTotals
+		dNow   time.Time
+		all    map[string]heldEntry
+		added  []uint64 // holds granted in this batch
+		failed error
+	)
+	for _, r := range batch {
+		if failed != nil {
+			break
+		}
+		// The totals are looked at once per batch: under the lock
+		// nothing else changes them. A batch that spans a UTC midnight
+		// looks again for the new day.
+		if d == nil || !sameUTCDay(dNow, r.now) {
+			var err error
+			if d, err = l.totals(r.now); err != nil {
+				failed = err
+				break
+			}
+			dNow = r.now
+		}
+		if all == nil {
+			all = l.readHeld(r.now)
+		}
+		r.answered = true
+		r.id, r.sp, r.err = l.holdOne(d, all, r)
+		if r.err != nil {
+			var te *ErrLedgerTampered
+			if !errors.As(r.err, &te) {
+				failed = r.err
+			}
+			continue
+		}
+		if r.id != 0 {
+			added = append(added, r.id)
+		}
 	}
+	if failed != nil {
+		// An error of the ledger itself (not a verdict): no request of
+		// the batch is admitted on a view that may be wrong. Its holds
+		// were not written yet.
+		for _, id := range added {
+			delete(l.h.mine, id)
+		}
+		for _, r := range batch {
+			r.answered, r.id, r.err = true, 0, failed
+		}
+		return
+	}
+	if len(added) == 0 {
+		return
+	}
+	if err := l.writeHeld(all, dNow); err != nil {
+		for _, id := range added {
+			delete(l.h.mine, id)
+		}
+		for _, r := range batch {
+			if r.id != 0 {
+				r.id, r.err = 0, err
+			}
+		}
+	}
+}
+
+func sameUTCDay(a, b time.Time) bool {
+	ay, am, ad := a.UTC().Date()
+	by, bm, bd := b.UTC().Date()
+	return ay == by && am == bm && ad == bd
+}
+
+// holdOne answers r from the totals d and the other processes' holds
+// all (holding l.mu and the lock), and holds r.n when r.admit agrees.
+func (l *FileLedger) holdOne(d *dayTotals, all map[string]heldEntry, r *holdReq) (uint64, Spend, error) {
+	profile, now := r.profile, r.now
 	if d.Tampered != "" {
 		return 0, Spend{}, &ErrLedgerTampered{Why: d.Tampered}
 	}
@@ -124,7 +245,6 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, usd float64, d
 		return 0, Spend{}, &ErrLedgerTampered{Why: why}
 	}
 	l.seen[profile] = spent
-	all := l.readHeld(now)
 	sp := d.spend(profile, now)
 	for id, e := range all {
 		if id != l.h.id {
@@ -141,39 +261,35 @@ func (l *FileLedger) Hold(profile string, now time.Time, n int64, usd float64, d
 	// dates here, not by formatting names for every record.
 	ny, nm, nd := now.UTC().Date()
 	mt, mu := l.mineFor(profile)
-	for i := range done {
-		r := &done[i]
-		if h, ok := l.h.mine[r.Hold]; ok && r.Hold != 0 && h.profile == profile {
+	for i := range r.done {
+		rec := &r.done[i]
+		if h, ok := l.h.mine[rec.Hold]; ok && rec.Hold != 0 && h.profile == profile {
 			mt -= h.n
 			mu -= h.usd
 		}
-		ry, rm, rd := r.Time.UTC().Date()
-		if r.Profile != profile || ry != ny || rm != nm {
+		ry, rm, rd := rec.Time.UTC().Date()
+		if rec.Profile != profile || ry != ny || rm != nm {
 			continue
 		}
 		var usd float64
-		if r.CostUSD != nil {
-			usd = *r.CostUSD
+		if rec.CostUSD != nil {
+			usd = *rec.CostUSD
 		}
-		sp.MonthTokens += r.TotalTokens
+		sp.MonthTokens += rec.TotalTokens
 		sp.MonthUSD += usd
 		if rd == nd {
-			sp.Tokens += r.TotalTokens
+			sp.Tokens += rec.TotalTokens
 			sp.DayUSD += usd
 		}
 	}
 	sp.HeldTokens += mt
 	sp.HeldUSD += mu
-	if !admit(sp) {
+	if !r.admit(sp) {
 		return 0, sp, nil
 	}
 	l.h.next++
 	id := l.h.next
-	l.h.mine[id] = hold{profile, n, usd}
-	if err := l.writeHeld(all, now); err != nil {
-		delete(l.h.mine, id)
-		return 0, sp, err
-	}
+	l.h.mine[id] = hold{profile, r.n, r.usd}
 	return id, sp, nil
 }
 

@@ -552,3 +552,52 @@ func TestHoldCountsUnwrittenRecords(t *testing.T) {
 		t.Fatalf("this process, after the append: %+v", seen)
 	}
 }
+
+// TestHoldTogether: Holds asked at once are answered in groups, and
+// each one's admit sees the holds granted before it in its group: of 60
+// requests of 10 tokens against room for 200, exactly 20 are held, by
+// this ledger and by another process's seen through usage-held.json.
+func TestHoldTogether(t *testing.T) {
+	dir := t.TempDir()
+	now := ledgerTestTime
+	clock := func() time.Time { return now }
+	l := &FileLedger{Dir: dir, Now: clock}
+	defer l.Close()
+	admit := func(s Spend) bool { return s.Tokens+s.HeldTokens+10 <= 200 }
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		granted int
+	)
+	start := make(chan struct{})
+	for range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			id, _, err := l.Hold("dev", now, 10, 0, nil, admit)
+			if err != nil {
+				t.Error(err)
+			}
+			if id != 0 {
+				mu.Lock()
+				granted++
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if granted != 20 {
+		t.Fatalf("%d of 60 holds granted, want 20 (10 tokens each, room for 200)", granted)
+	}
+	other := &FileLedger{Dir: dir, Now: clock}
+	defer other.Close()
+	var seen Spend
+	if _, _, err := other.Hold("dev", now, 1, 0, nil, func(s Spend) bool { seen = s; return false }); err != nil {
+		t.Fatal(err)
+	}
+	if seen.HeldTokens != 200 {
+		t.Fatalf("another process sees %d tokens held, want 200", seen.HeldTokens)
+	}
+}

@@ -276,13 +276,14 @@ func (p *Proxy) holdBudget(st *reqState, now time.Time) *Refusal {
 		// a batch, off the requests' path. writeMu keeps it from
 		// writing them (and dropping their holds) while Hold counts
 		// them: Hold sees them either queued or written, never both.
-		// finish only appends to the queue, past done's length.
-		p.writeMu.Lock()
+		// finish only appends to the queue, past done's length. Read
+		// locked: Holds asked together are answered together.
+		p.writeMu.RLock()
 		p.recMu.Lock()
 		done := p.recQ
 		p.recMu.Unlock()
 		id, sp, err := p.budget.Hold(p.cfg.Profile, now, est, estUSD, done, admit)
-		p.writeMu.Unlock()
+		p.writeMu.RUnlock()
 		var te *ErrLedgerTampered
 		if errors.As(err, &te) {
 			return &Refusal{Status: 429, Type: "insufficient_quota", Code: "insufficient_quota",

@@ -100,7 +100,7 @@ type Proxy struct {
 
 	pending  sync.WaitGroup // records not yet handed to the ledger
 	recMu    sync.Mutex
-	writeMu  sync.Mutex    // held while a batch of records is written, so batches keep their order
+	writeMu  sync.RWMutex  // held while a batch of records is written, so batches keep their order; read-held by holdBudget
 	recQ     []Record      // records for appendLoop
 	recWake  chan struct{} // a first record was queued; nil without a ledger
 	recFlush chan struct{} // Wait wants the queue written now
