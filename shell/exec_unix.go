@@ -3,6 +3,7 @@
 package shell
 
 import (
+	"errors"
 	"os"
 	"syscall"
 
@@ -37,6 +38,22 @@ func ExecPath(path string, args, env []string) error {
 		code = ExitNotFound
 	}
 	return &StartError{Name: args[0], Code: code, Err: err}
+}
+
+// waitExit waits for the child pid to exit or be killed, calling
+// stopped each time it stops instead (WUNTRACED: a Ctrl-Z in its pty).
+func waitExit(pid int, stopped func()) (syscall.WaitStatus, error) {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, syscall.WUNTRACED, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || !ws.Stopped() {
+			return ws, err
+		}
+		stopped()
+	}
 }
 
 // NoDump marks okv non-dumpable (Linux PR_SET_DUMPABLE 0): no core dump

@@ -142,19 +142,7 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 		}()
 	}
 
-	var ws syscall.WaitStatus
-	for {
-		_, err := syscall.Wait4(pid, &ws, syscall.WUNTRACED, nil)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil {
-			return Exit{}, err
-		}
-		if !ws.Stopped() {
-			reaped.Store(true)
-			break
-		}
+	ws, err := waitExit(pid, func() {
 		// The child stopped (Ctrl-Z), and the monitor with it: stop okv.
 		select {
 		case <-resumed:
@@ -168,7 +156,11 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 			// An orphaned process group ignores SIGTSTP: go on.
 			resume()
 		}
+	})
+	if err != nil {
+		return Exit{}, err
 	}
+	reaped.Store(true)
 	wg.Wait()
 	masker.Close()
 	if errMasker != nil {

@@ -58,18 +58,7 @@ func PTYMonitor(args []string) int {
 			}
 		}
 	}()
-	var ws syscall.WaitStatus
-	for {
-		_, err := syscall.Wait4(pid, &ws, syscall.WUNTRACED, nil)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil {
-			return 1
-		}
-		if !ws.Stopped() {
-			break
-		}
+	ws, err := waitExit(pid, func() {
 		select {
 		case <-cont:
 		default:
@@ -78,6 +67,9 @@ func PTYMonitor(args []string) int {
 		syscall.Kill(os.Getpid(), syscall.SIGSTOP)
 		<-cont
 		syscall.Kill(-pid, syscall.SIGCONT)
+	})
+	if err != nil {
+		return 1
 	}
 	if ws.Signaled() {
 		signal.Stop(sigs)
