@@ -232,3 +232,86 @@ func releaseAfter(wg *sync.WaitGroup, release chan struct{}) {
 		close(release)
 	}()
 }
+
+// TestBudgetSlowBodyAcrossMidnight: a request counts against the UTC day
+// it started on (its record's day), so a child cannot spend a day's
+// budget again by starting requests before midnight and sending their
+// bodies after it, once the proxy counted a request of the new day: the
+// spent day stays spent for them.
+func TestBudgetSlowBodyAcrossMidnight(t *testing.T) {
+	dir := t.TempDir()
+	day := time.Date(2026, 12, 14, 23, 59, 0, 0, time.UTC)
+	var armed atomic.Bool
+	started := make(chan struct{})
+	var fl *FileLedger
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		chatJSON(w, 10, 20)
+	}, func(c *Config) {
+		c.Limits.DailyTokens = 1000
+		clk := c.Now
+		c.Now = func() time.Time {
+			if armed.CompareAndSwap(true, false) {
+				close(started) // the slow request's start
+			}
+			return clk()
+		}
+		fl = &FileLedger{Dir: dir, Now: clk}
+		c.Ledger = fl
+	})
+	t.Cleanup(func() { h.p.Wait(); fl.Close() })
+	h.clock.mu.Lock()
+	h.clock.t = day
+	h.clock.mu.Unlock()
+	seed := &FileLedger{Dir: dir, Now: h.clock.Now}
+	if err := seed.AppendAll([]Record{{Time: day.Add(-time.Hour), Profile: "dev", TotalTokens: 1000}}); err != nil {
+		t.Fatal(err)
+	}
+	seed.Close()
+
+	// Started at 23:59 on the 14th, its budget spent; the body comes
+	// after midnight.
+	pr, pw := io.Pipe()
+	slow, err := http.NewRequest("POST", h.base+"/v1/chat/completions", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.Header.Set("Authorization", "Bearer "+h.token)
+	slow.Header.Set("Content-Type", "application/json")
+	armed.Store(true)
+	type answer struct {
+		resp *http.Response
+		body []byte
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := h.client.Do(slow)
+		if err != nil {
+			t.Error(err)
+			got <- answer{}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- answer{resp, b}
+	}()
+	<-started
+	h.clock.Advance(2 * time.Minute) // 00:01 on the 15th
+	// A request of the new day: admitted, the 15th has spent nothing.
+	resp, body := h.post("/v1/chat/completions", chatBody)
+	if resp.StatusCode != 200 {
+		t.Fatalf("a request of the new day: status %d, body %s", resp.StatusCode, body)
+	}
+	if _, err := io.WriteString(pw, chatBody); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	a := <-got
+	if a.resp == nil {
+		t.FailNow()
+	}
+	wantError(t, a.resp, a.body, 429, "insufficient_quota", "insufficient_quota")
+	if !strings.Contains(string(a.body), "used 1000") {
+		t.Errorf("refusal %s, want the 14th's 1000 tokens used", a.body)
+	}
+}
