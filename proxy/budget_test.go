@@ -315,3 +315,21 @@ func TestBudgetSlowBodyAcrossMidnight(t *testing.T) {
 		t.Errorf("refusal %s, want the 14th's 1000 tokens used", a.body)
 	}
 }
+
+// TestLimiterDayOnlyMovesOn: without a BudgetLedger the proxy counts the
+// day itself; a request that started before midnight and reaches its
+// hold after a request of the new day (its body sent slowly) is held
+// against the new day's count, and does not set the count back to the
+// old day, which would forget what the new day spent.
+func TestLimiterDayOnlyMovesOn(t *testing.T) {
+	before := time.Date(2026, 12, 14, 23, 59, 50, 0, time.UTC)
+	after := before.Add(time.Minute)
+	l := newLimiter(Limits{DailyTokens: 1000, DailyUSD: 5}, 0, before)
+	l.spend(after, 1000, 0, 2, 0) // the 15th's spend
+	admit := func(s Spend) bool { return s.Tokens < 1000 }
+	for _, now := range []time.Time{before, after} {
+		if ok, s := l.hold(now, 10, 0, admit); ok || s.Tokens != 1000 || s.DayUSD != 2 {
+			t.Errorf("held at %s: admitted %v, %+v; want the 15th's 1000 tokens and $2 seen, refused", now.Format(time.TimeOnly), ok, s)
+		}
+	}
+}
