@@ -285,8 +285,8 @@ func (l *FileLedger) totals(now time.Time) (*dayTotals, error) {
 	if l.mf != nil && d.Offset > 0 {
 		l.tail = append(l.tail, lastLine(l.mf, d.Offset)...)
 	}
-	// Only today's totals are needed; records of an earlier day that
-	// arrive later are not counted for today.
+	// The month's days are kept (see prune): a request that started on
+	// an earlier day of the month is held against that day.
 	d.prune(now)
 	if reloaded && d.Reset != "" && d.Reset != l.resetSeen {
 		l.resetSeen, l.seenDay, l.seen = d.Reset, "", nil // the user's reset
