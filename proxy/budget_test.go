@@ -251,10 +251,11 @@ func TestBudgetSlowBodyAcrossMidnight(t *testing.T) {
 		c.Limits.DailyTokens = 1000
 		clk := c.Now
 		c.Now = func() time.Time {
+			t := clk()
 			if armed.CompareAndSwap(true, false) {
-				close(started) // the slow request's start
+				close(started) // the slow request's start, read
 			}
-			return clk()
+			return t
 		}
 		fl = &FileLedger{Dir: dir, Now: clk}
 		c.Ledger = fl
