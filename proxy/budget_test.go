@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -332,5 +333,67 @@ func TestLimiterDayOnlyMovesOn(t *testing.T) {
 		if ok, s := l.hold(now, 10, 0, admit); ok || s.Tokens != 1000 || s.DayUSD != 2 {
 			t.Errorf("held at %s: admitted %v, %+v; want the 15th's 1000 tokens and $2 seen, refused", now.Format(time.TimeOnly), ok, s)
 		}
+	}
+}
+
+// failingAppends is a FileLedger whose appends fail while fail is set:
+// a full disk, where appending to the month file fails while
+// usage-held.json, rewritten in place, still takes its bytes (a full
+// disk cannot be made here).
+type failingAppends struct {
+	*FileLedger
+	fail  atomic.Bool
+	tried atomic.Int32 // records handed to AppendAll
+}
+
+func (f *failingAppends) AppendAll(rs []Record) error {
+	f.tried.Add(int32(len(rs)))
+	if f.fail.Load() {
+		return errors.New("usage ledger: write " + MonthFile(rs[0].Time) + ": no space left on device")
+	}
+	return f.FileLedger.AppendAll(rs)
+}
+
+func (f *failingAppends) Append(r Record) error { return f.AppendAll([]Record{r}) }
+
+// handed waits until n records were handed to the ledger (a request's
+// record is queued as its handler returns, after its answer was sent).
+func (f *failingAppends) handed(t *testing.T, p *Proxy, n int32) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); f.tried.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records handed to the ledger, want %d", f.tried.Load(), n)
+		}
+		p.Wait()
+	}
+}
+
+// TestBudgetLedgerUnwritable: while the ledger cannot be written, the
+// requests' usage is lost to the budgets, so budgeted requests are
+// refused (503 ledger_unavailable) rather than let in uncounted; once a
+// write succeeds they are admitted again.
+func TestBudgetLedgerUnwritable(t *testing.T) {
+	dir := t.TempDir()
+	var fl *failingAppends
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) { chatJSON(w, 10, 20) }, func(c *Config) {
+		c.Limits.DailyTokens = 1_000_000
+		fl = &failingAppends{FileLedger: &FileLedger{Dir: dir, Now: c.Now}}
+		c.Ledger = fl
+	})
+	t.Cleanup(func() { h.p.Wait(); fl.Close() })
+	fl.fail.Store(true)
+	if resp, body := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 {
+		t.Fatalf("first request: status %d, body %s", resp.StatusCode, body)
+	}
+	fl.handed(t, h.p, 1) // its record could not be written
+	resp, body := h.post("/v1/chat/completions", chatBody)
+	wantError(t, resp, body, 503, "server_error", "ledger_unavailable")
+	if !strings.Contains(string(body), "cannot be written") {
+		t.Errorf("refusal %s", body)
+	}
+	fl.fail.Store(false)
+	fl.handed(t, h.p, 2) // the refusal's record is written
+	if resp, body := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 {
+		t.Fatalf("once the ledger is written again: status %d, body %s", resp.StatusCode, body)
 	}
 }

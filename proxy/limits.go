@@ -283,6 +283,10 @@ func (p *Proxy) holdBudget(st *reqState, now time.Time) *Refusal {
 		// them: Hold sees them either queued or written, never both.
 		// finish only appends to the queue, past done's length. Read
 		// locked: Holds asked together are answered together.
+		if p.appendFailed.Load() {
+			return &Refusal{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "ledger_unavailable",
+				Msg: "the usage ledger cannot be written, so the budget cannot be kept"}
+		}
 		p.writeMu.RLock()
 		p.recMu.Lock()
 		done := p.recQ
