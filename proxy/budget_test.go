@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -231,4 +232,168 @@ func releaseAfter(wg *sync.WaitGroup, release chan struct{}) {
 		}
 		close(release)
 	}()
+}
+
+// TestBudgetSlowBodyAcrossMidnight: a request counts against the UTC day
+// it started on (its record's day), so a child cannot spend a day's
+// budget again by starting requests before midnight and sending their
+// bodies after it, once the proxy counted a request of the new day: the
+// spent day stays spent for them.
+func TestBudgetSlowBodyAcrossMidnight(t *testing.T) {
+	dir := t.TempDir()
+	day := time.Date(2026, 12, 14, 23, 59, 0, 0, time.UTC)
+	var armed atomic.Bool
+	started := make(chan struct{})
+	var fl *FileLedger
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		chatJSON(w, 10, 20)
+	}, func(c *Config) {
+		c.Limits.DailyTokens = 1000
+		clk := c.Now
+		c.Now = func() time.Time {
+			t := clk()
+			if armed.CompareAndSwap(true, false) {
+				close(started) // the slow request's start, read
+			}
+			return t
+		}
+		fl = &FileLedger{Dir: dir, Now: clk}
+		c.Ledger = fl
+	})
+	t.Cleanup(func() { h.p.Wait(); fl.Close() })
+	h.clock.mu.Lock()
+	h.clock.t = day
+	h.clock.mu.Unlock()
+	seed := &FileLedger{Dir: dir, Now: h.clock.Now}
+	if err := seed.AppendAll([]Record{{Time: day.Add(-time.Hour), Profile: "dev", TotalTokens: 1000}}); err != nil {
+		t.Fatal(err)
+	}
+	seed.Close()
+
+	// Started at 23:59 on the 14th, its budget spent; the body comes
+	// after midnight.
+	pr, pw := io.Pipe()
+	slow, err := http.NewRequest("POST", h.base+"/v1/chat/completions", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.Header.Set("Authorization", "Bearer "+h.token)
+	slow.Header.Set("Content-Type", "application/json")
+	armed.Store(true)
+	type answer struct {
+		resp *http.Response
+		body []byte
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := h.client.Do(slow)
+		if err != nil {
+			t.Error(err)
+			got <- answer{}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- answer{resp, b}
+	}()
+	<-started
+	h.clock.Advance(2 * time.Minute) // 00:01 on the 15th
+	// A request of the new day: admitted, the 15th has spent nothing.
+	resp, body := h.post("/v1/chat/completions", chatBody)
+	if resp.StatusCode != 200 {
+		t.Fatalf("a request of the new day: status %d, body %s", resp.StatusCode, body)
+	}
+	if _, err := io.WriteString(pw, chatBody); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	a := <-got
+	if a.resp == nil {
+		t.FailNow()
+	}
+	wantError(t, a.resp, a.body, 429, "insufficient_quota", "insufficient_quota")
+	if !strings.Contains(string(a.body), "used 1000") {
+		t.Errorf("refusal %s, want the 14th's 1000 tokens used", a.body)
+	}
+}
+
+// TestLimiterDayOnlyMovesOn: without a BudgetLedger the proxy counts the
+// day itself; a request that started before midnight and reaches its
+// hold after a request of the new day (its body sent slowly) is held
+// against the new day's count, and does not set the count back to the
+// old day, which would forget what the new day spent.
+func TestLimiterDayOnlyMovesOn(t *testing.T) {
+	before := time.Date(2026, 12, 14, 23, 59, 50, 0, time.UTC)
+	after := before.Add(time.Minute)
+	l := newLimiter(Limits{DailyTokens: 1000, DailyUSD: 5}, 0, before)
+	l.spend(after, 1000, 0, 2, 0) // the 15th's spend
+	admit := func(s Spend) bool { return s.Tokens < 1000 }
+	for _, now := range []time.Time{before, after} {
+		if ok, s := l.hold(now, 10, 0, admit); ok || s.Tokens != 1000 || s.DayUSD != 2 {
+			t.Errorf("held at %s: admitted %v, %+v; want the 15th's 1000 tokens and $2 seen, refused", now.Format(time.TimeOnly), ok, s)
+		}
+	}
+}
+
+// failingAppends is a FileLedger whose appends fail while fail is set:
+// a full disk, where appending to the month file fails while
+// usage-held.json, rewritten in place, still takes its bytes (a full
+// disk cannot be made here).
+type failingAppends struct {
+	*FileLedger
+	fail  atomic.Bool
+	tried atomic.Int32 // records handed to AppendAll
+}
+
+func (f *failingAppends) AppendAll(rs []Record) error {
+	f.tried.Add(int32(len(rs)))
+	if f.fail.Load() {
+		return errors.New("usage ledger: write " + MonthFile(rs[0].Time) + ": no space left on device")
+	}
+	return f.FileLedger.AppendAll(rs)
+}
+
+func (f *failingAppends) Append(r Record) error { return f.AppendAll([]Record{r}) }
+
+// handed waits until n records were handed to the ledger (a request's
+// record is queued as its handler returns, after its answer was sent).
+func (f *failingAppends) handed(t *testing.T, p *Proxy, n int32) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); f.tried.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records handed to the ledger, want %d", f.tried.Load(), n)
+		}
+		p.Wait()
+	}
+}
+
+// TestBudgetLedgerUnwritable: while the ledger cannot be written, the
+// requests' usage is lost to the budgets, so budgeted requests are
+// refused (503 ledger_unavailable) rather than let in uncounted; once a
+// write succeeds they are admitted again.
+func TestBudgetLedgerUnwritable(t *testing.T) {
+	dir := t.TempDir()
+	var fl *failingAppends
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) { chatJSON(w, 10, 20) }, func(c *Config) {
+		c.Limits.DailyTokens = 1_000_000
+		fl = &failingAppends{FileLedger: &FileLedger{Dir: dir, Now: c.Now}}
+		c.Ledger = fl
+	})
+	t.Cleanup(func() { h.p.Wait(); fl.Close() })
+	fl.fail.Store(true)
+	if resp, body := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 {
+		t.Fatalf("first request: status %d, body %s", resp.StatusCode, body)
+	}
+	fl.handed(t, h.p, 1) // its record could not be written
+	resp, body := h.post("/v1/chat/completions", chatBody)
+	wantError(t, resp, body, 503, "server_error", "ledger_unavailable")
+	if !strings.Contains(string(body), "cannot be written") {
+		t.Errorf("refusal %s", body)
+	}
+	fl.fail.Store(false)
+	fl.handed(t, h.p, 2) // the refusal's record is written
+	if resp, body := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 {
+		t.Fatalf("once the ledger is written again: status %d, body %s", resp.StatusCode, body)
+	}
 }

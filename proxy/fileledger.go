@@ -285,8 +285,8 @@ func (l *FileLedger) totals(now time.Time) (*dayTotals, error) {
 	if l.mf != nil && d.Offset > 0 {
 		l.tail = append(l.tail, lastLine(l.mf, d.Offset)...)
 	}
-	// Only today's totals are needed; records of an earlier day that
-	// arrive later are not counted for today.
+	// The month's days are kept (see prune): a request that started on
+	// an earlier day of the month is held against that day.
 	d.prune(now)
 	if reloaded && d.Reset != "" && d.Reset != l.resetSeen {
 		l.resetSeen, l.seenDay, l.seen = d.Reset, "", nil // the user's reset
@@ -403,15 +403,21 @@ func (l *FileLedger) catchUp(d *dayTotals) error {
 	}
 }
 
+// prune drops the days before now's month. The month's past days stay
+// (31 at most): a request is held against the day it started on, its
+// record's day, and one that started before midnight may reach its hold
+// after the ledger counted a record of the new day (its body sent
+// slowly): it must see its own day's spend, not a day forgotten as if
+// nothing had been spent on it.
 func (d *dayTotals) prune(now time.Time) {
-	today := dayKey(now)
+	first := now.UTC().Format("2006-01") + "-01"
 	for k := range d.Days {
-		if k < today {
+		if k < first {
 			delete(d.Days, k)
 		}
 	}
 	for k := range d.USD {
-		if k < today {
+		if k < first {
 			delete(d.USD, k)
 		}
 	}

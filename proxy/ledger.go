@@ -65,7 +65,7 @@ type Ledger interface {
 //
 //	usage-2026-12.jsonl  the records of requests started in that UTC month,
 //	                     one JSON line each, in the order they finished
-//	usage-days.json      today's tokens per profile (daysFile)
+//	usage-days.json      the month's tokens per profile and day (daysFile)
 //	usage.lock           held (gofrs/flock) while writing either
 //	usage.jsonl          the one file of earlier okv versions: read, never written
 const (
@@ -189,9 +189,9 @@ func readLedger(r io.Reader, name string) ([]Record, error) {
 	}
 }
 
-// The day totals: usage-days.json holds, for the UTC day it was written,
-// the tokens of each profile's records in the ledger up to an offset of
-// the current month file. A FileLedger keeps them in memory and writes
+// The day totals: usage-days.json holds, for each UTC day of the month
+// it was written in, the tokens of each profile's records in the ledger
+// up to an offset of the current month file. A FileLedger keeps them in memory and writes
 // the file when another process is to see something it cannot read off
 // the month file (a verdict), every daysEvery bytes of records, and at
 // Close; the daily budget's seed at start-up reads it and the records

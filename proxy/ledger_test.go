@@ -601,3 +601,55 @@ func TestHoldTogether(t *testing.T) {
 		t.Fatalf("another process sees %d tokens held, want 200", seen.HeldTokens)
 	}
 }
+
+// TestHoldLateRequestOfYesterday: a request is held against the UTC day
+// it started on (its record's day), so a request that started before
+// midnight and reaches its hold after it (its body sent slowly) sees that
+// day's spend, even once the ledger moved on to the new day: the day
+// spent stays spent. (The day totals once forgot the past days of the
+// month as soon as anything was counted after midnight, and such a
+// request was held as if its day had spent nothing.)
+func TestHoldLateRequestOfYesterday(t *testing.T) {
+	for _, started := range []time.Time{
+		time.Date(2026, 12, 14, 23, 59, 50, 0, time.UTC),
+		time.Date(2026, 11, 30, 23, 59, 50, 0, time.UTC), // the month's last day
+	} {
+		t.Run(started.Format(time.DateOnly), func(t *testing.T) { holdLateRequest(t, started) })
+	}
+}
+
+func holdLateRequest(t *testing.T, started time.Time) {
+	dir := t.TempDir()
+	now := started
+	l := &FileLedger{Dir: dir, Now: func() time.Time { return now }}
+	defer l.Close()
+	cost := 3.0
+	if err := l.AppendAll([]Record{{Time: started.Add(-time.Hour), Profile: "dev", TotalTokens: 1000, CostUSD: &cost}}); err != nil {
+		t.Fatal(err)
+	}
+	// After midnight another request of the new day is counted.
+	now = started.Add(20 * time.Second)
+	if err := l.AppendAll([]Record{{Time: now, Profile: "dev", TotalTokens: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ledger := range []*FileLedger{l, {Dir: dir, Now: func() time.Time { return now }}} {
+		var seen Spend
+		if _, _, err := ledger.Hold("dev", started, 10, 0, nil, func(s Spend) bool { seen = s; return false }); err != nil {
+			t.Fatal(err)
+		}
+		if seen.Tokens != 1000 || seen.DayUSD != 3 || seen.MonthUSD != 3 {
+			t.Errorf("a request that started before midnight, held after it: %+v, want its day's 1000 tokens and $3 spent", seen)
+		}
+		if ledger != l {
+			ledger.Close()
+		}
+	}
+	// The new day's requests still see the new day only.
+	var seen Spend
+	if _, _, err := l.Hold("dev", now, 10, 0, nil, func(s Spend) bool { seen = s; return false }); err != nil {
+		t.Fatal(err)
+	}
+	if seen.Tokens != 7 || seen.DayUSD != 0 {
+		t.Errorf("a request of the new day: %+v, want 7 tokens and $0 spent", seen)
+	}
+}

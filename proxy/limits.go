@@ -101,11 +101,16 @@ func newLimiter(l limits.Limits, usedToday int64, now time.Time) *limiter {
 	return &limiter{rpm: l.RPM, tpm: l.TPM, daily: l.DailyTokens, day: dayOf(now), month: dayOf(now) / 100, used: usedToday}
 }
 
+// rollDay moves the counts on to now's day and month, never back: a
+// request that started before midnight may reach its hold after one of
+// the new day (its body sent slowly), and going back to its day would
+// forget what the new day spent. It is held against the new day's
+// counts, where its spend is counted when it finishes.
 func (l *limiter) rollDay(now time.Time) {
-	if d := dayOf(now); d != l.day {
+	if d := dayOf(now); d > l.day {
 		l.day, l.used, l.dayUSD = d, 0, 0
 	}
-	if m := dayOf(now) / 100; m != l.month {
+	if m := dayOf(now) / 100; m > l.month {
 		l.month, l.monthUSD = m, 0
 	}
 }
@@ -278,6 +283,10 @@ func (p *Proxy) holdBudget(st *reqState, now time.Time) *Refusal {
 		// them: Hold sees them either queued or written, never both.
 		// finish only appends to the queue, past done's length. Read
 		// locked: Holds asked together are answered together.
+		if p.appendFailed.Load() {
+			return &Refusal{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "ledger_unavailable",
+				Msg: "the usage ledger cannot be written, so the budget cannot be kept"}
+		}
 		p.writeMu.RLock()
 		p.recMu.Lock()
 		done := p.recQ

@@ -104,6 +104,8 @@ type Proxy struct {
 	recQ     []Record      // records for appendLoop
 	recWake  chan struct{} // a first record was queued; nil without a ledger
 	recFlush chan struct{} // Wait wants the queue written now
+	// appendFailed: the ledger refused the last batch of records.
+	appendFailed atomic.Bool
 
 	warnMu  sync.Mutex
 	warnDay string  // the UTC day of warnUSD
@@ -688,6 +690,10 @@ func (p *Proxy) appendLoop() {
 				}
 			}
 		}
+		// Until a write succeeds, budgeted requests are refused
+		// (holdBudget): their usage would be lost to every okv's
+		// budgets (a full disk), which Hold, reading, does not see.
+		p.appendFailed.Store(err != nil)
 		p.writeMu.Unlock()
 		if err != nil {
 			p.errLog.Printf("okv proxy: %v", err)
