@@ -741,13 +741,23 @@ func TestClientCancelReachesUpstream(t *testing.T) {
 }
 
 func TestUpstreamDown(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var h *harness
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		h = newHarness(t, nil, func(c *Config) { c.Upstream = &url.URL{Scheme: "http", Host: addr} })
+		// The kernel may hand the freed port to this test's own proxy or
+		// fake upstream, started just after: then the "down" upstream
+		// answers (401 or 200). Pick another port.
+		_, port, _ := net.SplitHostPort(addr)
+		if port != h.port && h.up.url(t, "").Port() != port {
+			break
+		}
 	}
-	addr := l.Addr().String()
-	l.Close()
-	h := newHarness(t, nil, func(c *Config) { c.Upstream = &url.URL{Scheme: "http", Host: addr} })
 	resp, body := h.post("/v1/chat/completions", chatBody)
 	wantError(t, resp, body, 502, "server_error", "upstream_unreachable")
 	if bytes.Contains(body, []byte(testKey)) || bytes.Contains(body, []byte(h.token)) {
