@@ -59,6 +59,10 @@ plaintext file.`,
 		root.AddCommand(only(a))
 		wrapArgs(root.Commands()[0])
 		strictHelp(root)
+		// Completion runs under its own name (__complete, completion)
+		// and gets the whole tree: cobra's default completion command,
+		// four subcommands and their flags, is not built for okv run.
+		root.CompletionOptions.DisableDefaultCmd = true
 		return root
 	}
 	root.AddCommand(
