@@ -266,9 +266,14 @@ func (v *Vault) Lock() (unlock func(), err error) {
 		}
 	}
 	fl := flock.New(path, flock.SetFlag(os.O_RDONLY|os.O_CREATE|oNoFollow), flock.SetPermissions(filePerm))
-	ctx, cancel := context.WithTimeout(context.Background(), LockTimeout)
-	defer cancel()
-	ok, err := fl.TryLockContext(ctx, 20*time.Millisecond)
+	// Most locks are free: one try first, and the timed wait (a context
+	// and its timer, on okv run's path) only when another okv holds it.
+	ok, err := fl.TryLock()
+	if err == nil && !ok {
+		ctx, cancel := context.WithTimeout(context.Background(), LockTimeout)
+		defer cancel()
+		ok, err = fl.TryLockContext(ctx, 20*time.Millisecond)
+	}
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return nil, noFollowError(path, err)
 	}
