@@ -62,6 +62,13 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 		mon.Stderr, errPipe = w, r
 		errMasker = outputMasker(c.Stderr, m.Secrets)
 	}
+	// Signals are caught before the monitor starts: one sent to okv once
+	// the child runs (a kill -TERM after it is ready) must reach the
+	// child, not kill okv by its default action while the child runs on.
+	// What arrives before the forwarding loop below waits in sigs.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGCONT}, ForwardedSignals...)...)
+	defer signal.Stop(sigs)
 	size, _ := pty.GetsizeFull(m.TermIn) // the child starts with the right size
 	ptmx, err := pty.StartWithAttrs(mon, size, &syscall.SysProcAttr{Setsid: true, Setctty: true})
 	if f, ok := mon.Stderr.(*os.File); ok && errPipe != nil {
@@ -97,9 +104,6 @@ func superviseOnPTY(c *Command, m Masked) (Exit, error) {
 		default:
 		}
 	}
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, append([]os.Signal{syscall.SIGCONT}, ForwardedSignals...)...)
-	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
