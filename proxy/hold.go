@@ -114,9 +114,10 @@ type holdReq struct {
 // lock, one look at the files and one write of usage-held.json, in the
 // order they were queued, each one's admit seeing the holds granted
 // before it. A Hold whose request an earlier holder answered returns at
-// once. So a burst of requests (a hundred streams opened together) pays
-// for the ledger's system calls a few times, not once per request, one
-// after the other (make bench-proxy, case 3, under a budget).
+// once. So requests that arrive while another holds the lock pay for the
+// ledger's system calls together, not once each, one after the other
+// (make bench-proxy's saturation case under a budget: the proxy's CPU per
+// request). A request that arrives alone costs what it did.
 func (l *FileLedger) Hold(profile string, now time.Time, n int64, usd float64, done []Record, admit func(Spend) bool) (uint64, Spend, error) {
 	r := &holdReq{profile: profile, now: now, n: n, usd: usd, done: done, admit: admit}
 	l.hqMu.Lock()
