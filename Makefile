@@ -117,10 +117,7 @@ FUZZ_TARGETS += dotenv:FuzzRoundTrip
 FUZZ_TARGETS += limits:FuzzNames
 FUZZTIME ?= 30s
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-	  echo "fuzz $${t#*:} (./$${t%%:*}/) for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$${t%%:*}/; \
-	done
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh $(FUZZ_TARGETS)
 
 # What CI runs after make test: every fuzz target, briefly (about 3 min).
 fuzz-short:
