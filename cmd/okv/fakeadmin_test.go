@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,7 +55,19 @@ func cmdFakeAdmin(ts *testscript.TestScript, neg bool, args []string) {
 			f.Close()
 		}
 		start, err := strconv.ParseInt(q.Get("start_time"), 10, 64)
-		if err != nil || q.Get("bucket_width") != "1d" || q.Get("group_by") != "api_key_id" {
+		// Every group_by value must be one the API documents, and the
+		// answer is per key only when api_key_id is among them (okv sends
+		// it alone, or with project_id and batch).
+		groups := q["group_by"]
+		known := true
+		for _, g := range groups {
+			switch g {
+			case "project_id", "user_id", "api_key_id", "model", "batch", "service_tier":
+			default:
+				known = false
+			}
+		}
+		if err != nil || q.Get("bucket_width") != "1d" || !known || !slices.Contains(groups, "api_key_id") {
 			w.WriteHeader(400)
 			fmt.Fprintf(w, `{"error":{"message":"bad query","type":"invalid_request_error","param":null,"code":null}}`)
 			return
