@@ -27,6 +27,7 @@ type Server struct {
 	ln      *net.UnixListener
 	sock    os.FileInfo // the socket as bound, to notice its removal
 	hard    Hardening
+	heldDir string // the marks of the vaults held (held.go); "" without
 }
 
 type held struct {
@@ -47,6 +48,8 @@ func (s *Server) Serve(ln *net.UnixListener, h Hardening) error {
 	s.ln, s.hard = ln, h
 	s.sock, _ = os.Lstat(ln.Addr().String())
 	s.held = map[string]*held{}
+	s.openHeldDir(ln.Addr().String())
+	defer s.closeHeldDir()
 	s.started = s.now()
 	if s.StartGrace == 0 {
 		s.StartGrace = 30 * time.Second
@@ -107,6 +110,7 @@ func (s *Server) reaper(done chan struct{}) {
 				forgotten = append(forgotten, gone{h.Entry, string(h.identity), why})
 				wipe(h)
 				delete(s.held, k)
+				s.unmark(k)
 			}
 		}
 		empty := len(s.held) == 0
@@ -198,6 +202,7 @@ func (s *Server) handle(req Request) (Response, []*held) {
 		until := now.Add(req.Max)
 		s.held[req.Vault] = &held{Entry: Entry{Vault: req.Vault, Dir: req.Dir, Until: until, Idle: req.Idle,
 			IdleUntil: minTime(now.Add(req.Idle), until)}, identity: id}
+		s.mark(req.Vault)
 		return Response{Held: []Entry{s.held[req.Vault].Entry}}, nil
 	case OpLock:
 		var forgot []*held
@@ -205,6 +210,7 @@ func (s *Server) handle(req Request) (Response, []*held) {
 			if req.Vault == "" || k == req.Vault {
 				forgot = append(forgot, h)
 				delete(s.held, k)
+				s.unmark(k)
 			}
 		}
 		if len(forgot) == 0 {

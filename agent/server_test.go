@@ -134,3 +134,59 @@ func TestLockForgetsAndExits(t *testing.T) {
 		t.Fatal("the agent did not exit after its last lock")
 	}
 }
+
+// TestHeldMarks: the agent marks the vaults it holds in HeldDir, so that
+// MayHold answers without a round trip over the socket: a vault not
+// marked is not held, by an agent that marks. The marks follow every
+// add, lock and expiry, and go with the agent. Without a HeldDir (no
+// agent, or one of an earlier okv), and for a vault id that is not a
+// plain file name, MayHold says ask.
+func TestHeldMarks(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)}
+	socket, forgot, done := startServer(t, clock)
+	dir := filepath.Dir(socket)
+	add := func(v string, idle time.Duration) {
+		t.Helper()
+		if _, err := Call(socket, Request{Op: OpAdd, Vault: v, Identity: "AGE-SECRET-KEY-TEST", Idle: idle, Max: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Call(socket, Request{Op: OpStatus}); err != nil { // it serves
+		t.Fatal(err)
+	}
+	if MayHold(dir, "okv-a") || MayHold(dir, "okv-b") {
+		t.Fatal("an agent holding nothing may hold okv-a or okv-b")
+	}
+	add("okv-a", time.Hour)
+	add("okv-b", time.Minute)
+	if !MayHold(dir, "okv-a") || !MayHold(dir, "okv-b") || MayHold(dir, "okv-c") {
+		t.Fatal("the marks do not follow the adds")
+	}
+	if !MayHold(dir, "../okv-c") || !MayHold(dir, ".hidden") {
+		t.Fatal("a vault id that is not a plain name must be asked for")
+	}
+	if fi, err := os.Lstat(filepath.Join(HeldDir(dir), "okv-a")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mark: %v %v", fi, err)
+	}
+	// okv-b expires for idleness: its mark goes.
+	clock.Add(2 * time.Minute)
+	waitForget(t, forgot, "expire-idle")
+	if MayHold(dir, "okv-b") {
+		t.Fatal("okv-b still marked after its expiry")
+	}
+	if _, err := Call(socket, Request{Op: OpLock, Vault: "okv-a"}); err != nil {
+		t.Fatal(err)
+	}
+	waitForget(t, forgot, "lock")
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the agent did not exit after its last lock")
+	}
+	if _, err := os.Lstat(HeldDir(dir)); !os.IsNotExist(err) {
+		t.Fatalf("the marks' folder outlived the agent: %v", err)
+	}
+	if !MayHold(dir, "okv-a") {
+		t.Fatal("with no agent marking, okv must ask (an agent of an earlier okv keeps no marks)")
+	}
+}

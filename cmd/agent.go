@@ -41,7 +41,7 @@ type agentSource struct{ a *App }
 
 func (s agentSource) Identity(vaultID string) (string, bool) {
 	dir, err := s.a.agentDir()
-	if err != nil {
+	if err != nil || !agent.MayHold(dir, vaultID) {
 		return "", false
 	}
 	r, err := agent.Call(agent.SocketPath(dir), agent.Request{Op: agent.OpGet, Vault: vaultID})
