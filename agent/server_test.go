@@ -48,6 +48,20 @@ func startServer(t *testing.T, clock *fakeClock) (string, chan string, chan erro
 	return socket, forgot, done
 }
 
+// waitExited waits for Serve to return nil: the agent, holding nothing,
+// has stopped.
+func waitExited(t *testing.T, done chan error, when string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the agent did not exit %s", when)
+	}
+}
+
 func waitForget(t *testing.T, forgot chan string, want string) {
 	t.Helper()
 	select {
@@ -98,14 +112,7 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 	}
 	clock.Add(7 * time.Minute)
 	waitForget(t, forgot, "expire-max")
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the agent did not exit holding nothing")
-	}
+	waitExited(t, done, "holding nothing")
 	if err := get("a"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("a after the absolute time: %v (the agent should have exited)", err)
 	}
@@ -128,11 +135,7 @@ func TestLockForgetsAndExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForget(t, forgot, "lock")
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the agent did not exit after its last lock")
-	}
+	waitExited(t, done, "after its last lock")
 }
 
 // TestHeldMarks: the agent marks the vaults it holds in HeldDir, so that
@@ -178,11 +181,7 @@ func TestHeldMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForget(t, forgot, "lock")
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the agent did not exit after its last lock")
-	}
+	waitExited(t, done, "after its last lock")
 	if _, err := os.Lstat(HeldDir(dir)); !os.IsNotExist(err) {
 		t.Fatalf("the marks' folder outlived the agent: %v", err)
 	}

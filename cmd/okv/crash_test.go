@@ -36,22 +36,29 @@ type crashCase struct {
 // command would have left it (so no acknowledged write is lost and no
 // policy is weaker than before), config.toml agreeing with every pin, and
 // that the next command of the same kind succeeds.
-func TestCrashSafety(t *testing.T) {
+// needStrace is the path of a strace that can trace here. Without one the
+// test skips, or fails under OKV_REQUIRE_TOOLS=1 (make test); ptrace may be
+// forbidden (some containers), which it says rather than fail later.
+func needStrace(t *testing.T) string {
+	t.Helper()
 	strace, err := exec.LookPath("strace")
 	if err != nil {
 		if os.Getenv("OKV_REQUIRE_TOOLS") == "1" {
 			t.Fatal("OKV_REQUIRE_TOOLS=1 but strace is not installed (apt-get install strace)")
 		}
-		t.Skip("strace is not installed: the crash-injection test needs it (apt-get install strace)")
+		t.Skip("strace is not installed (apt-get install strace)")
 	}
-	// ptrace may be forbidden (some containers): say so rather than fail
-	// on the first injection.
 	if out, err := exec.Command(strace, "-f", "-o", "/dev/null", "true").CombinedOutput(); err != nil {
 		if os.Getenv("OKV_REQUIRE_TOOLS") == "1" {
 			t.Fatalf("OKV_REQUIRE_TOOLS=1 but strace cannot trace here: %v\n%s", err, out)
 		}
 		t.Skipf("strace cannot trace here (ptrace not permitted?): %v", err)
 	}
+	return strace
+}
+
+func TestCrashSafety(t *testing.T) {
+	strace := needStrace(t)
 	if testing.Short() {
 		t.Skip("-short: the crash-injection test runs okv a few hundred times")
 	}

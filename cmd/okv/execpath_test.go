@@ -17,19 +17,7 @@ import (
 // on the disk (fsync, fdatasync, sync_file_range) on a day without an
 // overdue reminder.
 func TestRunExecPathSyscalls(t *testing.T) {
-	strace, err := exec.LookPath("strace")
-	if err != nil {
-		if os.Getenv("OKV_REQUIRE_TOOLS") == "1" {
-			t.Fatal("OKV_REQUIRE_TOOLS=1 but strace is not installed (apt-get install strace)")
-		}
-		t.Skip("strace is not installed (apt-get install strace)")
-	}
-	if out, err := exec.Command(strace, "-f", "-o", "/dev/null", "true").CombinedOutput(); err != nil {
-		if os.Getenv("OKV_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("OKV_REQUIRE_TOOLS=1 but strace cannot trace here: %v\n%s", err, out)
-		}
-		t.Skipf("strace cannot trace here (ptrace not permitted?): %v", err)
-	}
+	strace := needStrace(t)
 	root := t.TempDir()
 	exe, err := os.Executable()
 	if err != nil {
