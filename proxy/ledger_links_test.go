@@ -105,3 +105,26 @@ func TestHeldFileIsNotFollowed(t *testing.T) {
 		t.Errorf("the link itself was replaced or removed: %v, %v", fi, err)
 	}
 }
+
+// A reset that fails (here the legacy usage.jsonl is a link, which the
+// rebuild of the day totals refuses) changes no file: it does not
+// accept the ledger's breaks while leaving its verdict in place.
+func TestResetLedgerFailureChangesNothing(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "elsewhere.jsonl")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, legacyLedger)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ResetLedger(dir, now); err == nil {
+		t.Fatal("ResetLedger succeeded through a linked " + legacyLedger)
+	}
+	for _, name := range []string{acceptedFile, daysFile} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("the failed reset wrote %s", name)
+		}
+	}
+}
