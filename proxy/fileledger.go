@@ -439,13 +439,12 @@ func (l *FileLedger) daysChanged() bool {
 // it for cur.
 func (l *FileLedger) readDays(cur string) (*dayTotals, []byte, string, bool) {
 	l.closeDays()
-	f, err := openLedger(filepath.Join(l.Dir, daysFile), os.O_RDONLY, 0)
+	f, fi, err := openLedgerFI(filepath.Join(l.Dir, daysFile), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, "", false
 	}
 	b, err := io.ReadAll(f)
-	fi, serr := f.Stat()
-	if err != nil || serr != nil {
+	if err != nil {
 		f.Close()
 		return nil, nil, "", false
 	}

@@ -342,13 +342,8 @@ func (l *FileLedger) readHeld(now time.Time) map[string]heldEntry {
 	}
 	if l.hf == nil || !os.SameFile(fi, l.hfi) {
 		l.closeHeld()
-		f, err := openLedger(path, os.O_RDWR, 0)
+		f, st, err := openLedgerFI(path, os.O_RDWR, 0)
 		if err != nil {
-			return map[string]heldEntry{}
-		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
 			return map[string]heldEntry{}
 		}
 		l.hf, l.hfi = f, st

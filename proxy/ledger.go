@@ -574,9 +574,8 @@ func ResetLedger(dir string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, acceptedFile), ab); err != nil {
-		return err
-	}
+	// Everything is built before the first write: a reset that fails
+	// (a ledger file it cannot read) changes no file.
 	d, err := buildTotals(dir, now)
 	if err != nil {
 		return err
@@ -584,6 +583,9 @@ func ResetLedger(dir string, now time.Time) error {
 	d.Reset = time.Now().UTC().Format(time.RFC3339Nano)
 	b, err := json.Marshal(d)
 	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, acceptedFile), ab); err != nil {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, daysFile), b)

@@ -72,3 +72,59 @@ func TestLegacyLedgerLinkIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// usage-held.json, written in place on every hold, planted as a link:
+// a hold is refused (an error, no admission), and the link's target is
+// neither written nor truncated.
+func TestHeldFileIsNotFollowed(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "tool")
+	want := []byte("#!/bin/sh\necho keep me\n")
+	if err := os.WriteFile(target, want, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, heldFile)); err != nil {
+		t.Fatal(err)
+	}
+	l := &FileLedger{Dir: dir, Now: func() time.Time { return now }}
+	id, _, err := l.Hold("dev", now, 100, 0, nil, func(Spend) bool { return true })
+	if err == nil || id != 0 {
+		t.Errorf("a hold through a linked %s was granted: id %d, err %v", heldFile, id, err)
+	}
+	if err := l.Raise(1, 200, now); err != nil {
+		t.Logf("raise: %v", err)
+	}
+	l.Close()
+	got, _ := os.ReadFile(target)
+	fi, _ := os.Stat(target)
+	if !bytes.Equal(got, want) || fi.Mode().Perm() != 0o755 {
+		t.Errorf("the link's target changed: %q, mode %v", got, fi.Mode().Perm())
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, heldFile)); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link itself was replaced or removed: %v, %v", fi, err)
+	}
+}
+
+// A reset that fails (here the legacy usage.jsonl is a link, which the
+// rebuild of the day totals refuses) changes no file: it does not
+// accept the ledger's breaks while leaving its verdict in place.
+func TestResetLedgerFailureChangesNothing(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "elsewhere.jsonl")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, legacyLedger)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ResetLedger(dir, now); err == nil {
+		t.Fatal("ResetLedger succeeded through a linked " + legacyLedger)
+	}
+	for _, name := range []string{acceptedFile, daysFile} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("the failed reset wrote %s", name)
+		}
+	}
+}

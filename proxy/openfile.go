@@ -13,20 +13,27 @@ import (
 // cloned repository, and a usage-*.jsonl or usage.lock linked elsewhere
 // must not make the proxy append to (or create) the file it points at.
 func openLedger(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, _, err := openLedgerFI(path, flag, perm)
+	return f, err
+}
+
+// openLedgerFI is openLedger, with the file's stat it checked.
+func openLedgerFI(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
 	if oNoFollow == 0 {
 		if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is not a regular file (a link?): okv does not follow it", path)
+			return nil, nil, fmt.Errorf("%s is not a regular file (a link?): okv does not follow it", path)
 		}
 	}
 	f, err := os.OpenFile(path, flag|oNoFollow, perm)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file: okv does not use it", path)
+		return nil, nil, fmt.Errorf("%s is not a regular file: okv does not use it", path)
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // readLedgerBytes reads a whole ledger file through openLedger.
@@ -51,17 +58,12 @@ func newLedgerLock(path string) (*flock.Flock, error) {
 	return flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDONLY|oNoFollow), flock.SetPermissions(0o600)), nil
 }
 
-// openLedgerStat opens path as openLedger does (0600 when created) and
-// stats it; on error nothing is left open (errors.Is finds
+// openLedgerStat opens path as openLedger does (0600 when created), with
+// its stat; on error nothing is left open (errors.Is finds
 // fs.ErrNotExist through the usage-ledger error).
 func openLedgerStat(path string, flag int) (*os.File, os.FileInfo, error) {
-	f, err := openLedger(path, flag, 0o600)
+	f, st, err := openLedgerFI(path, flag, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("usage ledger: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, nil, fmt.Errorf("usage ledger: %w", err)
 	}
 	return f, st, nil
