@@ -108,10 +108,14 @@ func (l *FileLedger) AppendAll(records []Record) error {
 	defer l.lock.Unlock()
 	now := l.clock()
 	released, err := l.appendLocked(records, now)
-	if err != nil || !released {
-		return err
+	if released {
+		// What was written is released for every process to see, even
+		// when a later chunk failed.
+		if werr := l.writeHeld(l.readHeld(now), now); err == nil {
+			err = werr
+		}
 	}
-	return l.writeHeld(l.readHeld(now), now)
+	return err
 }
 
 // appendLocked writes records holding l.mu and the lock, and reports
@@ -153,14 +157,17 @@ func (l *FileLedger) appendLocked(records []Record, now time.Time) (bool, error)
 		c.last, c.tail = i+1, c.buf[n:]
 	}
 	// The holds are released with the records that settle them, under
-	// the same lock, whether or not the write succeeds: no reader ever
-	// sees a request's tokens in neither or both.
-	released := l.release(records)
+	// the same lock, as each chunk is written. A chunk that cannot be
+	// written (a full disk) keeps its requests' holds: their estimates go
+	// on counting, so the spend is counted too high while that lasts
+	// (both, if a write got part of it out), never too low (neither).
+	released := false
 	for _, c := range chunks {
 		if c.name != d.File {
 			if err := l.appendOther(c.name, c.buf); err != nil {
 				return released, err
 			}
+			released = l.release(records[c.first:c.last]) || released
 			continue
 		}
 		if l.mf == nil {
@@ -173,6 +180,7 @@ func (l *FileLedger) appendLocked(records []Record, now time.Time) (bool, error)
 			l.closeMonth() // looked at again by the next append
 			return released, fmt.Errorf("usage ledger: %w", err)
 		}
+		released = l.release(records[c.first:c.last]) || released
 		l.msize += int64(len(c.buf))
 		if atEnd {
 			// Counted here, as the next reader would count them.

@@ -653,3 +653,39 @@ func holdLateRequest(t *testing.T, started time.Time) {
 		t.Errorf("a request of the new day: %+v, want 7 tokens and $0 spent", seen)
 	}
 }
+
+// TestUnwrittenRecordKeepsItsHold: a record that cannot be written (here
+// its month's file cannot be opened: a folder stands in its place; in
+// life, a full disk) keeps its request's hold, so its estimate goes on
+// counting for this process and the others: the spend is counted too high
+// while the ledger cannot be written, never too low.
+func TestUnwrittenRecordKeepsItsHold(t *testing.T) {
+	dir := t.TempDir()
+	now := ledgerTestTime
+	clock := func() time.Time { return now }
+	l := &FileLedger{Dir: dir, Now: clock}
+	defer l.Close()
+	id, _, err := l.Hold("dev", now, 100, 0, nil, func(Spend) bool { return true })
+	if err != nil || id == 0 {
+		t.Fatal(id, err)
+	}
+	// The request started in the month before: its record goes to that
+	// month's file.
+	started := now.AddDate(0, -1, 0)
+	if err := os.Mkdir(filepath.Join(dir, MonthFile(started)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AppendAll([]Record{{Time: started, Profile: "dev", TotalTokens: 40, Hold: id}}); err == nil {
+		t.Fatal("the record was written into a folder")
+	}
+	var seen Spend
+	look := func(s Spend) bool { seen = s; return false }
+	if _, _, err := l.Hold("dev", now, 1, 0, nil, look); err != nil || seen.HeldTokens != 100 {
+		t.Fatalf("this process after the failed write: %+v %v, want the 100 tokens still held", seen, err)
+	}
+	other := &FileLedger{Dir: dir, Now: clock}
+	defer other.Close()
+	if _, _, err := other.Hold("dev", now, 1, 0, nil, look); err != nil || seen.HeldTokens != 100 {
+		t.Fatalf("another process after the failed write: %+v %v, want the 100 tokens still held", seen, err)
+	}
+}
