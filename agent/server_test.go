@@ -171,6 +171,9 @@ func TestHeldMarks(t *testing.T) {
 	if fi, err := os.Lstat(filepath.Join(HeldDir(dir), "okv-a")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mark: %v %v", fi, err)
 	}
+	if fi, err := os.Lstat(HeldDir(dir)); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("marks' folder: %v %v", fi, err) // README: 0600 marks in a 0700 folder
+	}
 	// okv-b expires for idleness: its mark goes.
 	clock.Add(2 * time.Minute)
 	waitForget(t, forgot, "expire-idle")

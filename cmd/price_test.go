@@ -13,6 +13,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/okvault/okv/proxy"
+	"github.com/okvault/okv/vault"
 )
 
 // The fixture ledger of TestUsageCosts, and its costs computed by hand
@@ -230,21 +231,36 @@ func TestPriceSetUnsetLs(t *testing.T) {
 }
 
 // A project vault's folder holds no prices okv reads: overrides come from
-// the personal vault only.
+// the personal vault only, also when OKV_HOME points at a project vault
+// (a cloned repository's .okv/ with a prices.json of its own).
 func TestPricesOnlyFromPersonalVault(t *testing.T) {
 	e := newTestEnv(t)
-	proj := filepath.Join(t.TempDir(), "repo", ".okv")
-	if err := os.MkdirAll(proj, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(proj, "prices.json"), []byte(`{"okv_prices":1,"prices":{"openai/gpt-4o-mini":{"input":0,"output":0,"checked":"2026-01-01"}}}`), 0o600)
-	a := &App{Getenv: func(k string) string { return e.env[k] }, Now: e.clock}
-	f, err := a.priceFunc()
+	// PersonalDir falls back to os.UserConfigDir()/okv for a project
+	// OKV_HOME: a private, empty one here, never the user's.
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	member, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, ok := f("openai", "gpt-4o-mini", e.now); !ok || p.Input != 0.15 {
-		t.Errorf("price %+v %v, want the table's", p, ok)
+	proj := filepath.Join(t.TempDir(), "repo", vault.ProjectDirName)
+	if _, err := vault.InitProject(proj, member.Recipient().String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proj, "prices.json"), []byte(`{"okv_prices":1,"prices":{"openai/gpt-4o-mini":{"input":0,"output":0,"checked":"2026-01-01"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, home := range []string{e.dir, proj} {
+		env := map[string]string{"OKV_HOME": home, "HOME": e.env["HOME"]}
+		a := &App{Getenv: func(k string) string { return env[k] }, Now: e.clock,
+			Getwd: func() (string, error) { return filepath.Dir(proj), nil }}
+		f, err := a.priceFunc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := f("openai", "gpt-4o-mini", e.now); !ok || p.Input != 0.15 {
+			t.Errorf("OKV_HOME=%s: price %+v %v, want the table's", home, p, ok)
+		}
 	}
 }
 

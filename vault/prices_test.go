@@ -69,7 +69,8 @@ func TestPriceStoreNoLink(t *testing.T) {
 	if err := os.Symlink(target, filepath.Join(v.Dir, "prices.json")); err != nil {
 		t.Skip(err)
 	}
-	if _, err := (&vault.PriceStore{Dir: v.Dir}).Read(); err == nil {
-		t.Error("a linked prices.json was read")
+	var le *vault.LinkError
+	if _, err := (&vault.PriceStore{Dir: v.Dir}).Read(); err == nil || !errors.As(err, &le) {
+		t.Errorf("a linked prices.json: %v, want a LinkError", err)
 	}
 }
