@@ -79,12 +79,18 @@ func (s *Server) openHeldDir(socket string) {
 	os.RemoveAll(d) // a killed agent's marks: this agent holds nothing yet
 	if err := os.Mkdir(d, 0o700); err == nil {
 		s.heldDir = d
+		s.heldFI, _ = os.Lstat(d)
 	}
 }
 
-// closeHeldDir removes the marks' folder as the agent stops.
+// closeHeldDir removes the marks' folder as the agent stops, unless it is
+// no longer the one this agent made (a new agent started while this one
+// was still stopping: the folder is that agent's).
 func (s *Server) closeHeldDir() {
-	if s.heldDir != "" {
+	if s.heldDir == "" {
+		return
+	}
+	if cur, err := os.Lstat(s.heldDir); err == nil && s.heldFI != nil && os.SameFile(cur, s.heldFI) {
 		os.RemoveAll(s.heldDir)
 	}
 }

@@ -27,7 +27,8 @@ type Server struct {
 	ln      *net.UnixListener
 	sock    os.FileInfo // the socket as bound, to notice its removal
 	hard    Hardening
-	heldDir string // the marks of the vaults held (held.go); "" without
+	heldDir string      // the marks of the vaults held (held.go); "" without
+	heldFI  os.FileInfo // heldDir as this agent made it
 }
 
 type held struct {

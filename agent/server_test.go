@@ -192,3 +192,31 @@ func TestHeldMarks(t *testing.T) {
 		t.Fatal("with no agent marking, okv must ask (an agent of an earlier okv keeps no marks)")
 	}
 }
+
+// TestStoppingAgentLeavesANewAgentsMarks: an agent that stops after a new
+// one made its own held/ (the old one was still stopping) removes only the
+// folder it made itself.
+func TestStoppingAgentLeavesANewAgentsMarks(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	socket, forgot, done := startServer(t, clock)
+	dir := filepath.Dir(socket)
+	if _, err := Call(socket, Request{Op: OpAdd, Vault: "okv-a", Identity: "AGE-SECRET-KEY-TEST", Idle: time.Minute, Max: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// A new agent's folder and mark in place of this one's.
+	if err := os.RemoveAll(HeldDir(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(HeldDir(dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(HeldDir(dir), "okv-b"), nil, 0o600)
+	if _, err := Call(socket, Request{Op: OpLock, Vault: "okv-a"}); err != nil {
+		t.Fatal(err)
+	}
+	waitForget(t, forgot, "lock")
+	waitExited(t, done, "after its last lock")
+	if _, err := os.Lstat(filepath.Join(HeldDir(dir), "okv-b")); err != nil {
+		t.Fatalf("the stopping agent removed the new agent's marks: %v", err)
+	}
+}
