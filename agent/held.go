@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -77,9 +79,17 @@ func (s *Server) unmark(vault string) {
 func (s *Server) openHeldDir(socket string) {
 	d := HeldDir(filepath.Dir(socket))
 	os.RemoveAll(d) // a killed agent's marks: this agent holds nothing yet
-	if err := os.Mkdir(d, 0o700); err == nil {
-		s.heldDir = d
-		s.heldFI, _ = os.Lstat(d)
+	if err := os.Mkdir(d, 0o700); err != nil {
+		return
+	}
+	// The folder's owner, by a name no vault has (a mark's never starts
+	// with a dot): an inode number can be reused by a new agent's folder.
+	var b [8]byte
+	rand.Read(b[:])
+	owner := filepath.Join(d, ".agent-"+hex.EncodeToString(b[:]))
+	if f, err := os.OpenFile(owner, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+		s.heldDir, s.heldOwner = d, owner
 	}
 }
 
@@ -90,7 +100,7 @@ func (s *Server) closeHeldDir() {
 	if s.heldDir == "" {
 		return
 	}
-	if cur, err := os.Lstat(s.heldDir); err == nil && s.heldFI != nil && os.SameFile(cur, s.heldFI) {
+	if _, err := os.Lstat(s.heldOwner); err == nil {
 		os.RemoveAll(s.heldDir)
 	}
 }

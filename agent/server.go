@@ -21,14 +21,14 @@ type Server struct {
 	// before it exits.
 	StartGrace time.Duration
 
-	mu      sync.Mutex
-	held    map[string]*held
-	started time.Time
-	ln      *net.UnixListener
-	sock    os.FileInfo // the socket as bound, to notice its removal
-	hard    Hardening
-	heldDir string      // the marks of the vaults held (held.go); "" without
-	heldFI  os.FileInfo // heldDir as this agent made it
+	mu        sync.Mutex
+	held      map[string]*held
+	started   time.Time
+	ln        *net.UnixListener
+	sock      os.FileInfo // the socket as bound, to notice its removal
+	hard      Hardening
+	heldDir   string // the marks of the vaults held (held.go); "" without
+	heldOwner string // the file in heldDir that says this agent made it
 }
 
 type held struct {
