@@ -44,11 +44,11 @@ func (s agentSource) Identity(vaultID string) (string, bool) {
 	if err != nil || !agent.MayHold(dir, vaultID) {
 		return "", false
 	}
-	r, err := agent.Call(agent.SocketPath(dir), agent.Request{Op: agent.OpGet, Vault: vaultID})
-	if err != nil || r.Identity == "" {
+	id, err := agent.Get(agent.SocketPath(dir), vaultID)
+	if err != nil || id == "" {
 		return "", false
 	}
-	return r.Identity, true
+	return id, true
 }
 
 func (a *App) newUnlockCmd() *cobra.Command {

@@ -1,0 +1,75 @@
+//go:build unix
+
+package agent
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Get is the get of Call with its own small types (okv run's start-up):
+// it must answer exactly as Call does, against the real server.
+func TestGetAnswersAsCall(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)}
+	socket, _, done := startServer(t, clock)
+	if _, err := Call(socket, Request{Op: OpAdd, Vault: "okv-a", Identity: "AGE-SECRET-KEY-TEST", Idle: 10 * time.Minute, Max: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// A get renews the idle time as Call's does: used every 9 minutes,
+	// the identity outlives the 10-minute idle time.
+	for i := 0; i < 3; i++ {
+		id, err := Get(socket, "okv-a")
+		if err != nil || id != "AGE-SECRET-KEY-TEST" {
+			t.Fatalf("get %d: %q, %v", i, id, err)
+		}
+		clock.Add(9 * time.Minute)
+	}
+	if id, err := Get(socket, "okv-b"); !errors.Is(err, ErrNotHeld) || id != "" {
+		t.Fatalf("a vault the agent does not hold: %q, %v (want ErrNotHeld)", id, err)
+	}
+	if _, err := Call(socket, Request{Op: OpLock}); err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, done, "after lock")
+	if _, err := Get(socket, "okv-a"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("no agent: %v (want ErrUnavailable)", err)
+	}
+}
+
+// An agent's refusal and an answer that is not JSON are errors, never an
+// empty identity taken for a held one.
+func TestGetRefusalAndGarbage(t *testing.T) {
+	for _, c := range []struct{ answer, want string }{
+		{`{"error":"refused: the client runs as uid 1, the agent serves uid 0 only"}` + "\n", "okv agent: refused"},
+		{"not json\n", "did not answer"},
+	} {
+		dir, err := os.MkdirTemp("", "okv-agent-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		socket := filepath.Join(dir, "agent.sock")
+		ln, err := net.Listen("unix", socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			c2, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c2.Close()
+			c2.Write([]byte(c.answer))
+		}()
+		id, err := Get(socket, "okv-a")
+		if err == nil || !strings.Contains(err.Error(), c.want) || id != "" {
+			t.Fatalf("answer %q: got %q, %v; want an error containing %q", c.answer, id, err, c.want)
+		}
+	}
+}
