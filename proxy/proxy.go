@@ -289,8 +289,9 @@ type reqState struct {
 	estUSD   float64     // dollars the request may cost at est (dollar budgets)
 	heldUSD  float64     // of estUSD, held by the limiter
 	tooLarge atomic.Bool
-	n1xx     int    // 1xx answers the upstream sent before the final one
-	body     []byte // the request body as forwarded, when the proxy read it
+	n1xx     int       // 1xx answers the upstream sent before the final one
+	body     []byte    // the request body as forwarded, when the proxy read it
+	streamed io.Closer // the client's body, when it goes upstream as it arrives (not read first)
 	split    splitBody
 }
 
@@ -328,7 +329,26 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, e)
 		return
 	}
+	if st.streamed == nil {
+		p.rp.ServeHTTP(oneXXWriter{w}, r)
+		return
+	}
+	// The body goes upstream while the answer may already come back (an
+	// upload whose upstream answers as it ends, or before). By default
+	// net/http's HTTP/1 server takes the rest of the client's body for
+	// itself when the answer starts, which cuts the body short and makes
+	// the Transport drop the upstream connection mid-answer
+	// (golang/go#40747): full duplex leaves the body to the Transport.
+	// HTTP/2 is always full duplex (the call's error then says so).
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	p.rp.ServeHTTP(oneXXWriter{w}, r)
+	// In full duplex the server reads what is left of the body only after
+	// the handler, too late: the read that meets its end then starts the
+	// connection's background read after the server stopped it, and the
+	// next request on the connection panics (golang/go#68560). Closing the
+	// body here reads the rest (up to 256 KiB, else the connection closes
+	// after this answer, as without full duplex) while the handler runs.
+	st.streamed.Close()
 }
 
 // localAddr is the address the request arrived on.
@@ -530,6 +550,9 @@ func (p *Proxy) checkBody(r *http.Request, st *reqState) *Refusal {
 			r.ContentLength = int64(len(b))
 			r.TransferEncoding = nil
 		} else {
+			if r.Header.Get("Upgrade") == "" {
+				st.streamed = r.Body
+			}
 			r.Body = &limitedBody{rc: r.Body, left: maxBody, tooLarge: &st.tooLarge}
 		}
 	}
