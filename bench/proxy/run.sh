@@ -39,8 +39,9 @@
 # LEDGER_RECORDS (200000), LEDGER_DAYS (60), STARTUP_RUNS (5 pairs per
 # round), POLICY (daily_tokens=1000000000000: a budget, so the proxy counts
 # tokens and start-up seeds the day's total; POLICY=none sets no policy at
-# all, to measure the proxy without the budget's bookkeeping), OKV_BIN,
-# OKV_BIN2, NGINX.
+# all, to measure the proxy without the budget's bookkeeping), BARE (1: the
+# target gobare, bareproxy, the floor of a proxy on net/http; 0 leaves it
+# out), OKV_BIN, OKV_BIN2, NGINX.
 # With the defaults a run takes about 4 minutes (here, with OKV_BIN2 too).
 #
 # Needs go, nginx (Debian package nginx-light or nginx) and age-keygen
@@ -128,7 +129,7 @@ random() { head -c 256 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c "$1"; }
 echo "bench-proxy: building" >&2
 bin=$tmp/bin
 mkdir -p "$bin" "$tmp/results"
-(cd "$root" && go build -o "$bin/" ./bench/proxy/fakeupstream ./bench/proxy/loadgen)
+(cd "$root" && go build -o "$bin/" ./bench/proxy/fakeupstream ./bench/proxy/loadgen ./bench/proxy/bareproxy)
 names=(okv)
 bins=("${OKV_BIN:-}")
 if [[ -z ${bins[0]} ]]; then
@@ -144,7 +145,8 @@ fi
 # The fake key and nginx's token travel in the environment, never in argv.
 BENCH_KEY=sk-proj-$(random 48)
 NGINX_TOKEN=nginx-$(random 43)
-export BENCH_KEY NGINX_TOKEN
+BARE_TOKEN=bare-$(random 43)
+export BENCH_KEY NGINX_TOKEN BARE_TOKEN
 
 "$bin/fakeupstream" -events "$EVENTS" -gap "$GAP" >"$tmp/upstream.addr" 2>"$tmp/upstream.addr.err" &
 pids+=($!)
@@ -202,6 +204,18 @@ for i in "${!names[@]}"; do
 	echo "bench-proxy: $n = ${bins[$i]} ($("${bins[$i]}" --version 2>/dev/null || echo '?')), okv proxy at $base" >&2
 done
 targets+=("${okv_targets[@]}")
+
+# The floor of a proxy on net/http (BARE=0 leaves it out): bareproxy does
+# what nginx does below with httputil.ReverseProxy and okv's Transport
+# settings, and nothing of okv's own. okv minus gobare is okv's own work;
+# gobare minus nginx is net/http's and the Go runtime's.
+if [[ ${BARE:-1} != 0 ]]; then
+	"$bin/bareproxy" -upstream "http://$up" -log "$tmp/bare-access.log" >"$tmp/bare.addr" 2>"$tmp/bare.err" &
+	bare_pid=$!
+	pids+=($bare_pid)
+	wait_lines "$tmp/bare.addr" 1
+	targets+=("-t" "gobare,http://$(head -n1 "$tmp/bare.addr")/v1/chat/completions,BARE_TOKEN,$bare_pid")
+fi
 
 nport=$("$bin/loadgen" freeport)
 mkdir -p "$tmp/nginx"

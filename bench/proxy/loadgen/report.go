@@ -93,6 +93,9 @@ func verdict(ok bool) string {
 
 func isOKV(t string) bool { return strings.HasPrefix(t, "okv") }
 
+// bare is the target name of bareproxy, the floor of a proxy on net/http.
+const bare = "gobare"
+
 func runReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ExitOnError)
 	dir := fs.String("dir", "", "folder of result files")
@@ -213,6 +216,10 @@ func runReport(args []string) error {
 			v := rs.paired("paced", t, "nginx", func(x, y result) float64 { return x.P50 - y.P50 })
 			p("   goal: %s's added p50 within 0.30 ms of nginx's: %+.2f ms (%s), %s\n", t, median(v), list(v, "%+.2f"), verdict(median(v) <= 0.3))
 		}
+		if rs["paced"][bare] != nil && rs["paced"]["nginx"] != nil {
+			v := rs.paired("paced", bare, "nginx", func(x, y result) float64 { return x.P50 - y.P50 })
+			p("         (the net/http floor, %s: %+.2f ms of nginx's (%s))\n", bare, median(v), list(v, "%+.2f"))
+		}
 		countErrs("paced")
 	}
 
@@ -262,6 +269,10 @@ func runReport(args []string) error {
 				p("         (transit p99 against nginx's: %+.2f ms (%s))\n", median(v), list(v, "%+.2f"))
 				v = rs.paired("sse", t, "nginx", func(x, y result) float64 { return x.FirstByte50 - y.FirstByte50 })
 				p("   goal: %s's added first-byte p50 within 1 ms of nginx's: %+.2f ms (%s), %s\n", t, median(v), list(v, "%+.2f"), verdict(median(v) <= 1))
+				if rs["sse"][bare] != nil {
+					v = rs.paired("sse", bare, "nginx", func(x, y result) float64 { return x.FirstByte50 - y.FirstByte50 })
+					p("         (the net/http floor, %s: %+.2f ms of nginx's (%s))\n", bare, median(v), list(v, "%+.2f"))
+				}
 			}
 			cut := 0
 			for _, r := range rs["sse"][t] {
