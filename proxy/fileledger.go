@@ -111,7 +111,11 @@ func (l *FileLedger) AppendAll(records []Record) error {
 	if released {
 		// What was written is released for every process to see, even
 		// when a later chunk failed.
-		if werr := l.writeHeld(l.readHeld(now), now); err == nil {
+		all, werr := l.readHeld(now)
+		if werr == nil {
+			werr = l.writeHeld(all, now)
+		}
+		if err == nil {
 			err = werr
 		}
 	}

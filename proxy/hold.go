@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -176,7 +177,11 @@ func (l *FileLedger) holdBatch(batch []*holdReq) {
 			dNow = r.now
 		}
 		if all == nil {
-			all = l.readHeld(r.now)
+			var err error
+			if all, err = l.readHeld(r.now); err != nil {
+				failed = err
+				break
+			}
 		}
 		r.answered = true
 		r.id, r.sp, r.err = l.holdOne(d, all, r)
@@ -329,38 +334,49 @@ func (l *FileLedger) release(records []Record) bool {
 
 // readHeld reads the live entries of usage-held.json (holding the
 // lock): one pread of the file kept open, parsed again only when its
-// bytes changed. A missing or unreadable file holds nothing (a hold is
-// an estimate: losing it loses only the protection of requests in
-// flight, never recorded spend). The entries of a process that is gone
-// are dropped.
-func (l *FileLedger) readHeld(now time.Time) map[string]heldEntry {
+// bytes changed. A missing or empty file holds nothing. A file that
+// cannot be read, is larger than okv writes or is not JSON is an error
+// (heldUnreadable), never taken as holding nothing: the next write would
+// keep only this process's holds, and the other processes' requests in
+// flight would vanish from every budget. The entries of a process that
+// is gone are dropped.
+func (l *FileLedger) readHeld(now time.Time) (map[string]heldEntry, error) {
 	path := filepath.Join(l.Dir, heldFile)
 	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		l.closeHeld()
+		return map[string]heldEntry{}, nil
+	}
 	if err != nil {
 		l.closeHeld()
-		return map[string]heldEntry{}
+		return nil, fmt.Errorf("usage ledger: %w", err)
 	}
 	if l.hf == nil || !os.SameFile(fi, l.hfi) {
 		l.closeHeld()
-		f, st, err := openLedgerFI(path, os.O_RDWR, 0)
+		f, st, err := openLedgerStat(path, os.O_RDWR)
 		if err != nil {
-			return map[string]heldEntry{}
+			return nil, err
 		}
 		l.hf, l.hfi = f, st
 	}
 	l.hsize = fi.Size()
 	if l.hsize > maxLedgerLine {
-		return map[string]heldEntry{}
+		return nil, heldUnreadable(path, fmt.Sprintf("%d bytes, more than okv writes", l.hsize))
 	}
 	buf := make([]byte, l.hsize)
 	k, err := l.hf.ReadAt(buf, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return map[string]heldEntry{}
+		return nil, fmt.Errorf("usage ledger: %w", err)
 	}
 	if buf = buf[:k]; l.hall == nil || !bytes.Equal(buf, l.hbuf) {
 		all := map[string]heldEntry{}
-		if json.Unmarshal(buf, &all) != nil {
-			all = map[string]heldEntry{}
+		// The first JSON value is the holds: writeHeld writes in
+		// place, then truncates, and a crash between the two leaves
+		// the new holds followed by the tail of the old ones.
+		if len(bytes.TrimSpace(buf)) > 0 {
+			if err := json.NewDecoder(bytes.NewReader(buf)).Decode(&all); err != nil {
+				return nil, heldUnreadable(path, "not the JSON okv writes")
+			}
 		}
 		l.hbuf, l.hall = buf, all
 	}
@@ -371,7 +387,15 @@ func (l *FileLedger) readHeld(now time.Time) map[string]heldEntry {
 			live[id] = e
 		}
 	}
-	return live
+	return live, nil
+}
+
+// heldUnreadable is the error of a usage-held.json that okv did not
+// write (edited, or torn by a power loss). It holds only estimates of
+// requests in flight, never recorded spend, so removing it is the cure.
+func heldUnreadable(path, why string) error {
+	return fmt.Errorf("usage ledger: %s is %s, so the holds of requests in flight cannot be counted and budgeted requests are refused; "+
+		"hint: remove it (it holds only estimates of requests in flight, the spend is in the month files)", path, why)
 }
 
 // writeHeld writes all with this ledger's entry brought up to date.
@@ -398,9 +422,12 @@ func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 	}
 	// In place, not by a temporary file and a rename: it is written on
 	// every hold and release, always under usage.lock (so no reader sees
-	// it half-written), and a write cut short by a crash leaves a file
-	// readHeld takes as holding nothing, which only drops the estimates
-	// of requests in flight, never recorded spend. One pwrite on the
+	// it half-written). A crash between the pwrite and the truncate
+	// leaves the new JSON followed by a tail of the old, which readHeld
+	// reads as the new (its first JSON value); a file torn otherwise (a
+	// power loss) is refused until it is removed (heldUnreadable), which
+	// drops only the estimates of requests in flight, never recorded
+	// spend. One pwrite on the
 	// file kept open, and a truncate when it got shorter.
 	if l.hf == nil {
 		f, st, err := openLedgerStat(filepath.Join(l.Dir, heldFile), os.O_RDWR|os.O_CREATE)
@@ -449,8 +476,12 @@ func (l *FileLedger) Raise(id uint64, n int64, now time.Time) error {
 	}
 	defer l.lock.Unlock()
 	h.n = n
-	l.h.mine[id] = h
-	return l.writeHeld(l.readHeld(now), now)
+	l.h.mine[id] = h // counted here even when the file cannot be written
+	all, err := l.readHeld(now)
+	if err != nil {
+		return err
+	}
+	return l.writeHeld(all, now)
 }
 
 // ProfileSpend is profile's spend at now as the ledger in dir counts it

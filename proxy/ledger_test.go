@@ -689,3 +689,90 @@ func TestUnwrittenRecordKeepsItsHold(t *testing.T) {
 		t.Fatalf("another process after the failed write: %+v %v, want the 100 tokens still held", seen, err)
 	}
 }
+
+// heldWith is a usage-held.json holding n tokens of profile dev for an
+// entry of another ledger of this process (so it is live and counted).
+func heldWith(t *testing.T, n int64, now time.Time) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]heldEntry{"other": {PID: os.Getpid(), Held: map[string]int64{"dev": n}, Since: now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestHeldFileUnreadableRefused: a usage-held.json larger than okv
+// writes, or that is not JSON, is refused, not read as holding nothing
+// (which the next write would make true, dropping other processes'
+// holds): no hold is granted, the error names the file and the cure,
+// the file is never written over, and once it is removed holds are
+// granted again.
+func TestHeldFileUnreadableRefused(t *testing.T) {
+	now := ledgerTestTime
+	big := append(heldWith(t, 500, now), bytes.Repeat([]byte(" "), maxLedgerLine)...) // valid JSON, too large
+	for name, content := range map[string][]byte{
+		"oversized": big,
+		"not JSON":  []byte(`{"other":{"pid":1,"held":{"dev":5`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, heldFile)
+			l := &FileLedger{Dir: dir, Now: func() time.Time { return now }}
+			defer l.Close()
+			mine, _, err := l.Hold("dev", now, 100, 0, nil, func(Spend) bool { return true })
+			if err != nil || mine == 0 {
+				t.Fatal(mine, err)
+			}
+			if err := os.WriteFile(path, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			id, _, err := l.Hold("dev", now, 100, 0, nil, func(Spend) bool { return true })
+			if err == nil || id != 0 {
+				t.Fatalf("a hold beside an unreadable %s: id %d, err %v", heldFile, id, err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "hint: remove it") {
+				t.Errorf("error %q names neither the file nor the cure", msg)
+			}
+			// A raise and a record releasing the first hold write
+			// nothing over it either, and say so.
+			if err := l.Raise(mine, 200, now); err == nil {
+				t.Errorf("Raise beside an unreadable %s: no error", heldFile)
+			}
+			if err := l.AppendAll([]Record{{Time: now, Profile: "dev", TotalTokens: 7, Hold: mine}}); err == nil {
+				t.Errorf("AppendAll released a hold beside an unreadable %s without an error", heldFile)
+			}
+			l.Close()
+			if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("%s was written over (%d bytes, was %d): %v", heldFile, len(got), len(content), err)
+			}
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if id, _, err := l.Hold("dev", now, 100, 0, nil, func(Spend) bool { return true }); err != nil || id == 0 {
+				t.Fatalf("once %s is removed: id %d, err %v", heldFile, id, err)
+			}
+		})
+	}
+}
+
+// TestHeldFileCutBeforeTruncate: writeHeld writes in place and then
+// truncates; a crash between the two leaves the new holds followed by
+// the tail of the old ones. That file is okv's own, read as the new
+// holds, not refused.
+func TestHeldFileCutBeforeTruncate(t *testing.T) {
+	now := ledgerTestTime
+	dir := t.TempDir()
+	torn := append(heldWith(t, 300, now), []byte(`,"dead":{"pid":1,"held":{"dev":9}}}`)...)
+	if err := os.WriteFile(filepath.Join(dir, heldFile), torn, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := &FileLedger{Dir: dir, Now: func() time.Time { return now }}
+	defer l.Close()
+	var seen Spend
+	if _, _, err := l.Hold("dev", now, 100, 0, nil, func(s Spend) bool { seen = s; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if seen.HeldTokens != 300 {
+		t.Errorf("held %d, want the 300 of the new holds", seen.HeldTokens)
+	}
+}
