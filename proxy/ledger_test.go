@@ -396,6 +396,32 @@ func BenchmarkTokensUsed(b *testing.B) {
 	}
 }
 
+// BenchmarkHold is one Hold, admitted, while this ledger has 200 other
+// holds outstanding (requests in flight, and finished ones whose records
+// are not written yet: a proxy at saturation), across two profiles; the
+// hold is then dropped, as its record's write would drop it, so the
+// count stays at 200.
+func BenchmarkHold(b *testing.B) {
+	now := ledgerTestTime
+	l := &FileLedger{Dir: b.TempDir(), Now: func() time.Time { return now }}
+	defer l.Close()
+	admit := func(Spend) bool { return true }
+	for i := range 200 {
+		if _, _, err := l.Hold([]string{"dev", "prod"}[i%2], now, 5000, 0.01, nil, admit); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		id, _, err := l.Hold("dev", now, 5000, 0.01, nil, admit)
+		if err != nil || id == 0 {
+			b.Fatal(id, err)
+		}
+		l.mu.Lock()
+		l.release([]Record{{Hold: id}})
+		l.mu.Unlock()
+	}
+}
+
 // A running FileLedger keeps its day totals in memory between locks, and
 // still sees what others do to the files: lines appended by another
 // writer are counted, a last line rewritten in place (same size) is a
