@@ -67,10 +67,21 @@ type heldEntry struct {
 const heldStale = 24 * time.Hour
 
 type holds struct {
-	id string
-	// The highest day total seen per profile, today.
-	next uint64
+	id   string
+	next uint64 // the last hold id given
+	// mine is this ledger's holds, by id: requests in flight, and
+	// finished ones whose records are not written yet (hundreds at
+	// saturation). Changed only by putHold and dropHold, which keep sums.
 	mine map[uint64]hold
+	// sums is what mine adds up to per profile, kept as it changes: Hold
+	// and writeHeld read it instead of going over mine on every hold.
+	sums map[string]holdSum
+}
+
+type holdSum struct {
+	count int
+	n     int64
+	usd   float64
 }
 
 type hold struct {
@@ -89,7 +100,38 @@ func (l *FileLedger) holdsInit() error {
 	}
 	l.h.id = hex.EncodeToString(b[:])
 	l.h.mine = map[uint64]hold{}
+	l.h.sums = map[string]holdSum{}
 	return nil
+}
+
+// putHold makes h hold id (a new hold, or a raised one).
+func (l *FileLedger) putHold(id uint64, h hold) {
+	l.dropHold(id)
+	l.h.mine[id] = h
+	s := l.h.sums[h.profile]
+	s.count++
+	s.n += h.n
+	s.usd += h.usd
+	l.h.sums[h.profile] = s
+}
+
+// dropHold drops hold id, if it is held. A profile's last hold dropped
+// leaves no sum: exactly 0, not what the floats' additions and
+// subtractions leave.
+func (l *FileLedger) dropHold(id uint64) {
+	h, ok := l.h.mine[id]
+	if !ok {
+		return
+	}
+	delete(l.h.mine, id)
+	s := l.h.sums[h.profile]
+	if s.count--; s.count <= 0 {
+		delete(l.h.sums, h.profile)
+		return
+	}
+	s.n -= h.n
+	s.usd -= h.usd
+	l.h.sums[h.profile] = s
 }
 
 // holdReq is one Hold waiting for the ledger, and its answer.
@@ -201,7 +243,7 @@ func (l *FileLedger) holdBatch(batch []*holdReq) {
 		// the batch is admitted on a view that may be wrong. Its holds
 		// were not written yet.
 		for _, id := range added {
-			delete(l.h.mine, id)
+			l.dropHold(id)
 		}
 		for _, r := range batch {
 			r.answered, r.id, r.err = true, 0, failed
@@ -213,7 +255,7 @@ func (l *FileLedger) holdBatch(batch []*holdReq) {
 	}
 	if err := l.writeHeld(all, dNow); err != nil {
 		for _, id := range added {
-			delete(l.h.mine, id)
+			l.dropHold(id)
 		}
 		for _, r := range batch {
 			if r.id != 0 {
@@ -266,7 +308,8 @@ func (l *FileLedger) holdOne(d *dayTotals, all map[string]heldEntry, r *holdReq)
 	// totals(now) counts the month file of now's month: compared as
 	// dates here, not by formatting names for every record.
 	ny, nm, nd := now.UTC().Date()
-	mt, mu := l.mineFor(profile)
+	mine := l.h.sums[profile]
+	mt, mu := mine.n, mine.usd
 	for i := range r.done {
 		rec := &r.done[i]
 		if h, ok := l.h.mine[rec.Hold]; ok && rec.Hold != 0 && h.profile == profile {
@@ -295,7 +338,7 @@ func (l *FileLedger) holdOne(d *dayTotals, all map[string]heldEntry, r *holdReq)
 	}
 	l.h.next++
 	id := l.h.next
-	l.h.mine[id] = hold{profile, r.n, r.usd}
+	l.putHold(id, hold{profile, r.n, r.usd})
 	return id, sp, nil
 }
 
@@ -306,26 +349,13 @@ func (d *dayTotals) spend(profile string, now time.Time) Spend {
 		MonthTokens: d.MonthTokens[profile], MonthUSD: d.MonthUSD[profile]}
 }
 
-// mineFor is what this ledger's holds of profile add up to.
-func (l *FileLedger) mineFor(profile string) (int64, float64) {
-	var n int64
-	var usd float64
-	for _, h := range l.h.mine {
-		if h.profile == profile {
-			n += h.n
-			usd += h.usd
-		}
-	}
-	return n, usd
-}
-
 // release drops the holds of records (called holding l.mu and the lock,
 // after the records were written). It reports whether any was dropped.
 func (l *FileLedger) release(records []Record) bool {
 	any := false
 	for _, r := range records {
 		if _, ok := l.h.mine[r.Hold]; ok && r.Hold != 0 {
-			delete(l.h.mine, r.Hold)
+			l.dropHold(r.Hold)
 			any = true
 		}
 	}
@@ -400,15 +430,15 @@ func heldUnreadable(path, why string) error {
 
 // writeHeld writes all with this ledger's entry brought up to date.
 func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
-	mine := map[string]int64{}
+	mine := make(map[string]int64, len(l.h.sums))
 	var usd map[string]float64
-	for _, h := range l.h.mine {
-		mine[h.profile] += h.n
-		if h.usd > 0 {
+	for profile, s := range l.h.sums {
+		mine[profile] = s.n
+		if s.usd > 0 {
 			if usd == nil {
 				usd = map[string]float64{}
 			}
-			usd[h.profile] += h.usd
+			usd[profile] = s.usd
 		}
 	}
 	if len(mine) == 0 {
@@ -476,7 +506,7 @@ func (l *FileLedger) Raise(id uint64, n int64, now time.Time) error {
 	}
 	defer l.lock.Unlock()
 	h.n = n
-	l.h.mine[id] = h // counted here even when the file cannot be written
+	l.putHold(id, h) // counted here even when the file cannot be written
 	all, err := l.readHeld(now)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -800,5 +801,68 @@ func TestHeldFileCutBeforeTruncate(t *testing.T) {
 	}
 	if seen.HeldTokens != 300 {
 		t.Errorf("held %d, want the 300 of the new holds", seen.HeldTokens)
+	}
+}
+
+// TestHoldSums: the per-profile sums Hold and writeHeld read are what
+// this ledger's holds add up to through holds, a raise, refusals and
+// releases, and once a profile's last hold is released they are exactly
+// 0, not what the dollars' float additions and subtractions leave.
+func TestHoldSums(t *testing.T) {
+	now := ledgerTestTime
+	l := &FileLedger{Dir: t.TempDir(), Now: func() time.Time { return now }}
+	defer l.Close()
+	check := func(when string) {
+		t.Helper()
+		want := map[string]holdSum{}
+		for _, h := range l.h.mine {
+			s := want[h.profile]
+			s.count, s.n, s.usd = s.count+1, s.n+h.n, s.usd+h.usd
+			want[h.profile] = s
+		}
+		for p, w := range want {
+			g := l.h.sums[p]
+			if g.count != w.count || g.n != w.n || math.Abs(g.usd-w.usd) > 1e-9 {
+				t.Errorf("%s: sums of %s %+v, holds add up to %+v", when, p, g, w)
+			}
+		}
+		if len(l.h.sums) != len(want) {
+			t.Errorf("%s: sums %+v, holds add up to %+v", when, l.h.sums, want)
+		}
+	}
+	var ids []uint64
+	for i, usd := range []float64{0.1, 0.2, 0.3} {
+		id, _, err := l.Hold("dev", now, int64(100*(i+1)), usd, nil, func(Spend) bool { return true })
+		if err != nil || id == 0 {
+			t.Fatal(id, err)
+		}
+		ids = append(ids, id)
+	}
+	if _, _, err := l.Hold("prod", now, 7, 0.05, nil, func(Spend) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Hold("dev", now, 9, 1, nil, func(Spend) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	check("after holds and a refusal")
+	if err := l.Raise(ids[1], 1000, now); err != nil {
+		t.Fatal(err)
+	}
+	check("after a raise")
+	for i, id := range ids {
+		if err := l.AppendAll([]Record{{Time: now, Profile: "dev", TotalTokens: 1, Hold: id}}); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("after release %d", i+1))
+	}
+	var seen Spend
+	if _, _, err := l.Hold("dev", now, 1, 0, nil, func(s Spend) bool { seen = s; return false }); err != nil {
+		t.Fatal(err)
+	}
+	if seen.HeldTokens != 0 || seen.HeldUSD != 0 {
+		t.Errorf("every dev hold released: %d tokens and $%g held, want exactly 0", seen.HeldTokens, seen.HeldUSD)
+	}
+	if _, ok := l.h.sums["prod"]; !ok {
+		t.Errorf("prod's hold lost its sum: %+v", l.h.sums)
 	}
 }
