@@ -467,6 +467,14 @@ func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 		l.hf, l.hfi, l.hsize = f, st, st.Size()
 	}
 	if _, err := l.hf.WriteAt(b, 0); err != nil {
+		// Cut short (a full disk, as the file grew), it leaves a torn
+		// file, which readHeld refuses until it is removed: the bytes
+		// it had (readHeld's, under this lock) are put back, in the
+		// blocks they had, so every okv reads the holds again once
+		// there is room.
+		if _, rerr := l.hf.WriteAt(l.hbuf, 0); rerr == nil {
+			_ = l.hf.Truncate(int64(len(l.hbuf)))
+		}
 		l.closeHeld()
 		return fmt.Errorf("usage ledger: %w", err)
 	}
