@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -395,5 +397,42 @@ func TestBudgetLedgerUnwritable(t *testing.T) {
 	fl.handed(t, h.p, 2) // the refusal's record is written
 	if resp, body := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 {
 		t.Fatalf("once the ledger is written again: status %d, body %s", resp.StatusCode, body)
+	}
+}
+
+// TestBudgetHeldFileUnreadable: beside a usage-held.json okv did not
+// write (here larger than it writes), a budgeted request is refused as
+// while the ledger cannot be read (503 ledger_unavailable), okv's log
+// says which file and what to do, and the file is left as it is.
+func TestBudgetHeldFileUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, heldFile)
+	big := append([]byte("{}"), make([]byte, maxLedgerLine)...)
+	if err := os.WriteFile(path, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuf{}
+	var fl *FileLedger
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) { chatJSON(w, 10, 20) }, func(c *Config) {
+		c.Limits.DailyTokens = 1_000_000
+		fl = &FileLedger{Dir: dir, Now: c.Now}
+		c.Ledger = fl
+		c.ErrorLog = log.New(logs, "", 0)
+	})
+	t.Cleanup(func() { h.p.Wait(); fl.Close() })
+	resp, body := h.post("/v1/chat/completions", chatBody)
+	wantError(t, resp, body, 503, "server_error", "ledger_unavailable")
+	if l := logs.String(); !strings.Contains(l, path) || !strings.Contains(l, "hint: remove it") {
+		t.Errorf("okv's log names neither the file nor the cure: %q", l)
+	}
+	h.p.Wait()
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, big) {
+		t.Fatalf("%s was written over (%d bytes)", heldFile, len(got))
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := h.post("/v1/chat/completions", chatBody); resp.StatusCode != 200 {
+		t.Fatalf("once %s is removed: status %d, body %s", heldFile, resp.StatusCode, body)
 	}
 }

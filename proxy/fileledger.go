@@ -111,7 +111,11 @@ func (l *FileLedger) AppendAll(records []Record) error {
 	if released {
 		// What was written is released for every process to see, even
 		// when a later chunk failed.
-		if werr := l.writeHeld(l.readHeld(now), now); err == nil {
+		all, werr := l.readHeld(now)
+		if werr == nil {
+			werr = l.writeHeld(all, now)
+		}
+		if err == nil {
 			err = werr
 		}
 	}
@@ -472,35 +476,20 @@ func (l *FileLedger) readDays(cur string) (*dayTotals, []byte, string, bool) {
 	return d, b, d.Tampered, false
 }
 
-// writeDays replaces usage-days.json with l.tot (a temporary file
-// renamed over it), and keeps the new file open.
+// writeDays replaces usage-days.json with l.tot (writeFileAtomic), and
+// keeps the new file open.
 func (l *FileLedger) writeDays() error {
 	b, err := json.Marshal(l.tot)
 	if err != nil {
 		return fmt.Errorf("usage ledger: %w", err)
 	}
-	path := filepath.Join(l.Dir, daysFile)
-	f, err := os.CreateTemp(l.Dir, "."+daysFile+".tmp-*")
+	f, fi, err := writeFileAtomic(filepath.Join(l.Dir, daysFile), b, keepOpen)
 	if err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
-	}
-	_, werr := f.Write(b)
-	fi, serr := f.Stat()
-	if err := errors.Join(werr, serr); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("usage ledger: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("usage ledger: %w", err)
+		return err
 	}
 	l.closeDays()
-	if keepOpen {
+	if f != nil {
 		l.daysF, l.daysFI = f, fi
-	} else {
-		f.Close()
 	}
 	l.daysAt = l.tot.Offset
 	return nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -66,10 +67,21 @@ type heldEntry struct {
 const heldStale = 24 * time.Hour
 
 type holds struct {
-	id string
-	// The highest day total seen per profile, today.
-	next uint64
+	id   string
+	next uint64 // the last hold id given
+	// mine is this ledger's holds, by id: requests in flight, and
+	// finished ones whose records are not written yet (hundreds at
+	// saturation). Changed only by putHold and dropHold, which keep sums.
 	mine map[uint64]hold
+	// sums is what mine adds up to per profile, kept as it changes: Hold
+	// and writeHeld read it instead of going over mine on every hold.
+	sums map[string]holdSum
+}
+
+type holdSum struct {
+	count int
+	n     int64
+	usd   float64
 }
 
 type hold struct {
@@ -88,7 +100,38 @@ func (l *FileLedger) holdsInit() error {
 	}
 	l.h.id = hex.EncodeToString(b[:])
 	l.h.mine = map[uint64]hold{}
+	l.h.sums = map[string]holdSum{}
 	return nil
+}
+
+// putHold makes h hold id (a new hold, or a raised one).
+func (l *FileLedger) putHold(id uint64, h hold) {
+	l.dropHold(id)
+	l.h.mine[id] = h
+	s := l.h.sums[h.profile]
+	s.count++
+	s.n += h.n
+	s.usd += h.usd
+	l.h.sums[h.profile] = s
+}
+
+// dropHold drops hold id, if it is held. A profile's last hold dropped
+// leaves no sum: exactly 0, not what the floats' additions and
+// subtractions leave.
+func (l *FileLedger) dropHold(id uint64) {
+	h, ok := l.h.mine[id]
+	if !ok {
+		return
+	}
+	delete(l.h.mine, id)
+	s := l.h.sums[h.profile]
+	if s.count--; s.count <= 0 {
+		delete(l.h.sums, h.profile)
+		return
+	}
+	s.n -= h.n
+	s.usd -= h.usd
+	l.h.sums[h.profile] = s
 }
 
 // holdReq is one Hold waiting for the ledger, and its answer.
@@ -176,7 +219,11 @@ func (l *FileLedger) holdBatch(batch []*holdReq) {
 			dNow = r.now
 		}
 		if all == nil {
-			all = l.readHeld(r.now)
+			var err error
+			if all, err = l.readHeld(r.now); err != nil {
+				failed = err
+				break
+			}
 		}
 		r.answered = true
 		r.id, r.sp, r.err = l.holdOne(d, all, r)
@@ -196,7 +243,7 @@ func (l *FileLedger) holdBatch(batch []*holdReq) {
 		// the batch is admitted on a view that may be wrong. Its holds
 		// were not written yet.
 		for _, id := range added {
-			delete(l.h.mine, id)
+			l.dropHold(id)
 		}
 		for _, r := range batch {
 			r.answered, r.id, r.err = true, 0, failed
@@ -208,7 +255,7 @@ func (l *FileLedger) holdBatch(batch []*holdReq) {
 	}
 	if err := l.writeHeld(all, dNow); err != nil {
 		for _, id := range added {
-			delete(l.h.mine, id)
+			l.dropHold(id)
 		}
 		for _, r := range batch {
 			if r.id != 0 {
@@ -261,7 +308,8 @@ func (l *FileLedger) holdOne(d *dayTotals, all map[string]heldEntry, r *holdReq)
 	// totals(now) counts the month file of now's month: compared as
 	// dates here, not by formatting names for every record.
 	ny, nm, nd := now.UTC().Date()
-	mt, mu := l.mineFor(profile)
+	mine := l.h.sums[profile]
+	mt, mu := mine.n, mine.usd
 	for i := range r.done {
 		rec := &r.done[i]
 		if h, ok := l.h.mine[rec.Hold]; ok && rec.Hold != 0 && h.profile == profile {
@@ -290,7 +338,7 @@ func (l *FileLedger) holdOne(d *dayTotals, all map[string]heldEntry, r *holdReq)
 	}
 	l.h.next++
 	id := l.h.next
-	l.h.mine[id] = hold{profile, r.n, r.usd}
+	l.putHold(id, hold{profile, r.n, r.usd})
 	return id, sp, nil
 }
 
@@ -301,26 +349,13 @@ func (d *dayTotals) spend(profile string, now time.Time) Spend {
 		MonthTokens: d.MonthTokens[profile], MonthUSD: d.MonthUSD[profile]}
 }
 
-// mineFor is what this ledger's holds of profile add up to.
-func (l *FileLedger) mineFor(profile string) (int64, float64) {
-	var n int64
-	var usd float64
-	for _, h := range l.h.mine {
-		if h.profile == profile {
-			n += h.n
-			usd += h.usd
-		}
-	}
-	return n, usd
-}
-
 // release drops the holds of records (called holding l.mu and the lock,
 // after the records were written). It reports whether any was dropped.
 func (l *FileLedger) release(records []Record) bool {
 	any := false
 	for _, r := range records {
 		if _, ok := l.h.mine[r.Hold]; ok && r.Hold != 0 {
-			delete(l.h.mine, r.Hold)
+			l.dropHold(r.Hold)
 			any = true
 		}
 	}
@@ -329,38 +364,49 @@ func (l *FileLedger) release(records []Record) bool {
 
 // readHeld reads the live entries of usage-held.json (holding the
 // lock): one pread of the file kept open, parsed again only when its
-// bytes changed. A missing or unreadable file holds nothing (a hold is
-// an estimate: losing it loses only the protection of requests in
-// flight, never recorded spend). The entries of a process that is gone
-// are dropped.
-func (l *FileLedger) readHeld(now time.Time) map[string]heldEntry {
+// bytes changed. A missing or empty file holds nothing. A file that
+// cannot be read, is larger than okv writes or is not JSON is an error
+// (heldUnreadable), never taken as holding nothing: the next write would
+// keep only this process's holds, and the other processes' requests in
+// flight would vanish from every budget. The entries of a process that
+// is gone are dropped.
+func (l *FileLedger) readHeld(now time.Time) (map[string]heldEntry, error) {
 	path := filepath.Join(l.Dir, heldFile)
 	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		l.closeHeld()
+		return map[string]heldEntry{}, nil
+	}
 	if err != nil {
 		l.closeHeld()
-		return map[string]heldEntry{}
+		return nil, fmt.Errorf("usage ledger: %w", err)
 	}
 	if l.hf == nil || !os.SameFile(fi, l.hfi) {
 		l.closeHeld()
-		f, st, err := openLedgerFI(path, os.O_RDWR, 0)
+		f, st, err := openLedgerStat(path, os.O_RDWR)
 		if err != nil {
-			return map[string]heldEntry{}
+			return nil, err
 		}
 		l.hf, l.hfi = f, st
 	}
 	l.hsize = fi.Size()
 	if l.hsize > maxLedgerLine {
-		return map[string]heldEntry{}
+		return nil, heldUnreadable(path, fmt.Sprintf("%d bytes, more than okv writes", l.hsize))
 	}
 	buf := make([]byte, l.hsize)
 	k, err := l.hf.ReadAt(buf, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return map[string]heldEntry{}
+		return nil, fmt.Errorf("usage ledger: %w", err)
 	}
 	if buf = buf[:k]; l.hall == nil || !bytes.Equal(buf, l.hbuf) {
 		all := map[string]heldEntry{}
-		if json.Unmarshal(buf, &all) != nil {
-			all = map[string]heldEntry{}
+		// The first JSON value is the holds: writeHeld writes in
+		// place, then truncates, and a crash between the two leaves
+		// the new holds followed by the tail of the old ones.
+		if len(bytes.TrimSpace(buf)) > 0 {
+			if err := json.NewDecoder(bytes.NewReader(buf)).Decode(&all); err != nil {
+				return nil, heldUnreadable(path, "not the JSON okv writes")
+			}
 		}
 		l.hbuf, l.hall = buf, all
 	}
@@ -371,20 +417,28 @@ func (l *FileLedger) readHeld(now time.Time) map[string]heldEntry {
 			live[id] = e
 		}
 	}
-	return live
+	return live, nil
+}
+
+// heldUnreadable is the error of a usage-held.json that okv did not
+// write (edited, or torn by a power loss). It holds only estimates of
+// requests in flight, never recorded spend, so removing it is the cure.
+func heldUnreadable(path, why string) error {
+	return fmt.Errorf("usage ledger: %s is %s, so the holds of requests in flight cannot be counted and budgeted requests are refused; "+
+		"hint: remove it (it holds only estimates of requests in flight, the spend is in the month files)", path, why)
 }
 
 // writeHeld writes all with this ledger's entry brought up to date.
 func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
-	mine := map[string]int64{}
+	mine := make(map[string]int64, len(l.h.sums))
 	var usd map[string]float64
-	for _, h := range l.h.mine {
-		mine[h.profile] += h.n
-		if h.usd > 0 {
+	for profile, s := range l.h.sums {
+		mine[profile] = s.n
+		if s.usd > 0 {
 			if usd == nil {
 				usd = map[string]float64{}
 			}
-			usd[h.profile] += h.usd
+			usd[profile] = s.usd
 		}
 	}
 	if len(mine) == 0 {
@@ -398,9 +452,12 @@ func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 	}
 	// In place, not by a temporary file and a rename: it is written on
 	// every hold and release, always under usage.lock (so no reader sees
-	// it half-written), and a write cut short by a crash leaves a file
-	// readHeld takes as holding nothing, which only drops the estimates
-	// of requests in flight, never recorded spend. One pwrite on the
+	// it half-written). A crash between the pwrite and the truncate
+	// leaves the new JSON followed by a tail of the old, which readHeld
+	// reads as the new (its first JSON value); a file torn otherwise (a
+	// power loss) is refused until it is removed (heldUnreadable), which
+	// drops only the estimates of requests in flight, never recorded
+	// spend. One pwrite on the
 	// file kept open, and a truncate when it got shorter.
 	if l.hf == nil {
 		f, st, err := openLedgerStat(filepath.Join(l.Dir, heldFile), os.O_RDWR|os.O_CREATE)
@@ -410,6 +467,14 @@ func (l *FileLedger) writeHeld(all map[string]heldEntry, now time.Time) error {
 		l.hf, l.hfi, l.hsize = f, st, st.Size()
 	}
 	if _, err := l.hf.WriteAt(b, 0); err != nil {
+		// Cut short (a full disk, as the file grew), it leaves a torn
+		// file, which readHeld refuses until it is removed: the bytes
+		// it had (readHeld's, under this lock) are put back, in the
+		// blocks they had, so every okv reads the holds again once
+		// there is room.
+		if _, rerr := l.hf.WriteAt(l.hbuf, 0); rerr == nil {
+			_ = l.hf.Truncate(int64(len(l.hbuf)))
+		}
 		l.closeHeld()
 		return fmt.Errorf("usage ledger: %w", err)
 	}
@@ -449,8 +514,12 @@ func (l *FileLedger) Raise(id uint64, n int64, now time.Time) error {
 	}
 	defer l.lock.Unlock()
 	h.n = n
-	l.h.mine[id] = h
-	return l.writeHeld(l.readHeld(now), now)
+	l.putHold(id, h) // counted here even when the file cannot be written
+	all, err := l.readHeld(now)
+	if err != nil {
+		return err
+	}
+	return l.writeHeld(all, now)
 }
 
 // ProfileSpend is profile's spend at now as the ledger in dir counts it

@@ -358,23 +358,49 @@ func TokensUsed(dir, profile string, now time.Time) (int64, error) {
 }
 
 // writeFileAtomic replaces path with data (0600): a temporary file in
-// the same folder, renamed over it.
-func writeFileAtomic(path string, data []byte) error {
+// the same folder, written, synced, and renamed over it. With keep it
+// returns the new file, still open, and its stat (usage-days.json, kept
+// open so that its inode is never reused under its name unseen);
+// without, it is closed before the rename.
+//
+// The sync comes before the rename: without it a power loss after the
+// rename may leave the name on an empty or torn file (delayed
+// allocation), and usage-days.json's verdict (Tampered) would be lost
+// with it, since readDays takes an unreadable file as no totals. The
+// close comes before the rename when the file is not kept: Windows
+// cannot rename a file that is open (keepOpen is false there).
+func writeFileAtomic(path string, data []byte, keep bool) (*os.File, os.FileInfo, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("usage ledger: %w", err)
+		return nil, nil, fmt.Errorf("usage ledger: %w", err)
 	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
+	fail := func(err error) (*os.File, os.FileInfo, error) {
+		f.Close()
 		os.Remove(f.Name())
-		return fmt.Errorf("usage ledger: %w", err)
+		return nil, nil, fmt.Errorf("usage ledger: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	var fi os.FileInfo
+	if keep {
+		fi, err = f.Stat()
+	} else {
+		err = f.Close() // fail's second Close is a no-op
+	}
+	if err != nil {
+		return fail(err)
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("usage ledger: %w", err)
+		return fail(err)
 	}
-	return nil
+	if !keep {
+		return nil, nil, nil
+	}
+	return f, fi, nil
 }
 
 // eachRecordBackward calls fn with the records of the file at path, last
@@ -585,8 +611,9 @@ func ResetLedger(dir string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, acceptedFile), ab); err != nil {
+	if _, _, err := writeFileAtomic(filepath.Join(dir, acceptedFile), ab, false); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, daysFile), b)
+	_, _, err = writeFileAtomic(filepath.Join(dir, daysFile), b, false)
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -396,6 +397,32 @@ func BenchmarkTokensUsed(b *testing.B) {
 	}
 }
 
+// BenchmarkHold is one Hold, admitted, while this ledger has 200 other
+// holds outstanding (requests in flight, and finished ones whose records
+// are not written yet: a proxy at saturation), across two profiles; the
+// hold is then dropped, as its record's write would drop it, so the
+// count stays at 200.
+func BenchmarkHold(b *testing.B) {
+	now := ledgerTestTime
+	l := &FileLedger{Dir: b.TempDir(), Now: func() time.Time { return now }}
+	defer l.Close()
+	admit := func(Spend) bool { return true }
+	for i := range 200 {
+		if _, _, err := l.Hold([]string{"dev", "prod"}[i%2], now, 5000, 0.01, nil, admit); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		id, _, err := l.Hold("dev", now, 5000, 0.01, nil, admit)
+		if err != nil || id == 0 {
+			b.Fatal(id, err)
+		}
+		l.mu.Lock()
+		l.release([]Record{{Hold: id}})
+		l.mu.Unlock()
+	}
+}
+
 // A running FileLedger keeps its day totals in memory between locks, and
 // still sees what others do to the files: lines appended by another
 // writer are counted, a last line rewritten in place (same size) is a
@@ -687,5 +714,155 @@ func TestUnwrittenRecordKeepsItsHold(t *testing.T) {
 	defer other.Close()
 	if _, _, err := other.Hold("dev", now, 1, 0, nil, look); err != nil || seen.HeldTokens != 100 {
 		t.Fatalf("another process after the failed write: %+v %v, want the 100 tokens still held", seen, err)
+	}
+}
+
+// heldWith is a usage-held.json holding n tokens of profile dev for an
+// entry of another ledger of this process (so it is live and counted).
+func heldWith(t *testing.T, n int64, now time.Time) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]heldEntry{"other": {PID: os.Getpid(), Held: map[string]int64{"dev": n}, Since: now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestHeldFileUnreadableRefused: a usage-held.json larger than okv
+// writes, or that is not JSON, is refused, not read as holding nothing
+// (which the next write would make true, dropping other processes'
+// holds): no hold is granted, the error names the file and the cure,
+// the file is never written over, and once it is removed holds are
+// granted again.
+func TestHeldFileUnreadableRefused(t *testing.T) {
+	now := ledgerTestTime
+	big := append(heldWith(t, 500, now), bytes.Repeat([]byte(" "), maxLedgerLine)...) // valid JSON, too large
+	for name, content := range map[string][]byte{
+		"oversized": big,
+		"not JSON":  []byte(`{"other":{"pid":1,"held":{"dev":5`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, heldFile)
+			l := &FileLedger{Dir: dir, Now: func() time.Time { return now }}
+			defer l.Close()
+			mine, _, err := l.Hold("dev", now, 100, 0, nil, func(Spend) bool { return true })
+			if err != nil || mine == 0 {
+				t.Fatal(mine, err)
+			}
+			if err := os.WriteFile(path, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			id, _, err := l.Hold("dev", now, 100, 0, nil, func(Spend) bool { return true })
+			if err == nil || id != 0 {
+				t.Fatalf("a hold beside an unreadable %s: id %d, err %v", heldFile, id, err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "hint: remove it") {
+				t.Errorf("error %q names neither the file nor the cure", msg)
+			}
+			// A raise and a record releasing the first hold write
+			// nothing over it either, and say so.
+			if err := l.Raise(mine, 200, now); err == nil {
+				t.Errorf("Raise beside an unreadable %s: no error", heldFile)
+			}
+			if err := l.AppendAll([]Record{{Time: now, Profile: "dev", TotalTokens: 7, Hold: mine}}); err == nil {
+				t.Errorf("AppendAll released a hold beside an unreadable %s without an error", heldFile)
+			}
+			l.Close()
+			if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("%s was written over (%d bytes, was %d): %v", heldFile, len(got), len(content), err)
+			}
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if id, _, err := l.Hold("dev", now, 100, 0, nil, func(Spend) bool { return true }); err != nil || id == 0 {
+				t.Fatalf("once %s is removed: id %d, err %v", heldFile, id, err)
+			}
+		})
+	}
+}
+
+// TestHeldFileCutBeforeTruncate: writeHeld writes in place and then
+// truncates; a crash between the two leaves the new holds followed by
+// the tail of the old ones. That file is okv's own, read as the new
+// holds, not refused.
+func TestHeldFileCutBeforeTruncate(t *testing.T) {
+	now := ledgerTestTime
+	dir := t.TempDir()
+	torn := append(heldWith(t, 300, now), []byte(`,"dead":{"pid":1,"held":{"dev":9}}}`)...)
+	if err := os.WriteFile(filepath.Join(dir, heldFile), torn, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := &FileLedger{Dir: dir, Now: func() time.Time { return now }}
+	defer l.Close()
+	var seen Spend
+	if _, _, err := l.Hold("dev", now, 100, 0, nil, func(s Spend) bool { seen = s; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if seen.HeldTokens != 300 {
+		t.Errorf("held %d, want the 300 of the new holds", seen.HeldTokens)
+	}
+}
+
+// TestHoldSums: the per-profile sums Hold and writeHeld read are what
+// this ledger's holds add up to through holds, a raise, refusals and
+// releases, and once a profile's last hold is released they are exactly
+// 0, not what the dollars' float additions and subtractions leave.
+func TestHoldSums(t *testing.T) {
+	now := ledgerTestTime
+	l := &FileLedger{Dir: t.TempDir(), Now: func() time.Time { return now }}
+	defer l.Close()
+	check := func(when string) {
+		t.Helper()
+		want := map[string]holdSum{}
+		for _, h := range l.h.mine {
+			s := want[h.profile]
+			s.count, s.n, s.usd = s.count+1, s.n+h.n, s.usd+h.usd
+			want[h.profile] = s
+		}
+		for p, w := range want {
+			g := l.h.sums[p]
+			if g.count != w.count || g.n != w.n || math.Abs(g.usd-w.usd) > 1e-9 {
+				t.Errorf("%s: sums of %s %+v, holds add up to %+v", when, p, g, w)
+			}
+		}
+		if len(l.h.sums) != len(want) {
+			t.Errorf("%s: sums %+v, holds add up to %+v", when, l.h.sums, want)
+		}
+	}
+	var ids []uint64
+	for i, usd := range []float64{0.1, 0.2, 0.3} {
+		id, _, err := l.Hold("dev", now, int64(100*(i+1)), usd, nil, func(Spend) bool { return true })
+		if err != nil || id == 0 {
+			t.Fatal(id, err)
+		}
+		ids = append(ids, id)
+	}
+	if _, _, err := l.Hold("prod", now, 7, 0.05, nil, func(Spend) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Hold("dev", now, 9, 1, nil, func(Spend) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	check("after holds and a refusal")
+	if err := l.Raise(ids[1], 1000, now); err != nil {
+		t.Fatal(err)
+	}
+	check("after a raise")
+	for i, id := range ids {
+		if err := l.AppendAll([]Record{{Time: now, Profile: "dev", TotalTokens: 1, Hold: id}}); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("after release %d", i+1))
+	}
+	var seen Spend
+	if _, _, err := l.Hold("dev", now, 1, 0, nil, func(s Spend) bool { seen = s; return false }); err != nil {
+		t.Fatal(err)
+	}
+	if seen.HeldTokens != 0 || seen.HeldUSD != 0 {
+		t.Errorf("every dev hold released: %d tokens and $%g held, want exactly 0", seen.HeldTokens, seen.HeldUSD)
+	}
+	if _, ok := l.h.sums["prod"]; !ok {
+		t.Errorf("prod's hold lost its sum: %+v", l.h.sums)
 	}
 }

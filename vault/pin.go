@@ -72,10 +72,12 @@ func diffPins(config, pinned Pin) []PolicyDiff {
 	return append(out, diffProviders(config.Providers, pinned.Providers)...)
 }
 
+// looser reports whether limit c protects less than p, where 0 is no
+// limit. Not cmp.Ordered: it takes strings too, which have no 0.
+func looser[T int64 | float64](c, p T) bool { return p > 0 && (c == 0 || c > p) }
+
 // weaker reports whether config's value of key protects less than pinned's.
 func weaker(key string, config, pinned Pin) bool {
-	less := func(c, p int64) bool { return p > 0 && (c == 0 || c > p) }
-	lessUSD := func(c, p float64) bool { return p > 0 && (c == 0 || c > p) }
 	wider := func(c, p []string) bool {
 		if len(p) == 0 {
 			return false
@@ -90,21 +92,21 @@ func weaker(key string, config, pinned Pin) bool {
 	case "upstream":
 		return true // another destination is never merely stronger
 	case "rpm":
-		return less(int64(config.RPM), int64(pinned.RPM))
+		return looser(int64(config.RPM), int64(pinned.RPM))
 	case "tpm":
-		return less(int64(config.TPM), int64(pinned.TPM))
+		return looser(int64(config.TPM), int64(pinned.TPM))
 	case "max_body":
-		return less(config.MaxBody, pinned.MaxBody)
+		return looser(config.MaxBody, pinned.MaxBody)
 	case "daily_tokens":
-		return less(config.DailyTokens, pinned.DailyTokens)
+		return looser(config.DailyTokens, pinned.DailyTokens)
 	case "daily_usd":
-		return lessUSD(config.DailyUSD, pinned.DailyUSD)
+		return looser(config.DailyUSD, pinned.DailyUSD)
 	case "monthly_usd":
-		return lessUSD(config.MonthlyUSD, pinned.MonthlyUSD)
+		return looser(config.MonthlyUSD, pinned.MonthlyUSD)
 	case "warn_usd":
-		return lessUSD(config.WarnUSD, pinned.WarnUSD)
+		return looser(config.WarnUSD, pinned.WarnUSD)
 	case "max_output_tokens":
-		return less(config.MaxOutputTokens, pinned.MaxOutputTokens)
+		return looser(config.MaxOutputTokens, pinned.MaxOutputTokens)
 	case "models":
 		return wider(config.Models, pinned.Models)
 	case "endpoints":
