@@ -197,7 +197,7 @@ func (l *FileLedger) appendLocked(records []Record, now time.Time) (bool, error)
 		}
 	}
 	if d.Offset-l.daysAt >= daysEvery {
-		if err := l.writeDays(); err != nil {
+		if err := l.writeDays(false); err != nil {
 			return released, err
 		}
 	}
@@ -310,10 +310,10 @@ func (l *FileLedger) totals(now time.Time) (*dayTotals, error) {
 			return nil, err
 		}
 		if !bytes.Equal(b, old) {
-			return d, l.writeDays()
+			return d, l.writeDays(d.Tampered != verdict)
 		}
 	} else if d.Tampered != verdict {
-		return d, l.writeDays() // other processes see the verdict
+		return d, l.writeDays(true) // other processes see the verdict
 	}
 	return d, nil
 }
@@ -477,13 +477,14 @@ func (l *FileLedger) readDays(cur string) (*dayTotals, []byte, string, bool) {
 }
 
 // writeDays replaces usage-days.json with l.tot (writeFileAtomic), and
-// keeps the new file open.
-func (l *FileLedger) writeDays() error {
+// keeps the new file open. sync: the write carries a new verdict, which
+// must survive a power loss (writeFileAtomic).
+func (l *FileLedger) writeDays(sync bool) error {
 	b, err := json.Marshal(l.tot)
 	if err != nil {
 		return fmt.Errorf("usage ledger: %w", err)
 	}
-	f, fi, err := writeFileAtomic(filepath.Join(l.Dir, daysFile), b, keepOpen)
+	f, fi, err := writeFileAtomic(filepath.Join(l.Dir, daysFile), b, keepOpen, sync)
 	if err != nil {
 		return err
 	}
@@ -601,7 +602,7 @@ func (l *FileLedger) Close() error {
 			// Brought up to date first: another process's verdict is
 			// kept, never written over.
 			if _, err = l.totals(l.clock()); err == nil && l.tot.Offset != l.daysAt {
-				err = l.writeDays()
+				err = l.writeDays(false)
 			}
 			l.lock.Unlock()
 		}

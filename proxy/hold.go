@@ -498,7 +498,7 @@ func (l *FileLedger) markTampered(why string) error {
 		return nil
 	}
 	l.tot.Tampered = why
-	return l.writeDays()
+	return l.writeDays(true)
 }
 
 // Raise implements BudgetLedger.

@@ -358,18 +358,21 @@ func TokensUsed(dir, profile string, now time.Time) (int64, error) {
 }
 
 // writeFileAtomic replaces path with data (0600): a temporary file in
-// the same folder, written, synced, and renamed over it. With keep it
-// returns the new file, still open, and its stat (usage-days.json, kept
-// open so that its inode is never reused under its name unseen);
-// without, it is closed before the rename.
+// the same folder, written, synced when sync is set, and renamed over it.
+// With keep it returns the new file, still open, and its stat
+// (usage-days.json, kept open so that its inode is never reused under its
+// name unseen); without, it is closed before the rename.
 //
 // The sync comes before the rename: without it a power loss after the
 // rename may leave the name on an empty or torn file (delayed
-// allocation), and usage-days.json's verdict (Tampered) would be lost
-// with it, since readDays takes an unreadable file as no totals. The
-// close comes before the rename when the file is not kept: Windows
-// cannot rename a file that is open (keepOpen is false there).
-func writeFileAtomic(path string, data []byte, keep bool) (*os.File, os.FileInfo, error) {
+// allocation), and readDays takes an unreadable file as no totals. That
+// costs nothing but a rebuild for totals, which the month files hold too,
+// so the totals written every daysEvery bytes of records (under the
+// ledger's lock, which budgeted requests wait for) are not synced; a
+// verdict (Tampered) and a reset exist only here, and are. The close
+// comes before the rename when the file is not kept: Windows cannot
+// rename a file that is open (keepOpen is false there).
+func writeFileAtomic(path string, data []byte, keep, sync bool) (*os.File, os.FileInfo, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, nil, fmt.Errorf("usage ledger: %w", err)
@@ -382,8 +385,10 @@ func writeFileAtomic(path string, data []byte, keep bool) (*os.File, os.FileInfo
 	if _, err := f.Write(data); err != nil {
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	var fi os.FileInfo
 	if keep {
@@ -611,9 +616,9 @@ func ResetLedger(dir string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := writeFileAtomic(filepath.Join(dir, acceptedFile), ab, false); err != nil {
+	if _, _, err := writeFileAtomic(filepath.Join(dir, acceptedFile), ab, false, true); err != nil {
 		return err
 	}
-	_, _, err = writeFileAtomic(filepath.Join(dir, daysFile), b, false)
+	_, _, err = writeFileAtomic(filepath.Join(dir, daysFile), b, false, true)
 	return err
 }
