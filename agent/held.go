@@ -26,14 +26,22 @@ import (
 func HeldDir(dir string) string { return filepath.Join(dir, "held") }
 
 // markName is the file name of vault's mark, and false for a vault id
-// that is not a plain file name (such a vault is always asked for).
+// that is not a plain file name (such a vault is always asked for). Only
+// ids without letter case get a mark (lowercase letters, digits, '-' and
+// '_': okv's own ids are okv-<16 hex digits>, but a hand-edited
+// config.toml may hold any vault_id). On a file system that folds case
+// (macOS's default APFS, Windows) "OKV-A" and "okv-a" would name one
+// mark, and the lock of one would remove the other's: MayHold would then
+// say the agent does not hold a vault it holds, and okv would unlock it
+// again by its backend. An id with a capital is asked for every time.
+// (No '.', either: Windows drops a name's trailing dots.)
 func markName(vault string) (string, bool) {
-	if vault == "" || vault[0] == '.' || len(vault) > 200 {
+	if vault == "" || len(vault) > 200 {
 		return "", false
 	}
 	for _, c := range vault {
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
 		default:
 			return "", false
 		}

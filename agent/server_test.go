@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,6 +192,85 @@ func TestHeldMarks(t *testing.T) {
 	if !MayHold(dir, "okv-a") {
 		t.Fatal("with no agent marking, okv must ask (an agent of an earlier okv keeps no marks)")
 	}
+}
+
+// TestHeldMarksOnACaseFoldingFS: on a file system that folds case (macOS's
+// default APFS, Windows) vault ids that differ only by case would name one
+// mark, and removing the mark of one, as it is locked, would remove the
+// other's: MayHold would say "not held" for a vault the agent holds. The
+// file systems the tests run on are case-sensitive, so the test does what
+// a folding one would: every mark the agent removes also takes the marks
+// whose names fold to the same (foldRemoved). It holds both spellings of
+// two ids, locks one of each pair, and checks that MayHold still answers
+// "may hold" for the other. An id with a capital gets no mark, and is
+// asked for even when the agent's marks say nothing of it.
+func TestHeldMarksOnACaseFoldingFS(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)}
+	socket, forgot, done := startServer(t, clock)
+	dir := filepath.Dir(socket)
+	marks := func() map[string]bool {
+		t.Helper()
+		ents, err := os.ReadDir(HeldDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, e := range ents {
+			m[e.Name()] = true
+		}
+		return m
+	}
+	// foldRemoved removes what a folding file system would have removed
+	// with each mark the agent removed since before: any name that folds
+	// to it.
+	foldRemoved := func(before map[string]bool) {
+		t.Helper()
+		now := marks()
+		for gone := range before {
+			if now[gone] {
+				continue
+			}
+			for n := range now {
+				if strings.EqualFold(n, gone) {
+					os.Remove(filepath.Join(HeldDir(dir), n))
+				}
+			}
+		}
+	}
+	ids := []string{"okv-a", "OKV-A", "OKV-B", "okv-b"}
+	for _, v := range ids {
+		if _, err := Call(socket, Request{Op: OpAdd, Vault: v, Identity: "AGE-SECRET-KEY-TEST", Idle: time.Hour, Max: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range ids {
+		if !MayHold(dir, v) {
+			t.Fatalf("held %s: MayHold says no", v)
+		}
+	}
+	for _, lock := range []string{"okv-a", "OKV-B"} {
+		before := marks()
+		if _, err := Call(socket, Request{Op: OpLock, Vault: lock}); err != nil {
+			t.Fatal(err)
+		}
+		waitForget(t, forgot, "lock")
+		foldRemoved(before)
+	}
+	for _, v := range []string{"OKV-A", "okv-b"} {
+		if !MayHold(dir, v) {
+			t.Errorf("%s is held, but after the lock of its other spelling MayHold says it is not", v)
+		}
+	}
+	if !MayHold(dir, "OKV-C") || MayHold(dir, "okv-c") {
+		t.Errorf("not held: OKV-C must be asked for (a capital), okv-c answered from the marks")
+	}
+	for _, v := range []string{"OKV-A", "okv-b"} {
+		if _, err := Call(socket, Request{Op: OpLock, Vault: v}); err != nil {
+			t.Fatal(err)
+		}
+		waitForget(t, forgot, "lock")
+	}
+	waitExited(t, done, "after its last lock")
 }
 
 // TestStoppingAgentLeavesANewAgentsMarks: an agent that stops after a new

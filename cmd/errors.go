@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -227,6 +228,12 @@ func (a *App) explain(err error) (string, []string, int) {
 		return msg, []string{"to use it anyway, point OKV_HOME at it"}, exitError
 	case errors.As(err, &creq):
 		return msg, []string{"confirm non-interactively with --yes/-y"}, exitError
+	case errors.As(err, &link) && link.Names > 1:
+		q := shellQuoteArg(link.Path)
+		if filepath.Base(link.Path) == ".lock" {
+			return msg, []string{"remove it (rm " + q + "; okv makes a new one): okv sets its mode through the open file, which would change the file's other name too"}, exitError
+		}
+		return msg, []string{"give the vault its own copy: cp -p " + q + " " + q + ".copy && mv " + q + ".copy " + q + " (okv changes this file in place, which would change the file's other name too)"}, exitError
 	case errors.As(err, &link):
 		return msg, []string{"replace the link with the file itself, or remove it: a link in a vault may point at another vault's key or at a file okv would change"}, exitError
 	case errors.As(err, &jrn):

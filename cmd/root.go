@@ -353,6 +353,12 @@ func (a *App) audit(v *vault.Vault, op, profile string, secrets []string, comman
 		fmt.Fprintf(a.Stderr, "okv: warning: %v\n", err)
 	} else if err != nil {
 		fmt.Fprintf(a.Stderr, "okv: warning: could not write the audit log: %v\n", err)
+		if le := (*vault.LinkError)(nil); errors.As(err, &le) {
+			_, hints, _ := a.explain(le)
+			for _, h := range hints {
+				fmt.Fprintf(a.Stderr, "okv: hint: %s\n", h)
+			}
+		}
 	}
 }
 

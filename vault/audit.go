@@ -303,6 +303,13 @@ func (v *Vault) moveHead(key *AuditKey, prev AuditRecord, hadPrev bool, r AuditR
 				return err
 			}
 		}
+	case errors.As(err, new(*LinkError)):
+		// A linked head (a symbolic link, or a file with other names: a
+		// hard link) is not moved: moving it would write the link's other
+		// file. The record is in the log and the head
+		// lags behind it, as after a crash between the two writes, which
+		// the next move and verify accept.
+		return err
 	case err != nil:
 		return &AuditHeadMismatchError{err.Error()}
 	case old.Key != key.ID:
@@ -407,7 +414,8 @@ func (v *Vault) readHead() (auditHead, error) {
 }
 
 // openHead opens audit.head for moveHead to rewrite in place, with what
-// it holds and its size; f is nil when it cannot be opened (err says why).
+// it holds and its size; f is nil when it cannot be opened (err says why:
+// a head with other names, a hard link, is a LinkError).
 func (v *Vault) openHead() (f *os.File, h auditHead, size int64, err error) {
 	path := v.AuditHeadPath()
 	if f, err = openVaultFile(path, os.O_RDWR, 0); err != nil {

@@ -10,13 +10,17 @@ import (
 )
 
 // LinkError: a file or folder of a vault is a symbolic link (or another
-// non-regular file). okv never follows one: a cloned repository's
+// non-regular file), or a file okv changes in place that has other names
+// (a hard link). okv never follows one: a cloned repository's
 // .okv/profiles/prod.age linked to ~/.config/okv/profiles/prod.age would
 // otherwise hand the personal key to whoever chose the link, and a linked
 // .lock or audit.jsonl would make okv write to the file it points at.
 type LinkError struct {
 	Path string
-	Kind string // "a symbolic link", "not a regular file", "not a folder"
+	Kind string // "a symbolic link", "not a regular file", "not a folder", "a hard link …"
+	// Names is the file's link count when it is a hard link (Kind says
+	// so), else 0.
+	Names uint64
 }
 
 func (e *LinkError) Error() string {
@@ -26,6 +30,11 @@ func (e *LinkError) Error() string {
 // openVaultFile opens a file of a vault without following a symbolic link
 // and refuses anything but a regular file. With os.O_CREATE a new file
 // gets perm; an existing one keeps its mode (checked by the callers).
+// Opened for writing (okv appends to audit.jsonl and rewrites audit.head
+// in place), a file with more than one name is refused too: a hard link
+// planted in the folder by someone who can write it would make okv write
+// into the link's other file. okv never makes one; every other vault file
+// is replaced by a rename, which replaces the name, not the file.
 func openVaultFile(path string, flag int, perm fs.FileMode) (*os.File, error) {
 	if oNoFollow == 0 {
 		if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
@@ -45,7 +54,24 @@ func openVaultFile(path string, flag int, perm fs.FileMode) (*os.File, error) {
 		f.Close()
 		return nil, &LinkError{Path: path, Kind: "not a regular file"}
 	}
+	if flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+		if err := checkOneName(path, fi); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	return f, nil
+}
+
+// checkOneName refuses a file okv changes through an open descriptor
+// (written in place, or its mode set) that has other names. Only more
+// than one counts: a file removed since it was opened (0 names) reaches
+// no other file.
+func checkOneName(path string, fi fs.FileInfo) error {
+	if n := linkCount(fi); n > 1 {
+		return &LinkError{Path: path, Kind: fmt.Sprintf("a hard link (the file has %d names)", n), Names: n}
+	}
+	return nil
 }
 
 // noFollowError turns an open(2) with oNoFollow refused on a link into a

@@ -256,8 +256,8 @@ func exists(p string) bool {
 // Lock takes the vault's advisory write lock, waiting up to LockTimeout.
 // The lock file is opened (once, by flock) without following a link (a
 // cloned .okv/.lock linked elsewhere must not be created, chmod-ed or
-// locked through); anything but a regular file is refused, and a wrong
-// mode is set through an open file.
+// locked through); anything but a regular file, or one with other names
+// (a hard link), is refused, and a wrong mode is set through an open file.
 func (v *Vault) Lock() (unlock func(), err error) {
 	path := filepath.Join(v.Dir, lockFile)
 	if oNoFollow == 0 { // no O_NOFOLLOW here: check by name first
@@ -288,6 +288,12 @@ func (v *Vault) Lock() (unlock func(), err error) {
 	if !fi.Mode().IsRegular() {
 		fl.Unlock()
 		return nil, &LinkError{Path: path, Kind: "not a regular file"}
+	}
+	// The mode is set through the open file: a hard link would have it
+	// set on the link's other file.
+	if err := checkOneName(path, fi); err != nil {
+		fl.Unlock()
+		return nil, err
 	}
 	if fi.Mode().Perm() != filePerm && runtime.GOOS != "windows" {
 		if f, err := openVaultFile(path, os.O_RDONLY, 0); err == nil {
