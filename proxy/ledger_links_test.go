@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,5 +127,44 @@ func TestResetLedgerFailureChangesNothing(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
 			t.Errorf("the failed reset wrote %s", name)
 		}
+	}
+}
+
+// A hard link is no symbolic link: O_NOFOLLOW and the regular-file check
+// pass it. The files the proxy writes in place (a month file it appends
+// to, usage-held.json it rewrites) planted as a hard link to a file of the
+// user's are refused, the other file left as it was.
+func TestLedgerHardLinksAreRefused(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, name := range []string{MonthFile(now), heldFile} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			target := filepath.Join(dir, "token.txt") // the same file system
+			want := []byte("ghp_notarealtokenbutkeepme")
+			if err := os.WriteFile(target, want, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(target, filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+			l := &FileLedger{Dir: dir, Now: func() time.Time { return now }}
+			var err error
+			if name == heldFile {
+				var id uint64
+				id, _, err = l.Hold("dev", now, 100, 0, nil, func(Spend) bool { return true })
+				if id != 0 {
+					t.Errorf("a hold through a hard-linked %s was granted", name)
+				}
+			} else {
+				err = l.Append(Record{Time: now, Profile: "dev", Method: "POST", Path: "/v1/chat/completions", Status: 200, TotalTokens: 7})
+			}
+			l.Close()
+			if err == nil || !strings.Contains(err.Error(), "hard link") || !strings.Contains(err.Error(), "hint:") {
+				t.Errorf("writing through a hard-linked %s: %v, want a refusal naming the hard link, with a hint", name, err)
+			}
+			if got, _ := os.ReadFile(target); !bytes.Equal(got, want) {
+				t.Errorf("the other name's file changed: %q", got)
+			}
+		})
 	}
 }

@@ -33,6 +33,13 @@ func openLedgerFI(path string, flag int, perm os.FileMode) (*os.File, os.FileInf
 		f.Close()
 		return nil, nil, fmt.Errorf("%s is not a regular file: okv does not use it", path)
 	}
+	// A file okv writes in place (appends, usage-held.json) with another
+	// name would change that other file too: a hard link planted in the
+	// vault folder, as vault's own files refuse (vault.openVaultFile).
+	if n := linkCount(fi); n > 1 && flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s is a hard link (the file has %d names): okv does not write through it; hint: make it a file of its own ('cp -p F F.copy && mv F.copy F')", path, n)
+	}
 	return f, fi, nil
 }
 
