@@ -39,7 +39,8 @@ type resolvedRefs struct {
 	values map[vault.Ref]string // keyed with the profile filled in
 	// defaultProfile is what okv://NAME resolved to ("" when unused).
 	defaultProfile string
-	names          map[string][]string // profile → secret names used
+	names          map[string][]string   // profile → secret names used
+	uses           map[string]*vault.Use // profile → how it may be used
 }
 
 // value is ref's secret; okv://NAME is looked up in the resolved profile.
@@ -109,7 +110,7 @@ func (a *App) resolveRefs(uses []refUse, purpose string) (*resolvedRefs, error) 
 			return nil, &refMissingError{where: u.where, ref: u.ref, err: err}
 		}
 	}
-	out := &resolvedRefs{v: v, values: map[vault.Ref]string{}, names: map[string][]string{}}
+	out := &resolvedRefs{v: v, values: map[vault.Ref]string{}, names: map[string][]string{}, uses: map[string]*vault.Use{}}
 	if def != nil {
 		out.defaultProfile = def.Name
 	}
@@ -119,6 +120,7 @@ func (a *App) resolveRefs(uses []refUse, purpose string) (*resolvedRefs, error) 
 			return nil, err
 		}
 		docs[p] = use.Doc
+		out.uses[p] = use
 	}
 	seen := map[vault.Ref]bool{}
 	for _, u := range uses {

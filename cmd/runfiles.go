@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -129,6 +130,11 @@ func (a *App) runWithFiles(o runOptions, args []string) error {
 	} else if v, err = a.openVault(); err != nil {
 		return err
 	}
+	if r != nil {
+		if err := a.refuseProxiedKeys(r, uses); err != nil {
+			return err
+		}
+	}
 	a.warnLeftOutputs(v)
 	a.warnStrayEnvDaily(v)
 	env := map[string]string{}
@@ -165,6 +171,40 @@ func (a *App) runWithFiles(o runOptions, args []string) error {
 		return err
 	}
 	return &childExit{code: exit.Code, signal: exit.Signal}
+}
+
+// refuseProxiedKeys refuses a reference to a key of a profile pinned to
+// proxy mode (policy proxy, as --protect sets): such a profile's keys never
+// enter a child through okv run, and an env file or a template output would
+// hand the child the real key where a proxied run gives it a token. The
+// secrets refused are those a proxied run keeps from the child: each held
+// provider's key and companions, and any value shaped like a provider key.
+func (a *App) refuseProxiedKeys(r *resolvedRefs, uses []refUse) error {
+	for _, u := range uses {
+		ref := u.ref
+		if ref.Profile == "" {
+			ref.Profile = r.defaultProfile
+		}
+		use := r.uses[ref.Profile]
+		if use == nil || !use.Policy.Proxy {
+			continue
+		}
+		withheld := keyShaped(r.values[ref])
+		pvs, err := a.heldProviders(use)
+		if err != nil {
+			return err
+		}
+		for _, pv := range pvs {
+			if slices.Contains(pv.Secrets(), ref.Name) || pv.UpstreamSecret == ref.Name {
+				withheld = true
+			}
+		}
+		if withheld {
+			return withHints(fmt.Errorf("%s: %s: profile %s is pinned to proxy mode: its provider keys never enter a command's environment or a file", u.where, ref, ref.Profile),
+				fmt.Sprintf("run the command with 'okv run -p %s -- COMMAND': the proxy stands in for the key", ref.Profile))
+		}
+	}
+	return nil
 }
 
 // writeTemplateOutputs records the outputs in state.json (so that a killed
