@@ -122,3 +122,22 @@ func TestHardLinkedLockIsRefused(t *testing.T) {
 		t.Errorf("the lock's other file: %v %v, want its mode 0644 kept", fi.Mode(), err)
 	}
 }
+
+// A hard-linked .lock whose mode is already 0600 is only locked (flock
+// changes no file): Lock uses it, and the other name's file is unchanged.
+func TestHardLinkedLockWithItsModeIsUsed(t *testing.T) {
+	v, _ := idFileVault(t)
+	other := filepath.Join(t.TempDir(), "other")
+	if err := os.WriteFile(other, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hardLink(t, other, filepath.Join(v.Dir, ".lock"))
+	unlock, err := v.Lock()
+	if err != nil {
+		t.Fatalf("Lock with a hard-linked .lock of mode 0600: %v", err)
+	}
+	unlock()
+	if b, err := os.ReadFile(other); err != nil || string(b) != "x" {
+		t.Errorf("the lock's other file: %q %v", b, err)
+	}
+}

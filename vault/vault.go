@@ -289,13 +289,14 @@ func (v *Vault) Lock() (unlock func(), err error) {
 		fl.Unlock()
 		return nil, &LinkError{Path: path, Kind: "not a regular file"}
 	}
-	// The mode is set through the open file: a hard link would have it
-	// set on the link's other file.
-	if err := checkOneName(path, fi); err != nil {
-		fl.Unlock()
-		return nil, err
-	}
 	if fi.Mode().Perm() != filePerm && runtime.GOOS != "windows" {
+		// The mode is set through the open file: a hard link would have
+		// it set on the link's other file. (A hard-linked lock whose mode
+		// is right is only locked, which changes nothing: it is used.)
+		if err := checkOneName(path, fi); err != nil {
+			fl.Unlock()
+			return nil, err
+		}
 		if f, err := openVaultFile(path, os.O_RDONLY, 0); err == nil {
 			f.Chmod(filePerm)
 			f.Close()
