@@ -58,6 +58,14 @@ func (r *resolvedRefs) value(ref vault.Ref) string {
 // checked before anything is returned: the first missing one is an error
 // naming where it was written.
 func (a *App) resolveRefs(uses []refUse, purpose string) (*resolvedRefs, error) {
+	return a.resolveRefsChecked(uses, purpose, nil)
+}
+
+// resolveRefsChecked is resolveRefs with check run on what the references
+// would resolve to (each profile's document and effective policy, the
+// values) once every name is found and before anyone is asked to confirm:
+// a use that check refuses is refused before a protected profile asks.
+func (a *App) resolveRefsChecked(uses []refUse, purpose string, check func(*resolvedRefs) error) (*resolvedRefs, error) {
 	v, err := a.openVault()
 	if err != nil {
 		return nil, err
@@ -108,6 +116,22 @@ func (a *App) resolveRefs(uses []refUse, purpose string) (*resolvedRefs, error) 
 	for _, u := range uses {
 		if _, err := docs[u.ref.Profile].Secret(u.ref.Name); err != nil {
 			return nil, &refMissingError{where: u.where, ref: u.ref, err: err}
+		}
+	}
+	if check != nil {
+		pre := &resolvedRefs{v: v, values: map[vault.Ref]string{}, uses: map[string]*vault.Use{}}
+		if def != nil {
+			pre.defaultProfile = def.Name
+		}
+		for _, p := range order {
+			pre.uses[p] = &vault.Use{Vault: v, Profile: p, Doc: docs[p], Policy: v.EffectivePolicy(docs[p])}
+		}
+		for _, u := range uses {
+			sec, _ := docs[u.ref.Profile].Secret(u.ref.Name)
+			pre.values[u.ref] = sec.Value
+		}
+		if err := check(pre); err != nil {
+			return nil, err
 		}
 	}
 	out := &resolvedRefs{v: v, values: map[vault.Ref]string{}, names: map[string][]string{}, uses: map[string]*vault.Use{}}

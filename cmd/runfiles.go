@@ -123,7 +123,11 @@ func (a *App) runWithFiles(o runOptions, args []string) error {
 	var r *resolvedRefs
 	var v *vault.Vault
 	if len(uses) > 0 {
-		if r, err = a.resolveRefs(uses, commandName(args)); err != nil {
+		// The proxied keys are refused before a protected profile asks
+		// for confirmation, and again (below) on the policy the profile's
+		// pin confirmed.
+		refuse := func(pre *resolvedRefs) error { return a.refuseProxiedKeys(pre, uses) }
+		if r, err = a.resolveRefsChecked(uses, commandName(args), refuse); err != nil {
 			return err
 		}
 		v = r.v
