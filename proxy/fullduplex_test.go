@@ -93,3 +93,33 @@ func TestStreamedBodyWithEarlyAnswer(t *testing.T) {
 		}
 	}
 }
+
+// A streamed upload sent with Expect: 100-continue (curl does so past
+// 1 MiB) in full duplex: the client gets its 100 Continue, the upstream
+// the whole body, and the connection serves the next request.
+func TestStreamedBodyExpectContinue(t *testing.T) {
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) { chatJSON(w, 3, 4) }, nil)
+	c, br := h.rawConn()
+	body := strings.Repeat("u", 3000)
+	io.WriteString(c, "POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1:"+h.port+"\r\nAuthorization: Bearer "+h.token+
+		"\r\nContent-Type: application/octet-stream\r\nExpect: 100-continue\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("got %q, %v; want a 100 Continue before the body is sent", line, err)
+	}
+	if l, _ := br.ReadString('\n'); l != "\r\n" {
+		t.Fatalf("after 100 Continue: %q", l)
+	}
+	io.WriteString(c, body)
+	if resp, b := readResp(t, br, "POST"); resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:"+h.port+"\r\nAuthorization: Bearer "+h.token+
+		"\r\nContent-Type: application/json\r\nContent-Length: "+itoa(len(chatBody))+"\r\n\r\n"+chatBody)
+	if resp, b := readResp(t, br, "POST"); resp.StatusCode != 200 {
+		t.Fatalf("the next request on the connection: status %d: %s", resp.StatusCode, b)
+	}
+	seen := h.up.requests()
+	if len(seen) != 2 || string(seen[0].Body) != body || string(seen[1].Body) != chatBody {
+		t.Fatalf("the upstream got %d requests, want the upload whole and the chat", len(seen))
+	}
+}
