@@ -3,6 +3,7 @@ package cmd
 import (
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -135,7 +136,8 @@ func (a *App) runDoctor() error {
 		ok("audit log: %d record(s), %s", c.Records, auditSummary(c))
 	}
 	if why, err := proxy.LedgerProblem(v.Dir, a.Now()); err != nil {
-		bad("", "usage ledger: %v", err)
+		msg, fix, _ := strings.Cut(strings.TrimPrefix(err.Error(), "usage ledger: "), "; hint: ")
+		bad(fix, "usage ledger: %s", msg)
 	} else if why != "" {
 		bad("once you know why: okv usage --reset-ledger", "usage ledger edited or truncated (%s): daily budgets are taken as spent", why)
 	} else {

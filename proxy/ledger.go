@@ -481,6 +481,15 @@ func (e *ErrLedgerTampered) Error() string {
 	return "the usage ledger was edited or truncated: " + e.Why
 }
 
+// checkHeld reads usage-held.json in dir as a hold does (holding the
+// ledger's lock): its error is why every budgeted request is refused.
+func checkHeld(dir string, now time.Time) error {
+	l := &FileLedger{Dir: dir}
+	defer l.closeHeld()
+	_, err := l.readHeld(now)
+	return err
+}
+
 // LedgerProblem reports why the ledger in dir is taken as edited or
 // truncated, or "": the day totals' verdict, brought up to date, and a
 // check of the whole chain of the month files (VerifyLedger).
@@ -499,6 +508,11 @@ func LedgerProblem(dir string, now time.Time) (string, error) {
 	defer lk.Close()
 	d, err := settle(dir, now)
 	if err != nil {
+		return "", err
+	}
+	// A usage-held.json every hold refuses (readHeld): budgeted requests
+	// get 503 until it is removed.
+	if err := checkHeld(dir, now); err != nil {
 		return "", err
 	}
 	if d.Tampered != "" {
