@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/gofrs/flock"
+
+	"github.com/okvault/okv/internal/nlink"
 )
 
 // openLedger opens a ledger file without following a symbolic link and
@@ -36,7 +38,7 @@ func openLedgerFI(path string, flag int, perm os.FileMode) (*os.File, os.FileInf
 	// A file okv writes in place (appends, usage-held.json) with another
 	// name would change that other file too: a hard link planted in the
 	// vault folder, as vault's own files refuse (vault.openVaultFile).
-	if n := linkCount(fi); n > 1 && flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+	if n := nlink.Of(fi); n > 1 && flag&(os.O_WRONLY|os.O_RDWR) != 0 {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s is a hard link (the file has %d names): okv does not write through it; hint: make it a file of its own ('cp -p F F.copy && mv F.copy F')", path, n)
 	}

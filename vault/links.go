@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/okvault/okv/internal/nlink"
 )
 
 // LinkError: a file or folder of a vault is a symbolic link (or another
@@ -68,7 +70,7 @@ func openVaultFile(path string, flag int, perm fs.FileMode) (*os.File, error) {
 // than one counts: a file removed since it was opened (0 names) reaches
 // no other file.
 func checkOneName(path string, fi fs.FileInfo) error {
-	if n := linkCount(fi); n > 1 {
+	if n := nlink.Of(fi); n > 1 {
 		return &LinkError{Path: path, Kind: fmt.Sprintf("a hard link (the file has %d names)", n), Names: n}
 	}
 	return nil

@@ -8,6 +8,3 @@ import "io/fs"
 func ownedByOther(fs.FileInfo) bool { return false }
 
 func inOwnGroup(fi fs.FileInfo) bool { return false }
-
-// linkCount: os.Stat on Windows does not report the link count.
-func linkCount(fs.FileInfo) uint64 { return 1 }

@@ -22,12 +22,3 @@ func inOwnGroup(fi fs.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && int(st.Gid) == os.Getgid()
 }
-
-// linkCount is how many names fi's file has (hard links).
-func linkCount(fi fs.FileInfo) uint64 {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 1
-	}
-	return uint64(st.Nlink)
-}
