@@ -39,8 +39,10 @@ type resolvedRefs struct {
 	values map[vault.Ref]string // keyed with the profile filled in
 	// defaultProfile is what okv://NAME resolved to ("" when unused).
 	defaultProfile string
-	names          map[string][]string   // profile → secret names used
-	uses           map[string]*vault.Use // profile → how it may be used
+	names          map[string][]string // profile → secret names used
+	// uses is each profile's document and effective policy, for the check
+	// of resolveRefsChecked (before confirmation; nil in its result).
+	uses map[string]*vault.Use
 }
 
 // value is ref's secret; okv://NAME is looked up in the resolved profile.
@@ -134,7 +136,7 @@ func (a *App) resolveRefsChecked(uses []refUse, purpose string, check func(*reso
 			return nil, err
 		}
 	}
-	out := &resolvedRefs{v: v, values: map[vault.Ref]string{}, names: map[string][]string{}, uses: map[string]*vault.Use{}}
+	out := &resolvedRefs{v: v, values: map[vault.Ref]string{}, names: map[string][]string{}}
 	if def != nil {
 		out.defaultProfile = def.Name
 	}
@@ -144,7 +146,6 @@ func (a *App) resolveRefsChecked(uses []refUse, purpose string, check func(*reso
 			return nil, err
 		}
 		docs[p] = use.Doc
-		out.uses[p] = use
 	}
 	seen := map[vault.Ref]bool{}
 	for _, u := range uses {

@@ -124,8 +124,7 @@ func (a *App) runWithFiles(o runOptions, args []string) error {
 	var v *vault.Vault
 	if len(uses) > 0 {
 		// The proxied keys are refused before a protected profile asks
-		// for confirmation, and again (below) on the policy the profile's
-		// pin confirmed.
+		// for confirmation (the policy is the pinned one, as the use's).
 		refuse := func(pre *resolvedRefs) error { return a.refuseProxiedKeys(pre, uses) }
 		if r, err = a.resolveRefsChecked(uses, commandName(args), refuse); err != nil {
 			return err
@@ -133,11 +132,6 @@ func (a *App) runWithFiles(o runOptions, args []string) error {
 		v = r.v
 	} else if v, err = a.openVault(); err != nil {
 		return err
-	}
-	if r != nil {
-		if err := a.refuseProxiedKeys(r, uses); err != nil {
-			return err
-		}
 	}
 	a.warnLeftOutputs(v)
 	a.warnStrayEnvDaily(v)
