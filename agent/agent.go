@@ -111,13 +111,18 @@ func Call(socket string, req Request) (*Response, error) {
 	if err := roundTrip(socket, req, &resp); err != nil {
 		return nil, err
 	}
-	if resp.Error == ErrNotHeld.Error() {
-		return &resp, ErrNotHeld
+	return &resp, answerError(resp.Error)
+}
+
+// answerError is the error of an answer whose error field is e.
+func answerError(e string) error {
+	switch e {
+	case "":
+		return nil
+	case ErrNotHeld.Error():
+		return ErrNotHeld
 	}
-	if resp.Error != "" {
-		return &resp, fmt.Errorf("okv agent: %s", resp.Error)
-	}
-	return &resp, nil
+	return fmt.Errorf("okv agent: %s", e)
 }
 
 // Get asks the agent for the identity it holds for vault: what every okv
@@ -138,11 +143,8 @@ func Get(socket, vault string) (string, error) {
 	if err := roundTrip(socket, req, &resp); err != nil {
 		return "", err
 	}
-	if resp.Error == ErrNotHeld.Error() {
-		return "", ErrNotHeld
-	}
-	if resp.Error != "" {
-		return "", fmt.Errorf("okv agent: %s", resp.Error)
+	if err := answerError(resp.Error); err != nil {
+		return "", err
 	}
 	return resp.Identity, nil
 }

@@ -256,8 +256,9 @@ func exists(p string) bool {
 // Lock takes the vault's advisory write lock, waiting up to LockTimeout.
 // The lock file is opened (once, by flock) without following a link (a
 // cloned .okv/.lock linked elsewhere must not be created, chmod-ed or
-// locked through); anything but a regular file, or one with other names
-// (a hard link), is refused, and a wrong mode is set through an open file.
+// locked through); anything but a regular file is refused, and a wrong
+// mode is set through an open file (refused instead when the file has
+// other names, a hard link: the mode would change on the other name too).
 func (v *Vault) Lock() (unlock func(), err error) {
 	path := filepath.Join(v.Dir, lockFile)
 	if oNoFollow == 0 { // no O_NOFOLLOW here: check by name first
