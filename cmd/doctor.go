@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -136,8 +137,12 @@ func (a *App) runDoctor() error {
 		ok("audit log: %d record(s), %s", c.Records, auditSummary(c))
 	}
 	if why, err := proxy.LedgerProblem(v.Dir, a.Now()); err != nil {
-		msg, fix, _ := strings.Cut(strings.TrimPrefix(err.Error(), "usage ledger: "), "; hint: ")
-		bad(fix, "usage ledger: %s", msg)
+		var fe *proxy.FileError
+		if errors.As(err, &fe) {
+			bad(fe.Fix, "usage ledger: %s %s", fe.Path, fe.Problem)
+		} else {
+			bad("", "usage ledger: %s", strings.TrimPrefix(err.Error(), "usage ledger: "))
+		}
 	} else if why != "" {
 		bad("once you know why: okv usage --reset-ledger", "usage ledger edited or truncated (%s): daily budgets are taken as spent", why)
 	} else {

@@ -424,8 +424,9 @@ func (l *FileLedger) readHeld(now time.Time) (map[string]heldEntry, error) {
 // write (edited, or torn by a power loss). It holds only estimates of
 // requests in flight, never recorded spend, so removing it is the cure.
 func heldUnreadable(path, why string) error {
-	return fmt.Errorf("usage ledger: %s is %s, so the holds of requests in flight cannot be counted and budgeted requests are refused; "+
-		"hint: remove it (it holds only estimates of requests in flight, the spend is in the month files)", path, why)
+	return fmt.Errorf("usage ledger: %w", &FileError{Path: path,
+		Problem: "is " + why + ", so the holds of requests in flight cannot be counted and budgeted requests are refused",
+		Fix:     "remove it (it holds only estimates of requests in flight, the spend is in the month files)"})
 }
 
 // writeHeld writes all with this ledger's entry brought up to date.

@@ -40,10 +40,19 @@ func openLedgerFI(path string, flag int, perm os.FileMode) (*os.File, os.FileInf
 	// vault folder, as vault's own files refuse (vault.openVaultFile).
 	if n := nlink.Of(fi); n > 1 && flag&(os.O_WRONLY|os.O_RDWR) != 0 {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s is a hard link (the file has %d names): okv does not write through it; hint: make it a file of its own ('cp -p F F.copy && mv F.copy F')", path, n)
+		return nil, nil, &FileError{Path: path, Problem: fmt.Sprintf("is a hard link (the file has %d names): okv does not write through it", n),
+			Fix: "make it a file of its own ('cp -p F F.copy && mv F.copy F')"}
 	}
 	return f, fi, nil
 }
+
+// FileError is a ledger file okv refuses to use, and what makes it usable
+// again (okv doctor shows Fix as the fix).
+type FileError struct {
+	Path, Problem, Fix string
+}
+
+func (e *FileError) Error() string { return e.Path + " " + e.Problem + "; hint: " + e.Fix }
 
 // readLedgerBytes reads a whole ledger file through openLedger.
 func readLedgerBytes(path string) ([]byte, error) {
