@@ -84,3 +84,47 @@ func TestGetRefusalAndGarbage(t *testing.T) {
 		}
 	}
 }
+
+// An agent that takes the connection and never answers must not hang
+// okv: the socket's timeouts end the exchange with an error (the client
+// dials with a blocking socket, not through the net package and its
+// deadlines).
+func TestGetAgentThatNeverAnswers(t *testing.T) {
+	defer func(d time.Duration) { ioTimeout = d }(ioTimeout)
+	ioTimeout = 200 * time.Millisecond
+	dir, err := os.MkdirTemp("", "okv-agent-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	socket := filepath.Join(dir, "agent.sock")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	release := make(chan struct{})
+	defer close(release)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		bufio.NewReader(c).ReadString('\n')
+		<-release
+	}()
+	got := make(chan error, 1)
+	go func() {
+		_, err := Get(socket, "okv-a")
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err == nil || !strings.Contains(err.Error(), "did not answer") {
+			t.Fatalf("got %v, want the agent did not answer", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Get still waits on an agent that never answers")
+	}
+}

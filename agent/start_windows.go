@@ -2,8 +2,10 @@ package agent
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"net"
+	"time"
 )
 
 // Supported reports whether the agent runs on this system.
@@ -19,3 +21,14 @@ func Listen(socket string) (*net.UnixListener, error) { return nil, ErrNotSuppor
 
 // Ensure is not available on Windows.
 func Ensure(dir, path string, args, env []string) (bool, error) { return false, ErrNotSupported }
+
+// dial connects to the agent's socket (the agent does not run on Windows:
+// this keeps roundTrip's one code path).
+func dial(socket string) (io.ReadWriteCloser, error) {
+	c, err := net.DialTimeout("unix", socket, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c, nil
+}

@@ -96,13 +96,19 @@ func (e *MismatchError) Error() string {
 func DecodeDocument(data []byte, want string) (*Document, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var d Document
-	if err := dec.Decode(&d); err != nil {
+	var w wireDocument
+	if err := dec.Decode(&w); err != nil {
 		return nil, &CorruptError{Profile: want, Reason: describeJSONError(err)}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, &CorruptError{Profile: want, Reason: "trailing data after the document"}
 	}
+	d := Document{Okv: w.Okv, Profile: w.Profile, Secrets: w.Secrets, Removed: w.Removed, Recipients: w.Recipients, Upstream: w.Upstream}
+	pin, err := decodePin(w.Policy)
+	if err != nil {
+		return nil, &CorruptError{Profile: want, Reason: err.Error()}
+	}
+	d.Policy = pin
 	switch {
 	case d.Okv == 0:
 		return nil, &CorruptError{Profile: want, Reason: `missing "okv" format version`}
@@ -128,6 +134,53 @@ func DecodeDocument(data []byte, want string) (*Document, error) {
 		}
 	}
 	return &d, nil
+}
+
+// wireDocument is Document as DecodeDocument reads it: the pin is kept
+// as its bytes and decoded by decodePin. encoding/json analyses every type
+// a value reaches the first time it meets it, encoders included, and a
+// fresh okv run meets Document once: Pin's graph (limits, providers) cost
+// about 70 µs of okv run's start-up for a pin that is "{}" in most
+// profiles (make bench, issue 21).
+type wireDocument struct {
+	Okv        int                `json:"okv"`
+	Profile    string             `json:"profile"`
+	Secrets    map[string]*Secret `json:"secrets"`
+	Removed    map[string]*Secret `json:"removed,omitempty"`
+	Recipients []string           `json:"recipients,omitempty"`
+	Policy     json.RawMessage    `json:"policy,omitempty"`
+	Upstream   string             `json:"upstream,omitempty"`
+}
+
+// decodePin reads a document's "policy" member as Document.Policy would
+// hold it: nil when absent or null, the empty pin for {}, else decoded as
+// strictly as the rest of the document.
+func decodePin(raw json.RawMessage) (*Pin, error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return nil, nil
+	case raw[0] == '{' && len(bytes.TrimSpace(raw[1:len(raw)-1])) == 0:
+		// raw is one JSON value (the document's decoder checked it), so
+		// '{' … '}' with only white space between is the empty object.
+		return &Pin{}, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var p Pin
+	if err := dec.Decode(&p); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// As the whole document's decoder names it.
+			field := "policy"
+			if te.Field != "" {
+				field += "." + te.Field
+			}
+			return nil, fmt.Errorf("field %q has the wrong type", field)
+		}
+		return nil, errors.New(describeJSONError(err))
+	}
+	return &p, nil
 }
 
 // validateSecret checks one stored secret like DecodeDocument does.
