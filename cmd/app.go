@@ -95,7 +95,9 @@ func (a *App) Run(args []string) int {
 		if err == nil {
 			return 0
 		}
-		return a.report(usageHints(a.newRootCmdFor(fastCommands["run"]).Commands()[0], err))
+		// By name: the root also holds help, which sorts first.
+		run, _, _ := a.newRootCmdFor(fastCommands["run"]).Find([]string{"run"})
+		return a.report(usageHints(run, err))
 	}
 	var only func(*App) *cobra.Command
 	if len(args) > 0 {
