@@ -21,6 +21,18 @@ func TestDecodePinAsWholeDocument(t *testing.T) {
 		return &d, ""
 	}
 	head := `{"okv":1,"profile":"dev","secrets":{"K":{"value":"v","created_at":"2026-01-02T03:04:05Z","rotated_at":"2026-01-02T03:04:05Z"}}`
+	// The rest of the document is read through wireDocument: its errors
+	// must name the fields as before.
+	for _, doc := range []string{
+		`{"okv":"1","profile":"dev","secrets":{}}`,
+		`{"okv":1,"profile":"dev","secrets":{"K":{"value":1}}}`,
+		`{"okv":1,"profile":"dev","secrets":{},"nonsense":1}`,
+	} {
+		_, wantErr := whole([]byte(doc))
+		if _, err := DecodeDocument([]byte(doc), "dev"); wantErr == "" || err == nil || err.(*CorruptError).Reason != wantErr {
+			t.Errorf("%s: error %v, want reason %q", doc, err, wantErr)
+		}
+	}
 	for _, policy := range []string{
 		``,
 		`,"policy":null`,
