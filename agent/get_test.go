@@ -56,17 +56,7 @@ func TestGetRefusalAndGarbage(t *testing.T) {
 		{`{"error":"refused: the client runs as uid 1, the agent serves uid 0 only"}` + "\n", "okv agent: refused", false},
 		{"not json\n", "did not answer", true},
 	} {
-		dir, err := os.MkdirTemp("", "okv-agent-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-		socket := filepath.Join(dir, "agent.sock")
-		ln, err := net.Listen("unix", socket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
+		socket, ln := listenTemp(t)
 		go func() {
 			c2, err := ln.Accept()
 			if err != nil {
@@ -92,17 +82,7 @@ func TestGetRefusalAndGarbage(t *testing.T) {
 func TestGetAgentThatNeverAnswers(t *testing.T) {
 	defer func(d time.Duration) { ioTimeout = d }(ioTimeout)
 	ioTimeout = 200 * time.Millisecond
-	dir, err := os.MkdirTemp("", "okv-agent-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	socket := filepath.Join(dir, "agent.sock")
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	socket, ln := listenTemp(t)
 	release := make(chan struct{})
 	defer close(release)
 	go func() {
@@ -127,4 +107,23 @@ func TestGetAgentThatNeverAnswers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Get still waits on an agent that never answers")
 	}
+}
+
+// listenTemp listens on a socket in a new folder under the system's temp
+// folder (t.TempDir's path can exceed a socket path's limit), both removed
+// when the test ends.
+func listenTemp(t *testing.T) (string, net.Listener) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "okv-agent-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	socket := filepath.Join(dir, "agent.sock")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return socket, ln
 }
