@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -69,9 +72,64 @@ func (s *Server) Serve(ln *net.UnixListener, h Hardening) error {
 			}
 			return err
 		}
-		go s.serveConn(c)
+		s.serveInline(c)
 	}
 }
+
+// inlineWait is how long the accepting goroutine waits for a client's
+// request before it hands the connection to a goroutine of its own.
+var inlineWait = 2 * time.Millisecond
+
+// maxRequest bounds a request (an add carries an identity: a few hundred
+// bytes for age's, a few KiB for an SSH key's).
+const maxRequest = 1 << 20
+
+// serveInline serves a connection on the accepting goroutine when its
+// request arrives within inlineWait, as okv's own clients send it (they
+// write it as soon as they connect): no goroutine is started and no read
+// waits on the network poller, which took about 60 us of each answer, the
+// identity okv run asks for before every start-up (issue 21). A client
+// slower than that gets a goroutine and the whole deadline, so that one
+// slow client never holds up the others for longer than inlineWait.
+func (s *Server) serveInline(c *net.UnixConn) {
+	start := time.Now()
+	c.SetDeadline(start.Add(inlineWait))
+	if err := checkPeer(c); err != nil {
+		// Another user's client: refused before it says anything.
+		defer c.Close()
+		c.SetDeadline(start.Add(connTimeout))
+		json.NewEncoder(c).Encode(Response{Error: err.Error(), Dumpable: s.hard.Dumpable})
+		return
+	}
+	var buf []byte
+	chunk := make([]byte, 512)
+	for {
+		n, err := c.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if bytes.IndexByte(chunk[:n], '\n') >= 0 || err != nil && !isTimeout(err) || len(buf) > maxRequest {
+			// The whole request (okv's clients end it with a newline),
+			// or all the client will send.
+			c.SetDeadline(start.Add(connTimeout))
+			s.serveConn(c, bytes.NewReader(buf))
+			return
+		}
+		if err != nil {
+			// Not yet all of it: the rest is read by a goroutine of
+			// its own, within the whole deadline.
+			c.SetDeadline(start.Add(connTimeout))
+			go s.serveConn(c, io.MultiReader(bytes.NewReader(buf), c))
+			return
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// connTimeout bounds a client's whole exchange with the agent.
+const connTimeout = 5 * time.Second
 
 // reaper forgets expired entries and closes the listener when the agent
 // holds nothing.
@@ -144,17 +202,13 @@ func wipe(h *held) {
 	unlockMem(h.identity)
 }
 
-func (s *Server) serveConn(c *net.UnixConn) {
+// serveConn answers, on c, the request of a client checkPeer let in that r
+// reads (what has arrived of it, then the connection).
+func (s *Server) serveConn(c *net.UnixConn, r io.Reader) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
 	enc := json.NewEncoder(c)
-	if err := checkPeer(c); err != nil {
-		// Another user's client: refused before it says anything.
-		enc.Encode(Response{Error: err.Error(), Dumpable: s.hard.Dumpable})
-		return
-	}
 	var req Request
-	if err := json.NewDecoder(c).Decode(&req); err != nil {
+	if err := json.NewDecoder(r).Decode(&req); err != nil {
 		enc.Encode(Response{Error: "malformed request", Dumpable: s.hard.Dumpable})
 		return
 	}

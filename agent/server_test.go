@@ -3,7 +3,10 @@
 package agent
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -298,5 +301,63 @@ func TestStoppingAgentLeavesANewAgentsMarks(t *testing.T) {
 	waitExited(t, done, "after its last lock")
 	if _, err := os.Lstat(filepath.Join(HeldDir(dir), "okv-b")); err != nil {
 		t.Fatalf("the stopping agent removed the new agent's marks: %v", err)
+	}
+}
+
+// A client that is slow to send its request gets a goroutine of its own
+// after inlineWait (the agent serves okv's own clients on the accepting
+// goroutine): a second client is answered while the first still sends,
+// and the first, when it is done, is answered too, its request read from
+// what arrived before and after the hand-off.
+func TestSlowClientHoldsUpNobody(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	socket, _, _ := startServer(t, clock)
+	if _, err := Call(socket, Request{Op: OpAdd, Vault: "v1", Identity: "AGE-SECRET-KEY-TEST", Idle: time.Hour, Max: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	slow, err := net.Dial("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	req := `{"op":"get","vault":"v1"}` + "\n"
+	if _, err := io.WriteString(slow, req[:10]); err != nil {
+		t.Fatal(err)
+	}
+	// Another client, while the first has sent only part of its request:
+	// were it held up until the first's deadline, its own read would time
+	// out first.
+	defer func(d time.Duration) { ioTimeout = d }(ioTimeout)
+	ioTimeout = time.Second
+	if id, err := Get(socket, "v1"); err != nil || id != "AGE-SECRET-KEY-TEST" {
+		t.Fatalf("the second client got %q, %v", id, err)
+	}
+	if _, err := io.WriteString(slow, req[10:]); err != nil {
+		t.Fatal(err)
+	}
+	var resp Response
+	if err := json.NewDecoder(slow).Decode(&resp); err != nil || resp.Identity != "AGE-SECRET-KEY-TEST" {
+		t.Fatalf("the slow client got %+v, %v", resp, err)
+	}
+}
+
+// A request that ends with the client's end of the connection, not a
+// newline, is answered too.
+func TestRequestWithoutNewline(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	socket, _, _ := startServer(t, clock)
+	if _, err := Call(socket, Request{Op: OpAdd, Vault: "v1", Identity: "AGE-SECRET-KEY-TEST", Idle: time.Hour, Max: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: socket, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, `{"op":"get","vault":"v1"}`)
+	c.CloseWrite()
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil || resp.Identity != "AGE-SECRET-KEY-TEST" {
+		t.Fatalf("got %+v, %v", resp, err)
 	}
 }
