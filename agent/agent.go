@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -148,6 +149,10 @@ func Get(socket, vault string) (string, error) {
 	return resp.Identity, nil
 }
 
+// ioTimeout bounds a client's exchange with the agent: on Unix the connect
+// and each read and write (dial), on Windows the whole exchange.
+var ioTimeout = 5 * time.Second
+
 // roundTrip writes req to the agent at socket and decodes its answer into
 // resp.
 func roundTrip(socket string, req, resp any) error {
@@ -168,6 +173,10 @@ func roundTrip(socket string, req, resp any) error {
 	if err := json.NewDecoder(c).Decode(resp); err != nil {
 		if werr != nil {
 			return fmt.Errorf("talking to the okv agent: %w", werr)
+		}
+		// The socket's receive timeout (dial) ends a read with EAGAIN.
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("the okv agent did not answer within %s", ioTimeout)
 		}
 		return fmt.Errorf("the okv agent did not answer (it refuses clients of another user): %w", err)
 	}

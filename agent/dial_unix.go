@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"syscall"
-	"time"
 )
 
 // dial connects to the agent's socket with a blocking socket that is read
@@ -56,7 +55,3 @@ func dial(socket string) (io.ReadWriteCloser, error) {
 	// calls, and retries those a signal interrupts.
 	return os.NewFile(uintptr(fd), socket), nil
 }
-
-// ioTimeout bounds the connect and each read and write of a client's
-// exchange with the agent.
-var ioTimeout = 5 * time.Second

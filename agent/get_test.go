@@ -101,8 +101,8 @@ func TestGetAgentThatNeverAnswers(t *testing.T) {
 	}()
 	select {
 	case err := <-got:
-		if err == nil || !strings.Contains(err.Error(), "did not answer") {
-			t.Fatalf("got %v, want the agent did not answer", err)
+		if err == nil || !strings.Contains(err.Error(), "did not answer within 200ms") {
+			t.Fatalf("got %v, want the agent did not answer within 200ms", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Get still waits on an agent that never answers")

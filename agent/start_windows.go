@@ -29,6 +29,6 @@ func dial(socket string) (io.ReadWriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(ioTimeout))
 	return c, nil
 }
