@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,8 +32,9 @@ type Server struct {
 	ln        *net.UnixListener
 	sock      os.FileInfo // the socket as bound, to notice its removal
 	hard      Hardening
-	heldDir   string // the marks of the vaults held (held.go); "" without
-	heldOwner string // the file in heldDir that says this agent made it
+	heldDir   string       // the marks of the vaults held (held.go); "" without
+	heldOwner string       // the file in heldDir that says this agent made it
+	handedOff atomic.Int64 // connections served on a goroutine of their own (tests)
 }
 
 type held struct {
@@ -81,16 +84,19 @@ func (s *Server) Serve(ln *net.UnixListener, h Hardening) error {
 var inlineWait = 2 * time.Millisecond
 
 // maxRequest bounds a request (an add carries an identity: a few hundred
-// bytes for age's, a few KiB for an SSH key's).
+// bytes for age's, a few KiB for an SSH key's); the agent reads no more.
 const maxRequest = 1 << 20
 
-// serveInline serves a connection on the accepting goroutine when its
-// request arrives within inlineWait, as okv's own clients send it (they
-// write it as soon as they connect): no goroutine is started and no read
-// waits on the network poller, which took about 60 us of each answer, the
-// identity okv run asks for before every start-up (issue 21). A client
-// slower than that gets a goroutine and the whole deadline, so that one
-// slow client never holds up the others for longer than inlineWait.
+// serveInline answers a get on the accepting goroutine when the request
+// arrives within inlineWait, as okv's own clients send it (one line,
+// written as soon as they connect): no goroutine is started, and a
+// request already there when the connection is accepted is read without
+// waiting on the network poller. That took about 55 us off each answer,
+// the identity okv run asks for before every start-up (issue 21). A get
+// holds up the next client only for a map lookup and one small write. A
+// client slower than inlineWait, and every other operation (a lock writes
+// audit records, a status answer can be long), gets a goroutine of its
+// own and the whole deadline.
 func (s *Server) serveInline(c *net.UnixConn) {
 	start := time.Now()
 	c.SetDeadline(start.Add(inlineWait))
@@ -101,23 +107,38 @@ func (s *Server) serveInline(c *net.UnixConn) {
 		json.NewEncoder(c).Encode(Response{Error: err.Error(), Dumpable: s.hard.Dumpable})
 		return
 	}
-	var buf []byte
-	chunk := make([]byte, 512)
+	buf := make([]byte, 0, 512)
 	for {
-		n, err := c.Read(chunk)
-		buf = append(buf, chunk[:n]...)
-		if bytes.IndexByte(chunk[:n], '\n') >= 0 || err != nil && !isTimeout(err) || len(buf) > maxRequest {
-			// The whole request (okv's clients end it with a newline),
-			// or all the client will send.
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, len(buf)) // doubled: a long request takes few reads
+		}
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		// The request is whole when a line ends and what came is one
+		// JSON value (a newline may also fall inside one).
+		whole := bytes.IndexByte(buf[len(buf)-n:], '\n') >= 0 && json.Valid(buf)
+		if whole || err != nil && !isTimeout(err) || len(buf) >= maxRequest {
+			// The request, or all the client will send.
 			c.SetDeadline(start.Add(connTimeout))
-			s.serveConn(c, bytes.NewReader(buf))
+			var req Request
+			if err := json.Unmarshal(buf, &req); err != nil {
+				s.malformed(c)
+				return
+			}
+			if req.Op != OpGet {
+				s.handedOff.Add(1)
+				go s.answer(c, req)
+				return
+			}
+			s.answer(c, req)
 			return
 		}
 		if err != nil {
 			// Not yet all of it: the rest is read by a goroutine of
 			// its own, within the whole deadline.
 			c.SetDeadline(start.Add(connTimeout))
-			go s.serveConn(c, io.MultiReader(bytes.NewReader(buf), c))
+			s.handedOff.Add(1)
+			go s.serveConn(c, io.LimitReader(io.MultiReader(bytes.NewReader(buf), c), maxRequest))
 			return
 		}
 	}
@@ -205,18 +226,27 @@ func wipe(h *held) {
 // serveConn answers, on c, the request of a client checkPeer let in that r
 // reads (what has arrived of it, then the connection).
 func (s *Server) serveConn(c *net.UnixConn, r io.Reader) {
-	defer c.Close()
-	enc := json.NewEncoder(c)
 	var req Request
 	if err := json.NewDecoder(r).Decode(&req); err != nil {
-		enc.Encode(Response{Error: "malformed request", Dumpable: s.hard.Dumpable})
+		s.malformed(c)
 		return
 	}
+	s.answer(c, req)
+}
+
+func (s *Server) malformed(c *net.UnixConn) {
+	defer c.Close()
+	json.NewEncoder(c).Encode(Response{Error: "malformed request", Dumpable: s.hard.Dumpable})
+}
+
+// answer answers req on c and closes it.
+func (s *Server) answer(c *net.UnixConn, req Request) {
+	defer c.Close()
 	resp, forgot := s.handle(req)
 	resp.PID = os.Getpid()
 	resp.Dumpable = s.hard.Dumpable
 	resp.MemoryLocked = s.hard.MemoryLocked
-	enc.Encode(resp)
+	json.NewEncoder(c).Encode(resp)
 	for _, g := range forgot {
 		if s.OnForget != nil {
 			s.OnForget(g.Entry, string(g.identity), "lock")

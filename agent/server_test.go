@@ -30,6 +30,13 @@ func (c *fakeClock) Add(d time.Duration) {
 
 func startServer(t *testing.T, clock *fakeClock) (string, chan string, chan error) {
 	t.Helper()
+	_, socket, forgot, done := startServerWith(t, clock)
+	return socket, forgot, done
+}
+
+// startServerWith is startServer that also returns the Server.
+func startServerWith(t *testing.T, clock *fakeClock) (*Server, string, chan string, chan error) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "okv-agent-")
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +56,7 @@ func startServer(t *testing.T, clock *fakeClock) (string, chan string, chan erro
 		forgot <- why
 	}}
 	go func() { done <- s.Serve(ln, Hardening{}) }()
-	return socket, forgot, done
+	return s, socket, forgot, done
 }
 
 // waitExited waits for Serve to return nil: the agent, holding nothing,
@@ -308,10 +315,11 @@ func TestStoppingAgentLeavesANewAgentsMarks(t *testing.T) {
 // after inlineWait (the agent serves okv's own clients on the accepting
 // goroutine): a second client is answered while the first still sends,
 // and the first, when it is done, is answered too, its request read from
-// what arrived before and after the hand-off.
+// what arrived before and after the hand-off. The first part ends a line
+// inside the JSON value, which must not be taken for the request's end.
 func TestSlowClientHoldsUpNobody(t *testing.T) {
 	clock := &fakeClock{t: time.Now()}
-	socket, _, _ := startServer(t, clock)
+	s, socket, _, _ := startServerWith(t, clock)
 	if _, err := Call(socket, Request{Op: OpAdd, Vault: "v1", Identity: "AGE-SECRET-KEY-TEST", Idle: time.Hour, Max: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +328,7 @@ func TestSlowClientHoldsUpNobody(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	req := `{"op":"get","vault":"v1"}` + "\n"
+	req := "{\n" + `"op":"get","vault":"v1"}` + "\n"
 	if _, err := io.WriteString(slow, req[:10]); err != nil {
 		t.Fatal(err)
 	}
@@ -339,13 +347,19 @@ func TestSlowClientHoldsUpNobody(t *testing.T) {
 	if err := json.NewDecoder(slow).Decode(&resp); err != nil || resp.Identity != "AGE-SECRET-KEY-TEST" {
 		t.Fatalf("the slow client got %+v, %v", resp, err)
 	}
+	// The add was handed off (not a get), and the slow client.
+	if n := s.handedOff.Load(); n != 2 {
+		t.Fatalf("%d connections served on goroutines of their own, want 2 (the add and the slow client)", n)
+	}
 }
 
-// A request that ends with the client's end of the connection, not a
-// newline, is answered too.
+// A get that ends with the client's end of the connection, not a newline,
+// is answered on the accepting goroutine, without waiting for inlineWait.
 func TestRequestWithoutNewline(t *testing.T) {
+	defer func(d time.Duration) { inlineWait = d }(inlineWait)
+	inlineWait = time.Minute // a hand-off would come too late for the test
 	clock := &fakeClock{t: time.Now()}
-	socket, _, _ := startServer(t, clock)
+	s, socket, _, _ := startServerWith(t, clock)
 	if _, err := Call(socket, Request{Op: OpAdd, Vault: "v1", Identity: "AGE-SECRET-KEY-TEST", Idle: time.Hour, Max: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
@@ -354,10 +368,52 @@ func TestRequestWithoutNewline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, `{"op":"get","vault":"v1"}`)
 	c.CloseWrite()
 	var resp Response
 	if err := json.NewDecoder(c).Decode(&resp); err != nil || resp.Identity != "AGE-SECRET-KEY-TEST" {
 		t.Fatalf("got %+v, %v", resp, err)
+	}
+	if n := s.handedOff.Load(); n != 1 {
+		t.Fatalf("%d connections served on goroutines of their own, want 1 (the add)", n)
+	}
+}
+
+// A client that sends more than maxRequest after the hand-off is answered
+// "malformed request" once the agent has read maxRequest bytes: the agent
+// does not hold all that it is sent.
+func TestOverlongRequestAfterHandOff(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	_, socket, _, _ := startServerWith(t, clock)
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, `{"op":"get","vault":"`)
+	time.Sleep(3 * inlineWait) // handed off
+	written := make(chan int, 1)
+	go func() {
+		pad := strings.Repeat("a", 64<<10)
+		n := 0
+		for n < 4*maxRequest {
+			m, err := io.WriteString(c, pad)
+			n += m
+			if err != nil {
+				break // the agent has closed the connection
+			}
+		}
+		written <- n
+	}()
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil || resp.Error != "malformed request" {
+		t.Fatalf("got %+v, %v; want a malformed request", resp, err)
+	}
+	// What the socket's buffers hold aside, the agent stopped reading at
+	// maxRequest.
+	if n := <-written; n >= 4*maxRequest {
+		t.Fatalf("the agent read all %d bytes it was sent", n)
 	}
 }
