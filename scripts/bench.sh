@@ -6,22 +6,25 @@
 # 1000 secrets), and the agent path ('okv unlock' first; a vault of each
 # backend, 1 secret) against the identity-file floor.
 #
-# The machine may be noisy: every round runs hyperfine once per
-# (backend, size) on the pair okv/floor, alternating which goes first, and
-# the report is min/median/max over rounds of each round's median and of
-# each round's okv - floor difference. The goals are judged on the median
-# of the rounds. Then peak RSS (ru_maxrss of the process, which on Linux
+# The machine may be noisy: every round times BENCH_RUNS pairs of runs per
+# (backend, size), okv and the floor one after the other in a random order,
+# so that a drift in the machine's load lands on both sides of a pair
+# alike (hyperfine runs each command in one block, and has no interleaving
+# of its own). A round's figures are the medians of its okv runs, of its
+# floor runs and of its pairs' okv - floor differences; the report is
+# min/median/max over rounds, and the goals are judged on the median of
+# the rounds. Then peak RSS (ru_maxrss of the process, which on Linux
 # survives the exec into the child) and the disk-waiting system calls
 # (fsync, fdatasync, sync_file_range) on okv run's path.
 #
 #   BENCH_ROUNDS=10 BENCH_RUNS=30 make bench
 #
-# Needs hyperfine, strace, dbus-daemon, gnome-keyring-daemon, secret-tool
+# Needs strace, dbus-daemon, gnome-keyring-daemon, secret-tool
 # python3 and GNU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for t in hyperfine strace age-keygen /usr/bin/time secret-tool dbus-run-session gnome-keyring-daemon python3; do
-  command -v "$t" >/dev/null || { echo "bench: $t is missing (apt-get install hyperfine strace age libsecret-tools dbus gnome-keyring python3 time)" >&2; exit 1; }
+for t in strace age-keygen /usr/bin/time secret-tool dbus-run-session gnome-keyring-daemon python3; do
+  command -v "$t" >/dev/null || { echo "bench: $t is missing (apt-get install strace age libsecret-tools dbus gnome-keyring python3 time)" >&2; exit 1; }
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -86,14 +89,14 @@ OKV_HOME=$WORK/vafile "$OKV" lock >/dev/null 2>&1 || true
 INNER
 
 cat > "$work/report.py" <<'PY'
-import json, os, statistics, subprocess, sys
+import os, random, shutil, statistics, subprocess, sys, time
 
 W, OKV, FLOOR = os.environ["WORK"], os.environ["OKV"], os.environ["FLOOR"]
 ROUNDS, RUNS = int(os.environ["ROUNDS"]), int(os.environ["RUNS"])
 SIZES = [1, 100, 1000]
 
-def vid(n):
-    for l in open("%s/vkey%d/config.toml" % (W, n)):
+def vid(n, dir=None):
+    for l in open("%s/%s/config.toml" % (W, dir or "vkey%d" % n)):
         if l.startswith("vault_id"):
             return l.split('"')[1]
 
@@ -107,35 +110,70 @@ def cmds(backend, n):
     else:
         # The agent path (agent-file, agent-keychain), against the
         # identity-file floor: the identity comes from the agent's socket.
-        okv = "env OKV_HOME=%s/va%s %s run -- true" % (W, backend[len("agent-"):].replace("keychain", "key"), OKV)
+        # A third command, the agent floor, asks the same agent for the
+        # identity and does nothing else: what any agent's client pays.
+        va = "va" + backend[len("agent-"):].replace("keychain", "key")
+        okv = "env OKV_HOME=%s/%s %s run -- true" % (W, va, OKV)
         floor = "env OKV_HOME=%s/vfile%d %s -identity %s/id.txt %s/vfile%d/profiles/dev.age -- true" % (W, n, FLOOR, W, W, n)
-    # Both through env(1), so that its exec is on both sides.
+        afloor = "env OKV_HOME=%s/%s %s -agent %s %s/%s/profiles/dev.age -- true" % (W, va, FLOOR, vid(n, va), W, va)
+        return okv, floor, afloor
+    # All through env(1), so that its exec is on every side.
     return okv, floor
 
 CASES = [(b, n) for b in ("file", "keychain") for n in SIZES] + [("agent-file", 1), ("agent-keychain", 1)]
-res = {c: {"okv": [], "floor": [], "diff": []} for c in CASES}
+devnull = os.open(os.devnull, os.O_RDWR)
+QUIET = [(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
+
+def timed(argv):
+    # Wall time of one run, from the spawn to the reaped exit, as
+    # hyperfine -N measures it; a failed run stops the bench.
+    t = time.perf_counter_ns()
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=QUIET)
+    _, status = os.waitpid(pid, 0)
+    d = (time.perf_counter_ns() - t) / 1e6
+    if status != 0:
+        sys.exit("bench: %s failed (wait status %d)" % (" ".join(argv), status))
+    return d
+
+def argv(cmd):
+    a = cmd.split()
+    return [shutil.which(a[0])] + a[1:]
+
+res = {c: {"okv": [], "floor": [], "diff": [], "afloor": [], "adiff": []} for c in CASES}
 for r in range(ROUNDS):
     for c in CASES:
-        okv, floor = cmds(*c)
-        pair = [("okv", okv), ("floor", floor)]
-        if r % 2:
-            pair.reverse()
-        args = ["hyperfine", "-N", "--warmup", "3", "--runs", str(RUNS), "--export-json", W + "/h.json"]
-        for name, cmd in pair:
-            args += ["-n", name, cmd]
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
-        med = {x["command"]: x["median"] * 1000 for x in json.load(open(W + "/h.json"))["results"]}
-        for k in ("okv", "floor"):
-            res[c][k].append(med[k])
-        res[c]["diff"].append(med["okv"] - med["floor"])
+        named = list(zip(("okv", "floor", "afloor"), (argv(x) for x in cmds(*c))))
+        for _ in range(3):  # warm-up
+            for _, a in named:
+                timed(a)
+        runs = {name: [] for name, _ in named}
+        diffs = {"diff": [], "adiff": []}
+        for _ in range(RUNS):
+            random.shuffle(named)
+            t = {name: timed(a) for name, a in named}
+            for k in t:
+                runs[k].append(t[k])
+            diffs["diff"].append(t["okv"] - t["floor"])
+            if "afloor" in t:
+                diffs["adiff"].append(t["okv"] - t["afloor"])
+        for k in runs:
+            res[c][k].append(statistics.median(runs[k]))
+        for k in diffs:
+            if diffs[k]:
+                res[c][k].append(statistics.median(diffs[k]))
     print("round %d/%d done" % (r + 1, ROUNDS), file=sys.stderr)
 
 mmm = lambda xs: (min(xs), statistics.median(xs), max(xs))
-print("okv run -- true against bench/floor: %d rounds of hyperfine -N --runs %d, medians in ms (min/median/max over rounds)" % (ROUNDS, RUNS))
+print("okv run -- true against bench/floor: %d rounds of %d okv/floor pairs in random order, medians in ms (min/median/max over rounds)" % (ROUNDS, RUNS))
 print("%-14s %7s  %-20s %-20s %-20s" % ("backend", "secrets", "floor", "okv run", "okv - floor"))
 for c in CASES:
     f = lambda k: "%5.2f %5.2f %6.2f" % mmm(res[c][k])
     print("%-14s %7d  %-20s %-20s %-20s" % (c[0], c[1], f("floor"), f("okv"), f("diff")))
+print("the agent path against the agent floor (bench/floor -agent: the same agent asked, nothing else):")
+for c in CASES:
+    if res[c]["afloor"]:
+        f = lambda k: "%5.2f %5.2f %6.2f" % mmm(res[c][k])
+        print("%-14s %7d  %-20s %-20s %-20s" % (c[0], c[1], f("afloor"), f("okv"), f("adiff")))
 print()
 
 ok = True
