@@ -311,6 +311,17 @@ func TestStoppingAgentLeavesANewAgentsMarks(t *testing.T) {
 	}
 }
 
+// startHoldingV1 starts an agent that holds vault v1, added by a client
+// (which the agent serves on a goroutine of its own: not a get).
+func startHoldingV1(t *testing.T) (*Server, string) {
+	t.Helper()
+	s, socket, _, _ := startServerWith(t, &fakeClock{t: time.Now()})
+	if _, err := Call(socket, Request{Op: OpAdd, Vault: "v1", Identity: "AGE-SECRET-KEY-TEST", Idle: time.Hour, Max: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	return s, socket
+}
+
 // A client that is slow to send its request gets a goroutine of its own
 // after inlineWait (the agent serves okv's own clients on the accepting
 // goroutine): a second client is answered while the first still sends,
@@ -318,11 +329,7 @@ func TestStoppingAgentLeavesANewAgentsMarks(t *testing.T) {
 // what arrived before and after the hand-off. The first part ends a line
 // inside the JSON value, which must not be taken for the request's end.
 func TestSlowClientHoldsUpNobody(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
-	s, socket, _, _ := startServerWith(t, clock)
-	if _, err := Call(socket, Request{Op: OpAdd, Vault: "v1", Identity: "AGE-SECRET-KEY-TEST", Idle: time.Hour, Max: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
+	s, socket := startHoldingV1(t)
 	slow, err := net.Dial("unix", socket)
 	if err != nil {
 		t.Fatal(err)
@@ -357,12 +364,8 @@ func TestSlowClientHoldsUpNobody(t *testing.T) {
 // is answered on the accepting goroutine, without waiting for inlineWait.
 func TestRequestWithoutNewline(t *testing.T) {
 	defer func(d time.Duration) { inlineWait = d }(inlineWait)
-	inlineWait = time.Minute // a hand-off would come too late for the test
-	clock := &fakeClock{t: time.Now()}
-	s, socket, _, _ := startServerWith(t, clock)
-	if _, err := Call(socket, Request{Op: OpAdd, Vault: "v1", Identity: "AGE-SECRET-KEY-TEST", Idle: time.Hour, Max: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
+	inlineWait = time.Minute // no hand-off because the test machine is slow
+	s, socket := startHoldingV1(t)
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: socket, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
@@ -384,8 +387,7 @@ func TestRequestWithoutNewline(t *testing.T) {
 // "malformed request" once the agent has read maxRequest bytes: the agent
 // does not hold all that it is sent.
 func TestOverlongRequestAfterHandOff(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
-	_, socket, _, _ := startServerWith(t, clock)
+	s, socket, _, _ := startServerWith(t, &fakeClock{t: time.Now()})
 	c, err := net.Dial("unix", socket)
 	if err != nil {
 		t.Fatal(err)
@@ -393,7 +395,11 @@ func TestOverlongRequestAfterHandOff(t *testing.T) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, `{"op":"get","vault":"`)
-	time.Sleep(3 * inlineWait) // handed off
+	for until := time.Now().Add(10 * time.Second); s.handedOff.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(until) {
+			t.Fatal("the agent did not hand off a request that stopped coming")
+		}
+	}
 	written := make(chan int, 1)
 	go func() {
 		pad := strings.Repeat("a", 64<<10)
