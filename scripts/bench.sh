@@ -4,10 +4,12 @@
 # execs: nothing else), per backend (identity file; keychain through a
 # private gnome-keyring on a private D-Bus) and per profile size (1, 100,
 # 1000 secrets), and the agent path ('okv unlock' first; a vault of each
-# backend, 1 secret) against the identity-file floor.
+# backend, 1 secret) against the identity-file floor and against the agent
+# floor (bench/floor -agent: the same agent asked, nothing else).
 #
 # The machine may be noisy: every round times BENCH_RUNS pairs of runs per
-# (backend, size), okv and the floor one after the other in a random order,
+# (backend, size), okv and the floor (and for the agent path the agent
+# floor) one after the other in a random order,
 # so that a drift in the machine's load lands on both sides of a pair
 # alike (hyperfine runs each command in one block, and has no interleaving
 # of its own). A round's figures are the medians of its okv runs, of its
